@@ -1,0 +1,158 @@
+"""One table-like interface for every benchmark (NAS-Bench-101, NAS-Bench-201).
+
+A :class:`Benchmark` is a column store: one row per cell, metric columns as numpy arrays
+(vectorised work on whole columns), and the cells themselves as arrays that the space
+module understands (``cell_arrays``). Each row has a key: the official index on
+NAS-Bench-201, the official module hash on NAS-Bench-101.
+
+Column names (same meaning in every reader of a space):
+
+NAS-Bench-201 (``dataset`` in ``cifar10``, ``cifar100``, ``imagenet16``)
+    ``{dataset}_val``, ``{dataset}_test``: 200-epoch accuracy in %, the papers' protocol
+    (``cifar10_val`` is ``cifar10-valid``/``x-valid``; ``cifar10_test`` is ``cifar10``/``ori-test``);
+    ``cifar10_valid_test``; ``{dataset}_val_12ep``; ``{dataset}_flops``, ``{dataset}_params``
+    (whole network, computed analytically); ``latency_ms`` (GTX 1080 Ti, batch 256, the NARQ2T
+    latency target) and ``latency_ms/<device_batch>`` for the other devices where known.
+NAS-Bench-101 (``dataset`` is ``cifar10``)
+    ``cifar10_val``, ``cifar10_test``: accuracy in % at 108 epochs (mean over repeats);
+    ``cifar10_val@<epochs>``/``cifar10_test@<epochs>`` for other budgets of the full file;
+    ``train_seconds``; ``params`` (trainable parameters); ``cifar10_flops``/``cifar10_params``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from ..errors import NarError, UnknownCellError
+
+DATASET_ALIASES: dict[str, str] = {
+    "cifar10": "cifar10",
+    "cifar-10": "cifar10",
+    "cifar10-valid": "cifar10",
+    "cifar100": "cifar100",
+    "cifar-100": "cifar100",
+    "imagenet16": "imagenet16",
+    "imagenet16-120": "imagenet16",
+    "imagenet-16-120": "imagenet16",
+    "imagenet": "imagenet16",
+}
+SPACE_DATASETS: dict[str, tuple[str, ...]] = {
+    "nb201": ("cifar10", "cifar100", "imagenet16"),
+    "nb101": ("cifar10",),
+}
+
+
+def canonical_dataset(name: str, space: str | None = None) -> str:
+    """Map a dataset name or alias to ``cifar10`` / ``cifar100`` / ``imagenet16``."""
+    key = DATASET_ALIASES.get(str(name).strip().lower())
+    allowed = SPACE_DATASETS.get(space, tuple(sorted(set(DATASET_ALIASES.values()))))
+    if key is None or key not in allowed:
+        raise NarError(
+            f"unknown dataset {name!r}" + (f" for space {space}" if space else "")
+            + f"; expected one of {', '.join(allowed)}"
+        )
+    return key
+
+
+@dataclass
+class Benchmark:
+    """A tabular benchmark: metrics of every cell it holds, as columns.
+
+    Attributes:
+        space: ``"nb101"`` or ``"nb201"``.
+        keys: one key per row (int official index, or str module hash).
+        columns: metric name -> float array of length ``len(self)``. NaN where unknown.
+        cell_arrays: the cells, as arrays the space module reads (nb201: ``ops`` (n, 6) int8;
+            nb101: ``adjacency`` (n, 7, 7) uint8 and ``ops`` (n, 7) int8, padded).
+        source: where the data came from (a path or a description), for messages and logs.
+    """
+
+    space: str
+    keys: np.ndarray
+    columns: dict[str, np.ndarray]
+    cell_arrays: dict[str, np.ndarray]
+    source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    _row_of_key: dict[Any, int] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.keys)
+        for name, col in {**self.columns, **self.cell_arrays}.items():
+            if len(col) != n:
+                raise NarError(f"benchmark {self.source}: column {name!r} has {len(col)} rows, expected {n}")
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    # --- rows -------------------------------------------------------------------------
+    def _index(self) -> dict[Any, int]:
+        if self._row_of_key is None:
+            self._row_of_key = {k.item() if hasattr(k, "item") else k: i for i, k in enumerate(self.keys)}
+        return self._row_of_key
+
+    def row_of_key(self, key: Any) -> int:
+        """Row of a cell key; :class:`UnknownCellError` naming it if the benchmark lacks it."""
+        try:
+            return self._index()[key]
+        except (KeyError, TypeError):
+            raise UnknownCellError(f"cell {key!r} is not in the {self.space} benchmark ({self.source})") from None
+
+    def rows_of_keys(self, keys: Iterable[Any]) -> np.ndarray:
+        return np.fromiter((self.row_of_key(k) for k in keys), dtype=np.int64)
+
+    def has_key(self, key: Any) -> bool:
+        return key in self._index()
+
+    # --- columns ----------------------------------------------------------------------
+    def column(self, name: str) -> np.ndarray:
+        """A whole metric column (read-only view)."""
+        try:
+            col = self.columns[name]
+        except KeyError:
+            raise NarError(
+                f"benchmark {self.source} has no column {name!r}; available: {', '.join(sorted(self.columns))}"
+            ) from None
+        view = col.view()
+        view.flags.writeable = False
+        return view
+
+    def metrics(self, row: int) -> dict[str, float]:
+        """All metrics of one row, as plain floats."""
+        return {name: float(col[row]) for name, col in self.columns.items()}
+
+    def best(self, name: str) -> tuple[int, float]:
+        """(row, value) of the maximum of a column (NaN ignored; first row on ties)."""
+        col = self.column(name)
+        row = int(np.nanargmax(col))
+        return row, float(col[row])
+
+    def subset(self, rows: np.ndarray, source_suffix: str = "subset") -> "Benchmark":
+        rows = np.asarray(rows)
+        return Benchmark(
+            space=self.space,
+            keys=self.keys[rows],
+            columns={k: v[rows] for k, v in self.columns.items()},
+            cell_arrays={k: v[rows] for k, v in self.cell_arrays.items()},
+            source=f"{self.source} [{source_suffix}]",
+            meta=dict(self.meta),
+        )
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Flat dict of arrays (for the .npz cache): keys, ``col:<name>``, ``cell:<name>``."""
+        out: dict[str, np.ndarray] = {"keys": np.asarray(self.keys)}
+        out.update({f"col:{k}": v for k, v in self.columns.items()})
+        out.update({f"cell:{k}": v for k, v in self.cell_arrays.items()})
+        return out
+
+    @classmethod
+    def from_arrays(cls, space: str, arrays: Mapping[str, np.ndarray], source: str = "", meta=None) -> "Benchmark":
+        return cls(
+            space=space,
+            keys=np.asarray(arrays["keys"]),
+            columns={k[4:]: np.asarray(v) for k, v in arrays.items() if k.startswith("col:")},
+            cell_arrays={k[5:]: np.asarray(v) for k, v in arrays.items() if k.startswith("cell:")},
+            source=source,
+            meta=dict(meta or {}),
+        )

@@ -1,0 +1,58 @@
+"""The ``nar`` command: a thin layer over the library.
+
+Each sub-command lives in its own module exposing ``add_parser(subparsers)``; the parser sets
+``func`` to the function that runs it. Every :class:`~nar_core.errors.NarError` becomes one
+clear line on stderr and exit status 2; nothing half-written is left behind.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .errors import NarError
+
+# sub-command name -> module with add_parser(subparsers)
+_COMMANDS = {
+    "data": "nar_core.cli_data",
+    "run": "nar_core.cli_run",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nar",
+        description="Neural Architecture Ranker (NAR / NARQ2T): ranking-based NAS on NAS-Bench-101/201.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in _COMMANDS.values():
+        try:
+            importlib.import_module(module).add_parser(sub)
+        except ModuleNotFoundError as exc:  # a sub-command still being built
+            if exc.name != module:
+                raise
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except NarError as exc:
+        print(f"nar {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nar {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
