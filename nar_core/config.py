@@ -27,6 +27,7 @@ METHODS = (
     "evolution",       # regularized evolution, same query budget
 )
 SAMPLING_MODES = ("statistics", "interval", "random")
+QUERY_METRICS = ("test", "val")
 CONSTRAINTS = ("flops+params", "flops", "params")
 
 
@@ -76,6 +77,10 @@ class ExperimentConfig:
     search_iterations: int = 50          # T
     sample_size: int = 128               # k, equal to the training batch size (App. B)
     top_k: int = 5                       # m candidates queried per iteration
+    # Which queried accuracy picks the returned cell. The papers query the candidates' *test*
+    # accuracy (NAR App. E, NARQ2T Sec. IV-D "query their test accuracies"), so "test"
+    # reproduces their tables; "val" never looks at test labels (the stricter protocol).
+    query_metric: str = "test"
     # --- runtime ----------------------------------------------------------------------------------------
     device: str = "cpu"                  # "cpu", "cuda", "cuda:1", or "auto"
     num_threads: int = 0                 # torch intra-op threads; 0 leaves torch's default
@@ -143,6 +148,7 @@ class ExperimentConfig:
             raise ConfigError(f"dataset: {exc}") from None
         need(self.method in METHODS, "method", f"must be one of {', '.join(METHODS)}")
         need(self.sampling_mode in SAMPLING_MODES, "sampling_mode", f"must be one of {', '.join(SAMPLING_MODES)}")
+        need(self.query_metric in QUERY_METRICS, "query_metric", f"must be one of {', '.join(QUERY_METRICS)}")
         need(self.constraints in CONSTRAINTS, "constraints", f"must be one of {', '.join(CONSTRAINTS)}")
         need(self.seed >= 0, "seed", "must be >= 0")
         for name in ("train_size", "val_size", "d_model", "n_heads", "d_ff", "epochs", "batch_size",

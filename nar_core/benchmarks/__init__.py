@@ -1,0 +1,76 @@
+"""Benchmark data: one :class:`Benchmark` table for every format, and :func:`load_benchmark`.
+
+``load_benchmark("nb201", path)`` reads, whichever the user has:
+
+* a data directory in the shared layout (``<dir>/nb201/``, ``<dir>/nb101/``) or the space's own
+  directory; inside it the official file is preferred (``NAS-Bench-201-v1_*.pth``, then a
+  NATS-Bench ``NATS-tss-v1_0-3ffb9-simple`` directory), then ``nb201_accuracy.csv``, then a
+  cell-information ``*.json``;
+* a specific file: ``.pth`` (official NAS-Bench-201), ``.json`` (NAR cell information),
+  ``.csv`` (the shared CSV layout), ``.tfrecord`` (NAS-Bench-101);
+* ``None``: the default data directory (``NAR_DATA``, else ``../shared/data``).
+
+Slow official formats go through the ``.npz`` cache (:mod:`.cache`). The computed whole-network
+``{dataset}_flops`` / ``{dataset}_params`` columns are added to every NAS-Bench-201 table.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import DataError, NarError
+from ..paths import resolve_data_dir
+from .base import DATASET_ALIASES, SPACE_DATASETS, Benchmark, canonical_dataset
+from .cache import cached_load
+
+__all__ = ["Benchmark", "DATASET_ALIASES", "SPACE_DATASETS", "canonical_dataset", "find_source", "load_benchmark"]
+
+
+def _space_name(space: str) -> str:
+    key = str(space).lower().replace("-", "").replace("_", "").replace("nasbench", "nb")
+    if key not in ("nb201", "nb101"):
+        raise NarError(f"unknown search space {space!r}; expected 'nb201' or 'nb101'")
+    return key
+
+
+def find_source(space: str, path: str | os.PathLike | None = None) -> Path:
+    """The file (or NATS-Bench directory) :func:`load_benchmark` would read for ``space``."""
+    space = _space_name(space)
+    root = resolve_data_dir(path)
+    if not root.exists():
+        raise DataError(root, f"no such file or directory (data for {space}; set NAR_DATA or pass a path)")
+    if root.is_file():
+        return root
+    if root.is_dir() and root.name.startswith("NATS-tss"):
+        return root
+    folder = root / space if (root / space).is_dir() else root
+    if space == "nb201":
+        patterns = ("NAS-Bench-201-v1_*.pth", "NATS-tss-v1_*", "nb201_accuracy.csv", "*.json")
+    else:
+        patterns = ("nasbench_full.tfrecord", "nasbench_only108.tfrecord", "*.tfrecord", "*.csv", "*.json")
+    for pattern in patterns:
+        hits = sorted(folder.glob(pattern))
+        if hits:
+            return hits[-1]  # the newest version sorts last (v1_0 < v1_1)
+    raise DataError(folder, f"no {space} data found (looked for {', '.join(patterns)})")
+
+
+def load_benchmark(space: str, path: str | os.PathLike | None = None, *, cache: bool = True) -> Benchmark:
+    """Read a benchmark of ``space`` (``"nb201"`` / ``"nb101"``) from ``path`` (see module doc).
+
+    Raises :class:`~nar_core.errors.DataError` naming the file for missing/corrupt data.
+    """
+    space = _space_name(space)
+    source = find_source(space, path)
+    if space == "nb101":
+        try:
+            from .nb101 import load_nb101
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.nb101":
+                raise
+            raise NarError("NAS-Bench-101 support is not installed in this build (nar_core.benchmarks.nb101)") from None
+        return load_nb101(source, cache=cache)
+    from . import nb201
+
+    bench = nb201.read_nb201_any(source, cache=cache)
+    return nb201.add_cost_columns(bench)

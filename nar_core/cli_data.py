@@ -1,0 +1,110 @@
+"""``nar data``: inspect benchmark data (``nar data info``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from .benchmarks import Benchmark, load_benchmark
+
+_INFO_HELP = """\
+Load a benchmark the way every other command does (official .pth / NATS-Bench / CSV / cell-info
+JSON for nb201; tfrecord / CSV for nb101; through the .npz cache) and print: the number of
+cells, the source it was read from, its columns, and the best cell of every accuracy column
+(official index or module hash, architecture, value).
+
+examples:
+  nar data info --space nb201 --data /path/to/data
+  nar data info --space nb201 --data NAS-Bench-201-v1_1-096897.pth --json
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser(
+        "data", help="inspect benchmark data", description="Inspect the benchmark data the tool reads."
+    )
+    sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    sub.required = True
+    info = sub.add_parser(
+        "info",
+        help="summary of a benchmark: cells, source, columns, best cell per metric",
+        description=_INFO_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    info.add_argument("--space", default="nb201", choices=("nb201", "nb101"), help="search space (default: nb201)")
+    info.add_argument(
+        "--data", default=None, metavar="PATH",
+        help="data directory (shared layout <dir>/nb201, <dir>/nb101) or a benchmark file; "
+        "default: $NAR_DATA, else ../shared/data",
+    )
+    info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    info.add_argument("--no-cache", action="store_true", help="read the source directly, neither using nor writing the .npz cache")
+    info.set_defaults(func=run_info)
+
+
+def _is_accuracy(name: str) -> bool:
+    # accuracy columns: {dataset}_val / _test / _valid_test / _val_12ep, and nb101's cifar10_*@epochs
+    base = name.split("@")[0]
+    return base.endswith(("_val", "_test", "_val_12ep"))
+
+
+def _arch_text(bench: Benchmark, row: int) -> str:
+    from .spaces import get_space
+
+    cells = {k: v[row : row + 1] for k, v in bench.cell_arrays.items()}
+    try:
+        return get_space(bench.space).format(cells)
+    except Exception:  # a space module still being built must not break the summary
+        return ""
+
+
+def summarize(bench: Benchmark) -> dict[str, Any]:
+    """Machine-readable summary of a benchmark (what ``nar data info --json`` prints)."""
+    best = []
+    for name in bench.columns:
+        col = bench.columns[name]
+        if not _is_accuracy(name) or np.isnan(col).all():
+            continue
+        row, value = bench.best(name)
+        key = bench.keys[row]
+        best.append({
+            "metric": name,
+            "key": key.item() if hasattr(key, "item") else key,
+            "arch": _arch_text(bench, row),
+            "value": value,
+        })
+    return {
+        "space": bench.space,
+        "cells": len(bench),
+        "source": bench.source,
+        "format": bench.meta.get("format"),
+        "cache": bench.meta.get("cache"),
+        "columns": list(bench.columns),
+        "best": best,
+    }
+
+
+def run_info(args: argparse.Namespace) -> int:
+    bench = load_benchmark(args.space, args.data, cache=not args.no_cache)
+    summary = summarize(bench)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
+        return 0
+    cache = summary["cache"] or {}
+    lines = [
+        f"space:   {summary['space']}",
+        f"cells:   {summary['cells']:,}",
+        f"source:  {summary['source']}" + (f"  (format {summary['format']})" if summary["format"] else ""),
+    ]
+    if cache:
+        lines.append(f"cache:   {cache.get('status')} {cache.get('path') or '(not writable anywhere)'}")
+    lines.append(f"columns ({len(summary['columns'])}): " + ", ".join(summary["columns"]))
+    lines.append("best cell per metric:")
+    width = max((len(b["metric"]) for b in summary["best"]), default=6)
+    for b in summary["best"]:
+        lines.append(f"  {b['metric']:<{width}}  {b['value']:9.4f}  at {b['key']}  {b['arch']}")
+    print("\n".join(lines))
+    return 0

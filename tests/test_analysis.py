@@ -1,0 +1,254 @@
+"""Tests of analysis/: aggregation, the join with the papers' CSVs, errors, figures and the CLI.
+
+The result rows below are TEST INPUT for the aggregation logic, written by hand so that every
+expected mean/std/best can be checked by hand. They are not results of any run.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nar_core.config import ExperimentConfig
+from nar_core.errors import DataError, NarError
+
+from analysis import tables as T
+from analysis.__main__ import main as cli_main
+
+REPO = Path(__file__).resolve().parents[1]
+try:
+    PAPER_DIR = T.paper_results_dir()
+except DataError:  # the papers' tables live outside the repo
+    PAPER_DIR = None
+needs_paper = pytest.mark.skipif(PAPER_DIR is None, reason="paper CSVs (../shared/reference/paper_results) absent")
+
+
+def run_row(space: str = "nb101", metrics: dict | None = None, **overrides) -> dict:
+    """One results row: the papers' config for ``space`` with ``overrides``, plus metric values."""
+    cfg = ExperimentConfig.for_space(space, **overrides).to_dict()
+    row = {**cfg, "found_key": "x", "val_acc": float("nan"), "test_acc": float("nan")}
+    row.update(metrics or {})
+    return row
+
+
+def write_results(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+# Test input: NB101, NAR with 5 tiers and top-5, four seeds; NARQ2T Table IV's row (5, 5).
+TIER5_TOP5 = [94.10, 94.02, 94.19, 93.98]
+
+
+@pytest.fixture()
+def nb101_results(tmp_path: Path) -> Path:
+    rows = [run_row(method="nar", seed=s, num_tiers=5, top_k=5, metrics={"test_acc": a, "val_acc": a - 3})
+            for s, a in enumerate(TIER5_TOP5)]
+    rows += [run_row(method="nar", seed=s, num_tiers=3, tier_index=3, top_k=1, metrics={"test_acc": a})
+             for s, a in enumerate([93.90, 94.00])]
+    rows += [run_row(method="no_tier", seed=s, top_k=5, metrics={"test_acc": a}) for s, a in enumerate([93.1, 93.5])]
+    # p = 0.3 belongs to Table VII only; it must not leak into Table IV's (5, 5) row.
+    rows += [run_row(method="nar", seed=s, random_proportion=0.3, metrics={"test_acc": 90.0}) for s in range(2)]
+    # a sweep trial that failed is not a run
+    failed = run_row(method="nar", seed=9, num_tiers=5, top_k=5, metrics={"test_acc": 10.0})
+    rows.append({**failed, "status": "failed", "error": "boom"})
+    ok = [dict(r, status="ok", error="", trial_id="t0") for r in rows[:-1]]
+    return write_results(tmp_path / "sweep" / "tiers" / "results.csv", ok + [rows[-1]])
+
+
+# ------------------------------------------------------------------------------------------------
+def test_aggregate_by_hand():
+    df = pd.DataFrame({"k": ["a", "a", "a", "b"], "test_acc": [1.0, 2.0, 4.0, 5.0],
+                       "latency_rmse": [3.0, 1.0, 2.0, float("nan")]})
+    out = T.aggregate(df, ["k"], ["test_acc", "latency_rmse"]).set_index(["k", "metric"])
+    a = out.loc[("a", "test_acc")]
+    assert a["mean"] == pytest.approx(7 / 3)
+    assert a["std"] == pytest.approx(statistics.stdev([1, 2, 4]))  # ddof=1
+    assert a["best"] == 4.0 and a["n"] == 3
+    assert out.loc[("a", "latency_rmse")]["best"] == 1.0  # lower is better
+    b = out.loc[("b", "test_acc")]
+    assert b["n"] == 1 and math.isnan(b["std"])
+    assert ("b", "latency_rmse") not in out.index  # NaN metric: no row, not a zero
+
+
+@needs_paper
+def test_table_iv_joins_paper_and_aggregates(nb101_results: Path):
+    results = T.load_results([nb101_results.parent.parent])  # folder: found recursively
+    assert len(results) == 10  # failed trial dropped
+    table = T.build_table("narq2t-IV", results)
+    row = table[(table["tiers"] == "5") & (table["top-k"] == "5")]
+    assert len(row) == 1
+    r = row.iloc[0]
+    # paper numbers come from the CSV, compared against the CSV itself
+    paper = pd.read_csv(PAPER_DIR / "narq2t_table4_num_tiers.csv")
+    p = paper[(paper["num_tiers"] == 5) & (paper["top_k"] == 5)].set_index("stat")["value"]
+    assert (r["paper_mean"], r["paper_std"], r["paper_best"]) == (p["mean"], p["std"], p["best"])
+    assert r["paper_mean"] == 94.07  # the printed number, Table IV
+    assert r["ours_n"] == 4 and r["ours_method"] == "nar"
+    assert r["ours_mean"] == pytest.approx(statistics.mean(TIER5_TOP5))
+    assert r["ours_std"] == pytest.approx(statistics.stdev(TIER5_TOP5))
+    assert r["ours_best"] == 94.19
+    assert r["delta"] == pytest.approx(statistics.mean(TIER5_TOP5) - 94.07)
+    # the no-tier baseline is the "-" row
+    dash = table[(table["tiers"] == "-") & (table["top-k"] == "5")].iloc[0]
+    assert dash["ours_mean"] == pytest.approx(93.3) and dash["paper_mean"] == 93.55
+    # paper rows we did not run stay, with no numbers of ours
+    assert table[(table["tiers"] == "7") & (table["top-k"] == "1")]["ours_n"].tolist() == [0]
+    assert len(table) == 8
+    text = T.render(T.get_table("narq2t-IV"), table)
+    assert "94.07 ± 0.09 (94.19)" in text and "n=4" in text
+
+
+@needs_paper
+def test_held_knobs_and_loose(nb101_results: Path):
+    results = T.load_results([nb101_results])
+    p = T.build_table("narq2t-VII", results)
+    row = p[p["p"] == "0.3"].iloc[0]
+    assert row["ours_mean"] == 90.0 and row["paper_mean"] == 93.99
+    # p = 0.5 (the default) collects the default-config rows: tiers 5 / top-5 only (top_k=1 is held out)
+    assert p[p["p"] == "0.5"].iloc[0]["ours_n"] == 4
+    loose = T.build_table("narq2t-VII", results, loose=True)
+    assert loose[loose["p"] == "0.5"].iloc[0]["ours_n"] == 6
+
+
+@needs_paper
+def test_table_ii_nb201_by_dataset_and_split(tmp_path: Path):
+    rows = []
+    for ds, vals in {"cifar10": [(91.5, 94.3), (91.4, 94.36)], "cifar100": [(72.5, 73.0)]}.items():
+        for s, (v, t) in enumerate(vals):
+            rows.append(run_row("nb201", dataset=ds, method="narq2t", seed=s, metrics={"val_acc": v, "test_acc": t}))
+    rows.append(run_row("nb201", dataset="cifar-10", method="random_search", seed=0,
+                        metrics={"val_acc": 91.0, "test_acc": 93.9}))
+    results = T.load_results([write_results(tmp_path / "a" / "results.csv", rows)])
+    table = T.build_table("narq2t-II", results).set_index(["dataset", "method", "metric"])
+    c10 = table.loc[("CIFAR-10", "NARQ2T", "test_acc")]
+    assert c10["ours_mean"] == pytest.approx(94.33) and c10["ours_best"] == 94.36
+    assert (c10["paper_mean"], c10["paper_std"], c10["paper_best"]) == (94.35, 0.04, 94.37)
+    assert table.loc[("CIFAR-100", "NARQ2T", "val_acc")]["paper_mean"] == 72.73
+    rs = table.loc[("CIFAR-10", "random_search", "val_acc")]  # our baseline: no paper row
+    assert rs["ours_n"] == 1 and math.isnan(rs["paper_mean"])
+
+
+@needs_paper
+def test_loss_table_and_latency_factor_table(tmp_path: Path):
+    rows = [run_row(method="narq2t", seed=0, rank_loss_factor=0.0, top_k=3, metrics={"test_acc": 93.8}),
+            run_row(method="narq2t", seed=0, cls_loss_factor=0.0, top_k=3, metrics={"test_acc": 94.0}),
+            run_row(method="narq2t", seed=0, rank_loss_factor=7.0, top_k=3, metrics={"test_acc": 1.0})]
+    rows += [run_row("nb201", method="nar", seed=s, latency_loss_factor=7.0,
+                     metrics={"latency_rmse": 1.5, "latency_within_5": w, "latency_within_10": 80.0})
+             for s, w in enumerate([40.0, 60.0])]
+    results = T.load_results([write_results(tmp_path / "results.csv", rows)])
+    v = T.build_table("narq2t-V", results).set_index(["losses", "top-k"])
+    assert v.loc[("Cls. Loss", "3")]["ours_mean"] == 93.8 and v.loc[("Cls. Loss", "3")]["paper_mean"] == 93.86
+    assert v.loc[("Ranking Loss", "3")]["ours_mean"] == 94.0
+    assert v.loc[("Cls.+Ranking Loss", "3")]["ours_n"] == 0  # lambda=7 is not the paper's factor (21)
+    ix = T.build_table("narq2t-IX", results).set_index(["lambda1", "metric"])
+    w5 = ix.loc[("7", "latency_within_5")]
+    assert w5["ours_mean"] == pytest.approx(50.0) and w5["paper_mean"] == 52  # percent, as printed
+    assert ix.loc[("7", "latency_rmse")]["ours_best"] == 1.5  # lower is better
+
+
+def test_unknown_table_suggests():
+    with pytest.raises(NarError, match="narq2t-IV"):
+        T.get_table("narq2t-IIV")
+    assert T.get_table("narq2t-4").name == "narq2t-IV" and T.get_table("Tiers").name == "narq2t-IV"
+
+
+@needs_paper
+def test_no_matching_rows_says_what_was_found(tmp_path: Path):
+    rows = [run_row("nb201", method="narq2t", seed=0, metrics={"test_acc": 94.0})]
+    results = T.load_results([write_results(tmp_path / "results.csv", rows)])
+    with pytest.raises(T.NoMatchingRowsError) as exc:
+        T.build_table("narq2t-IV", results)
+    msg = str(exc.value)
+    assert "space={nb201: 1}" in msg and "method={narq2t: 1}" in msg and "narq2t-IV" in msg
+
+
+def test_bad_results_files(tmp_path: Path):
+    with pytest.raises(DataError, match="not found"):
+        T.load_results([tmp_path / "nope.csv"])
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match="empty"):
+        T.load_results([tmp_path / "empty.csv"])
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="missing column"):
+        T.load_results([tmp_path / "other.csv"])
+    with pytest.raises(DataError, match="no results.csv"):
+        T.load_results([tmp_path])
+
+
+def test_duplicate_runs_count_once(tmp_path: Path):
+    row = run_row(method="nar", seed=1, metrics={"test_acc": 94.0})
+    f1 = write_results(tmp_path / "a.csv", [row])
+    f2 = write_results(tmp_path / "b.csv", [dict(row, device="cuda")])
+    assert len(T.load_results([f1, f2])) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+def _is_png(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@needs_paper
+def test_figures(tmp_path: Path, nb101_results: Path):
+    from analysis.figures import curve_matrix, plot_ablation, plot_curves
+
+    m = curve_matrix([[1.0, 2.0, 3.0], [2.0, 2.5]])
+    assert m.tolist() == [[1.0, 2.0, 3.0], [2.0, 2.5, 2.5]]  # carried forward
+    rows = []
+    for method, top in (("narq2t", 91.6), ("random_search", 91.2)):
+        for s in range(3):
+            curve = [min(top, 89.0 + 0.1 * i + 0.05 * s) for i in range(50)]
+            rows.append(run_row("nb201", method=method, seed=s,
+                                metrics={"best_so_far_val": json.dumps(curve), "val_acc": curve[-1],
+                                         "regret_val": 91.61 - curve[-1]}))
+    results = T.load_results([write_results(tmp_path / "c" / "results.csv", rows)])
+    out = plot_curves(results, tmp_path / "fig" / "curve.png")
+    assert _is_png(out)
+    abl = plot_ablation("narq2t-IV", T.load_results([nb101_results]), tmp_path / "fig" / "tiers.png")
+    assert _is_png(abl)
+    assert not list((tmp_path / "fig").glob(".*"))  # no temporary files left
+    with pytest.raises(NarError, match="not an ablation"):
+        plot_ablation("narq2t-II", results, tmp_path / "x.png")
+
+
+# ------------------------------------------------------------------------------------------------
+@needs_paper
+def test_cli_table_all_and_exit_codes(tmp_path: Path, nb101_results: Path, capsys):
+    out = tmp_path / "report"
+    assert cli_main(["table", "narq2t-IV", "--results", str(nb101_results), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| 5 | 5 | nar |" in printed and "94.07 ± 0.09 (94.19)" in printed
+    csv = pd.read_csv(out / "narq2t-IV.csv")
+    assert set(csv.columns) >= {"tiers", "top-k", "ours_mean", "paper_mean", "delta"}
+    assert (out / "narq2t-IV.md").read_text().startswith("### NARQ2T Table IV")
+    assert cli_main(["table", "narq2t-IV", "--results", str(nb101_results), "--format", "latex"]) == 0
+    assert r"\begin{tabular}" in capsys.readouterr().out
+    assert cli_main(["all", "--results", str(nb101_results), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "no rows of ours:" in printed and "narq2t-II" in printed.split("no rows of ours:")[1]
+    assert (out / "nar-5.md").is_file() and (out / "index.md").is_file()
+    assert cli_main(["table", "narq2t-IIV", "--results", str(nb101_results)]) == 2
+    assert "did you mean" in capsys.readouterr().err
+    assert cli_main(["table", "narq2t-II", "--results", str(nb101_results)]) == 2
+    assert "Found:" in capsys.readouterr().err
+    assert cli_main(["table", "narq2t-IV", "--results", str(tmp_path / "missing.csv")]) == 2
+    assert "results file not found" in capsys.readouterr().err
+
+
+@needs_paper
+def test_cli_module_entry_point_paper():
+    proc = subprocess.run([sys.executable, "-m", "analysis", "paper", "narq2t-VII"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "| 0.5 | 94.07 ± 0.09 (94.19) |" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "analysis", "paper", "nope"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown table" in bad.stderr
