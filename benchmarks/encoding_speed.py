@@ -1,7 +1,7 @@
 """Time the architecture encodings (NAR App. A) on whole search spaces.
 
 NAS-Bench-201: all 15,625 cells, three datasets (requirement: < 1 s; expected milliseconds).
-NAS-Bench-101: see :func:`bench_nb101` (filled in by the NAS-Bench-101 module's owner).
+NAS-Bench-101: 100,000 sampled cells, 19x7x7 (requirement: >= 50,000 cells/s).
 
 Usage: python benchmarks/encoding_speed.py [--repeat 5]
 """
@@ -44,14 +44,34 @@ def bench_nb201(repeat: int) -> list[str]:
     return out
 
 
-def bench_nb101(repeat: int) -> list[str]:
-    """NAS-Bench-101 part: owned by the NAS-Bench-101 engineer (nar_core/encoding/nb101.py)."""
-    # --- NB101: replace the body below with the 19x7x7 encoding timing ---------------------------
-    try:
-        import nar_core.encoding.nb101  # noqa: F401
-    except ModuleNotFoundError:
-        return ["nb101: encoding module not available yet"]
-    return ["nb101: (timing not written yet)"]
+def bench_nb101(repeat: int, n: int = 100_000) -> list[str]:
+    """NAS-Bench-101: 19x7x7 encoding (per-vertex FLOPs/params included) of ``n`` new cells.
+
+    Requirement: >= 50,000 cells/s. Cells come from both samplers (official random spec and the
+    NAR App. B edge sampler), half each; also times whole-network cost and the official hash.
+    """
+    from nar_core.encoding.nb101 import encode_cells, network_cost, vertex_costs
+    from nar_core.spaces.nb101 import NB101Space
+
+    space = NB101Space()
+    rng = np.random.default_rng(0)
+    a = space.sample_uniform(rng, n // 2)
+    b = space.sample_with_op_probs(rng, n - n // 2)
+    cells = {k: np.concatenate([a[k], b[k]]) for k in ("adjacency", "ops")}
+    encode_cells({k: v[:2048] for k, v in cells.items()})  # warm-up
+    out = [f"nb101: {n} sampled cells"]
+    t = _best_of(lambda: encode_cells(cells), repeat)
+    out.append(f"  encode (n, 19, 7, 7) cifar10  {1000 * t:8.1f} ms  ({n / t:,.0f} cells/s)")
+    t = _best_of(lambda: vertex_costs(cells), repeat)
+    out.append(f"  vertex_costs (n, 9, 7) x2     {1000 * t:8.1f} ms  ({n / t:,.0f} cells/s)")
+    t = _best_of(lambda: network_cost(cells), repeat)
+    out.append(f"  network_cost                  {1000 * t:8.1f} ms")
+    t = _best_of(lambda: space.sample_with_op_probs(rng, 256 * 50), repeat)
+    out.append(f"  App. B sampler, 12,800 cells  {1000 * t:8.1f} ms")
+    few = {k: v[:2000] for k, v in cells.items()}
+    t = _best_of(lambda: space.keys(few), max(1, repeat // 2))
+    out.append(f"  official module hash          {1e6 * t / 2000:8.1f} us/cell")
+    return out
 
 
 def main() -> None:

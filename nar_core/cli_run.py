@@ -1,0 +1,181 @@
+"""``nar run``: run one method on one benchmark for several seeds; write results and a summary.
+
+    nar run --space nb201 --dataset cifar10 --method narq2t --seeds 0-9 --data ../shared/data --out DIR
+
+Writes ``DIR/results.csv`` and ``DIR/results.parquet`` (one row per seed, atomically after every
+seed) and ``DIR/summary.csv``, and prints the summary like the papers' tables. Re-running with
+the same ``--out`` skips the seeds already in ``results.csv`` with the same config hash.
+``--quick`` is a smoke run: 3 epochs, 2+2 layers, 10 search iterations (a minute or so on CPU).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import ExperimentConfig
+from .errors import ConfigError, DataError
+from .io import atomic_path, atomic_write_text
+
+QUICK = {"epochs": 3, "encoder_layers": 2, "decoder_layers": 2, "search_iterations": 10}
+DATASET_LABEL = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"``, ``"0,3,5"`` or ``"2"`` -> list of seeds."""
+    seeds: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part:
+                a, b = part.split("-", 1)
+                seeds.extend(range(int(a), int(b) + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise ConfigError(f"--seeds: expected e.g. '0-9' or '0,2,5', got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise ConfigError(f"--seeds: expected non-negative seeds, got {text!r}")
+    return sorted(set(seeds))
+
+
+def _parse_value(v: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(v)
+
+
+def build_config(args: argparse.Namespace) -> ExperimentConfig:
+    """Papers' defaults for the space, then the YAML file, ``--quick``, flags and ``--set`` overrides."""
+    overrides: dict[str, Any] = {}
+    if args.config:
+        import yaml
+
+        path = Path(args.config)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise DataError(path, "config file not found") from None
+        except yaml.YAMLError as exc:
+            raise DataError(path, f"not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise DataError(path, "expected a mapping of config keys to values")
+        overrides.update(data)
+    if args.quick:
+        overrides.update(QUICK)
+    for flag in ("dataset", "method", "device"):
+        if getattr(args, flag) is not None:
+            overrides[flag] = getattr(args, flag)
+    if args.data is not None:
+        overrides["data_dir"] = args.data
+    for item in args.set or []:
+        if "=" not in item:
+            raise ConfigError(f"--set: expected key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k.strip()] = _parse_value(v)
+    space = args.space or overrides.pop("space", "nb201")
+    overrides.pop("space", None)
+    return ExperimentConfig.for_space(space, **overrides)
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, std (population, as the papers' ±) and best of the headline numbers over seeds."""
+    out: dict[str, Any] = {"runs": len(rows)}
+    for k in ("val_acc", "test_acc", "rank_test", "kendall_tau", "queries_train", "queries_search",
+              "total_seconds", "train_seconds", "search_seconds"):
+        v = np.array([float(r[k]) for r in rows], dtype=np.float64)
+        out[f"{k}_mean"] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+        out[f"{k}_std"] = float(np.nanstd(v)) if np.isfinite(v).any() else float("nan")
+    out["val_acc_best"] = float(max(float(r["val_acc"]) for r in rows))
+    out["test_acc_best"] = float(max(float(r["test_acc"]) for r in rows))
+    return out
+
+
+def format_summary(s: dict[str, Any], dataset: str, method: str) -> str:
+    label = DATASET_LABEL.get(dataset, dataset)
+    return (f"{label:<15} {method:<13} val {s['val_acc_mean']:.2f} ± {s['val_acc_std']:.2f}  "
+            f"test {s['test_acc_mean']:.2f} ± {s['test_acc_std']:.2f} (best {s['test_acc_best']:.2f})  "
+            f"queries {s['queries_train_mean']:.0f}+{s['queries_search_mean']:.0f}  "
+            f"time {s['total_seconds_mean']:.1f} s  ({s['runs']} runs)")
+
+
+def _write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    df = pd.DataFrame(rows).sort_values("seed", kind="stable")
+    with atomic_path(out / "results.csv") as tmp:
+        df.to_csv(tmp, index=False)
+    with atomic_path(out / "results.parquet", suffix=".parquet") as tmp:
+        df.astype({"found_key": str}).to_parquet(tmp, index=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from .benchmarks import load_benchmark
+    from .experiment import config_hash, run_experiment
+
+    log = logging.getLogger("nar.run")
+    base = build_config(args)
+    seeds = parse_seeds(args.seeds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    chash = config_hash(base)
+    rows: list[dict[str, Any]] = []
+    results_csv = out / "results.csv"
+    if results_csv.exists():
+        try:
+            old = pd.read_csv(results_csv)
+        except Exception as exc:  # a foreign or damaged file: refuse rather than overwrite it
+            raise DataError(results_csv, f"cannot read existing results ({exc}); use another --out") from None
+        rows = old.to_dict("records")
+    done = {int(r["seed"]) for r in rows if str(r.get("config_hash")) == chash}
+    rows = [r for r in rows if str(r.get("config_hash")) == chash or int(r["seed"]) not in seeds]
+    todo = [s for s in seeds if s not in done]
+    if done & set(seeds):
+        log.info("skipping seeds already in %s: %s", results_csv, sorted(done & set(seeds)))
+    if todo:
+        bench = load_benchmark(base.space, base.data_dir)
+        for seed in tqdm(todo, desc=f"{base.method} {base.dataset}", unit="seed"):
+            res = run_experiment(base.replace(seed=seed), bench, progress=args.progress, log=log)
+            rows = [r for r in rows if int(r["seed"]) != seed] + [res.to_dict()]
+            _write_tables(out, rows)  # after every seed: an interrupted run resumes from here
+    mine = [r for r in rows if str(r.get("config_hash")) == chash and int(r["seed"]) in seeds]
+    if not mine:
+        raise ConfigError("no results to summarise")
+    summary = summarise(mine)
+    summary.update(space=base.space, dataset=base.dataset, method=base.method, config_hash=chash,
+                   seeds=args.seeds)
+    atomic_write_text(out / "summary.csv", pd.DataFrame([summary]).to_csv(index=False))
+    atomic_write_text(out / "config.yaml", _yaml(base.to_dict()))
+    print(format_summary(summary, base.dataset, base.method))
+    return 0
+
+
+def _yaml(d: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump({k: v for k, v in d.items() if k != "seed"}, sort_keys=False)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("run", help="run a method for several seeds and summarise",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", choices=("nb201", "nb101"), default=None, help="search space (default nb201)")
+    p.add_argument("--dataset", default=None, help="cifar10, cifar100 or imagenet16 (nb201)")
+    p.add_argument("--method", default=None,
+                   help="narq2t, nar, no_tier, convnet, random_search or evolution (default narq2t)")
+    p.add_argument("--seeds", default="0", help="seeds, e.g. 0-9 or 0,3,5 (default 0)")
+    p.add_argument("--data", default=None, help="benchmark data file or directory (default: NAR_DATA or ../shared/data)")
+    p.add_argument("--out", required=True, help="output directory (results.csv, results.parquet, summary.csv)")
+    p.add_argument("--config", default=None, help="YAML file of config overrides")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field (repeatable)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--quick", action="store_true", help=f"smoke-run settings {QUICK}")
+    p.add_argument("--progress", action="store_true", help="per-epoch progress bar inside each seed")
+    p.set_defaults(func=run)
+    return p

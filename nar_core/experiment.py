@@ -1,0 +1,324 @@
+"""One experiment from one config: data split, ranker training, tier statistics, search, metrics.
+
+:func:`run_experiment` is what ``nar run`` and the sweep harness call. Methods
+(``config.method``):
+
+``narq2t`` / ``nar``
+    the ranker with learnable tier queries / running-mean tier embeddings, tier statistics
+    and the tier-guided search (Algorithms 1-5);
+``no_tier``
+    encoder + ranking head only; the same sampler, candidates ranked by score alone;
+``convnet``
+    the ReNAS-style 3-layer ConvNet ranker, candidates drawn uniformly from the whole space;
+``random_search`` / ``evolution``
+    uniform random search and regularized evolution (population 50, tournament 10, one
+    op/edge mutation) with the same total query budget ``train_size + val_size + T * m``.
+
+Protocol (NB201, Table 2 / II): ``train_size + val_size`` distinct cells drawn uniformly from the
+benchmark, labelled with ``{dataset}_val``; the search returns the searched cell with the best
+queried ``{dataset}_{query_metric}`` and the result reports its ``_val`` and ``_test``. Every
+distinct cell queried counts once (:class:`~nar_core.search.QueryLog`). Random streams: one
+:class:`numpy.random.SeedSequence` from ``config.seed`` spawns the split, model, sampler, search and
+evaluation streams.
+
+Held-out Kendall tau: the ranker's score on the cells not used for training or validation; when
+more than ``HELDOUT_MAX`` (5000) remain (NB201: 14,369) a seeded sample of 5000 is used, which keeps
+evaluation to a few seconds on CPU. On the NB101 2,500-cell subset the search is restricted to the
+subset's cells (the sampler draws benchmark rows instead of generating cells).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .benchmarks.base import Benchmark, canonical_dataset
+from .config import ExperimentConfig
+from .errors import ConfigError, NarError
+from .ranker.convnet import ConvNetRanker
+from .ranker.metrics import kendall_tau
+from .ranker.model import NARanker
+from .ranker.train import TrainData, TrainSettings, evaluate, predict, train_ranker
+from .sampler import CandidateSampler, op_counts
+from .search import QueryLog, SearchOutcome, random_search, ranker_search, regularized_evolution
+from .spaces import get_space
+
+HELDOUT_MAX = 5000
+RANKER_METHODS = ("narq2t", "nar", "no_tier", "convnet")
+_TIER_MODE = {"narq2t": "query", "nar": "mean", "no_tier": None}
+# config fields that do not change a result (resuming a run ignores them)
+_RUNTIME_FIELDS = ("seed", "device", "num_threads", "data_dir")
+
+
+@dataclass
+class ExperimentResult:
+    """The record of one run. ``to_dict()`` gives plain Python scalars (the curve as JSON text)."""
+
+    space: str
+    dataset: str
+    method: str
+    seed: int
+    found_key: Any
+    found_arch: str
+    val_acc: float
+    test_acc: float
+    rank_val: int
+    rank_test: int
+    percentile_test: float
+    regret_val: float
+    regret_test: float
+    best_so_far_val: list[float]
+    queries_train: int
+    queries_search: int
+    queries_total: int
+    kendall_tau: float = math.nan
+    tier_accuracy: float = math.nan
+    latency_rmse: float = math.nan
+    latency_within_5: float = math.nan
+    latency_within_10: float = math.nan
+    train_seconds: float = 0.0
+    search_seconds: float = 0.0
+    total_seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+    # extras (not in the issue's list, useful for analysis)
+    config_hash: str = ""
+    query_metric: str = "test"
+    best_epoch: int = -1
+    sampler_fallbacks: int = 0
+    heldout_size: int = 0
+    device: str = "cpu"
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat dict of plain scalars; ``best_so_far_val`` becomes a JSON list string."""
+        d = asdict(self)
+        d["best_so_far_val"] = json.dumps([round(v, 6) for v in self.best_so_far_val])
+        extra = d.pop("extra")
+        for k, v in extra.items():
+            d[f"extra_{k}"] = v
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in d.items()}
+
+
+def config_hash(config: ExperimentConfig) -> str:
+    """Hash of the config fields that change a result (seed, device, threads, data path excluded)."""
+    d = {k: v for k, v in config.to_dict().items() if k not in _RUNTIME_FIELDS}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    benchmark: Benchmark | None = None,
+    *,
+    progress: bool = False,
+    log: logging.Logger | None = None,
+) -> ExperimentResult:
+    """Run one experiment (see module doc) and return its :class:`ExperimentResult`."""
+    t_start = time.perf_counter()
+    log = log or logging.getLogger("nar_core.experiment")
+    config.validate()
+    if config.num_threads > 0:
+        torch.set_num_threads(config.num_threads)
+    device = resolve_device(config.device)
+    if benchmark is None:
+        from .benchmarks import load_benchmark
+
+        benchmark = load_benchmark(config.space, config.data_dir)
+    bench = benchmark
+    space = get_space(config.space)
+    ds = canonical_dataset(config.dataset, config.space)
+    val_col, test_col, sel_col = f"{ds}_val", f"{ds}_test", f"{ds}_{config.query_metric}"
+    for col in (val_col, test_col):
+        bench.column(col)  # clear error now if the benchmark lacks it
+    report_val_col = val_col
+    if not np.isfinite(bench.column(val_col)).any():
+        # the NB101 2,500-cell subset has a single accuracy (treated as test): train and search on it
+        log.warning("%s: column %s is empty; using %s for labels and selection", bench.source, val_col, test_col)
+        val_col = test_col
+        sel_col = test_col
+    n_labelled = config.train_size + config.val_size
+    if config.method in RANKER_METHODS and n_labelled >= len(bench):
+        raise ConfigError(
+            f"train_size + val_size: {n_labelled} cells requested but the benchmark ({bench.source}) holds "
+            f"only {len(bench)}; lower train_size/val_size")
+    ss = np.random.SeedSequence(config.seed)
+    split_ss, model_ss, sampler_ss, search_ss, eval_ss = ss.spawn(5)
+    queries = QueryLog(bench)
+    budget = n_labelled + config.search_iterations * config.top_k
+    curve_points = [n_labelled + (i + 1) * config.top_k for i in range(config.search_iterations)]
+
+    result_extra: dict[str, Any] = {}
+    train_seconds = 0.0
+    t_search = time.perf_counter()
+    if config.method == "random_search":
+        outcome = random_search(bench, queries, np.random.default_rng(search_ss), budget,
+                                val_column=val_col, select_column=sel_col, curve_points=curve_points)
+    elif config.method == "evolution":
+        from .baselines import make_mutation
+
+        outcome = regularized_evolution(bench, queries, np.random.default_rng(search_ss), budget,
+                                        make_mutation(space, bench), val_column=val_col, select_column=sel_col,
+                                        curve_points=curve_points)
+    else:
+        outcome, result_extra, train_seconds, search_seconds = _ranker_pipeline(
+            config, bench, space, ds, queries, device, split_ss, model_ss, sampler_ss, eval_ss,
+            val_col, sel_col, progress, log)
+    if config.method not in RANKER_METHODS:
+        search_seconds = time.perf_counter() - t_search
+
+    res = _summarise(config, bench, space, ds, outcome, queries, report_val_col, test_col)
+    res.train_seconds = train_seconds
+    res.search_seconds = search_seconds
+    res.total_seconds = time.perf_counter() - t_start
+    res.peak_memory_mb = _peak_memory_mb(device)
+    res.device = str(device)
+    for k in ("kendall_tau", "tier_accuracy", "latency_rmse", "latency_within_5", "latency_within_10",
+              "best_epoch", "heldout_size"):
+        if k in result_extra:
+            setattr(res, k, result_extra.pop(k))
+    res.extra = result_extra
+    log.info("%s %s %s seed %d: val %.2f test %.2f (rank %d) queries %d+%d in %.1f s", config.space, ds,
+             config.method, config.seed, res.val_acc, res.test_acc, res.rank_test, res.queries_train,
+             res.queries_search, res.total_seconds)
+    return res
+
+
+# ------------------------------------------------------------------------------------------------
+def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_ss, sampler_ss, eval_ss,
+                     val_col, sel_col, progress, log):
+    t0 = time.perf_counter()
+    split_rng = np.random.default_rng(split_ss)
+    rows = split_rng.choice(len(bench), size=config.train_size + config.val_size, replace=False)
+    train_rows, val_rows = rows[: config.train_size], rows[config.train_size:]
+    labels = queries.query(rows, val_col, "train")  # the papers train on validation accuracy
+    cells_of = lambda r: {k: v[r] for k, v in bench.cell_arrays.items()}  # noqa: E731
+    encode_rows = lambda r: torch.from_numpy(np.ascontiguousarray(space.encode(cells_of(r), ds)))  # noqa: E731
+
+    train_cells = cells_of(train_rows)
+    flops, params = space.network_cost(train_cells, ds)
+    use_lat = config.latency_loss_factor > 0
+    lat_col = bench.column(config.latency_column) if use_lat else None
+    train = TrainData(encode_rows(train_rows), labels[: config.train_size],
+                      latency=np.asarray(lat_col[train_rows], np.float64) if use_lat else None,
+                      flops=np.asarray(flops, np.float64), params=np.asarray(params, np.float64),
+                      ops=op_counts(space, train_cells))
+    val = TrainData(encode_rows(val_rows), labels[config.train_size:])
+    encode_seconds = time.perf_counter() - t0
+
+    model_seed = int(model_ss.generate_state(1)[0])
+    torch_state = torch.random.get_rng_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(model_seed)  # weight init from the run's seed, global state restored after
+        if config.method == "convnet":
+            model = ConvNetRanker(space.feature_shape, num_tiers=config.num_tiers)
+        else:
+            model = NARanker(space.feature_shape, d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff,
+                             encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers,
+                             dropout=config.dropout, num_tiers=config.num_tiers,
+                             tier_mode=_TIER_MODE[config.method], latency_head=use_lat)
+    assert torch.equal(torch_state, torch.random.get_rng_state())
+    has_tiers = config.method in ("narq2t", "nar")
+    settings = TrainSettings(
+        epochs=config.epochs, batch_size=config.batch_size, lr_scale=config.lr_scale,
+        warmup_steps=config.warmup_steps, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_eps,
+        weight_decay=config.weight_decay, cls_loss_factor=config.cls_loss_factor if has_tiers else 0.0,
+        rank_loss_factor=config.rank_loss_factor, latency_loss_factor=config.latency_loss_factor)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.epochs, desc=f"train {config.method} seed {config.seed}", leave=False)
+    cb = (lambda e, rec: (bar.update(1), bar.set_postfix(loss=f"{rec['loss']:.3f}", tau=f"{rec.get('tau', 0):.3f}"))) \
+        if bar is not None else None
+    tr = train_ranker(model, train, val, settings, seed=model_seed + 1, device=device,
+                      num_ops=len(space.op_names()), num_bins=config.num_bins, log=log, progress=cb)
+    if bar is not None:
+        bar.close()
+    train_seconds = time.perf_counter() - t0
+
+    t_search = time.perf_counter()
+    mode = "random" if config.method == "convnet" else config.sampling_mode
+    sampler = CandidateSampler(
+        space, ds, bench, tr.stats, np.random.default_rng(sampler_ss), sampling_mode=mode,
+        constraints=config.constraints, random_proportion=config.random_proportion,
+        constraint_reuse=config.constraint_reuse, batch_factor=config.batch_factor,
+        kl_thresholds=(config.kl_threshold_flops, config.kl_threshold_params), tier_index=config.tier_index)
+    outcome = ranker_search(model, encode_rows, sampler, queries, iterations=config.search_iterations,
+                            sample_size=config.sample_size, top_k=config.top_k, val_column=val_col,
+                            select_column=sel_col, use_tiers=has_tiers,
+                            latency_norm=tr.latency_norm if use_lat else None)
+    search_seconds = time.perf_counter() - t_search
+
+    # --- evaluation (not part of the search cost) -------------------------------------------
+    extra: dict[str, Any] = {"best_epoch": tr.best_epoch, "encode_seconds": encode_seconds,
+                             "stats_seconds": tr.stats_seconds, "tier_short_iterations": outcome.tier_short}
+    used = np.zeros(len(bench), dtype=bool)
+    used[rows] = True
+    held = np.flatnonzero(~used)
+    if held.size > HELDOUT_MAX:
+        held = np.sort(np.random.default_rng(eval_ss).choice(held, size=HELDOUT_MAX, replace=False))
+    if held.size >= 2:
+        scores, _, _ = predict(model, encode_rows(held), with_tiers=False)
+        extra["kendall_tau"] = kendall_tau(scores, bench.column(val_col)[held])
+    extra["heldout_size"] = int(held.size)
+    if has_tiers:
+        extra["tier_accuracy"] = evaluate(model, val, config.num_tiers).get("tier_acc", math.nan)
+    if use_lat and outcome.predicted_latency:
+        order = np.argsort(-np.asarray(outcome.queried_select), kind="stable")[:5]
+        top = [outcome.queried_rows[i] for i in order]
+        pred = np.array([outcome.predicted_latency[r] for r in top])
+        gt = np.asarray(lat_col[top], np.float64)
+        rel = np.abs(pred - gt) / np.maximum(gt, 1e-12)
+        extra["latency_rmse"] = float(np.sqrt(np.mean((pred - gt) ** 2)))
+        extra["latency_within_5"] = float(100 * np.mean(rel <= 0.05))
+        extra["latency_within_10"] = float(100 * np.mean(rel <= 0.10))
+    extra["eval_seconds"] = time.perf_counter() - t_search - search_seconds
+    return outcome, extra, train_seconds, search_seconds
+
+
+def _summarise(config, bench, space, ds, outcome: SearchOutcome, queries: QueryLog, val_col, test_col):
+    row = outcome.best_row
+    val_all = bench.column(val_col)
+    test_all = bench.column(test_col)
+    if row < 0:
+        raise NarError("the search queried no cell (all candidates were already queried); "
+                       "raise sample_size or search_iterations")
+    v, t = float(val_all[row]), float(test_all[row])
+    key = bench.keys[row]
+    key = key.item() if hasattr(key, "item") else key
+    cells = {k: a[row:row + 1] for k, a in bench.cell_arrays.items()}
+    return ExperimentResult(
+        space=config.space, dataset=ds, method=config.method, seed=config.seed,
+        found_key=key, found_arch=space.format(cells, 0), val_acc=v, test_acc=t,
+        rank_val=int(np.sum(val_all > v)) + 1 if np.isfinite(v) else 0,  # 0: no val column rank_test=int(np.sum(test_all > t)) + 1,
+        percentile_test=float(100.0 * np.sum(test_all > t) / len(bench)),
+        regret_val=float(np.nanmax(val_all) - v) if np.isfinite(val_all).any() else math.nan, regret_test=float(np.nanmax(test_all) - t),
+        best_so_far_val=list(outcome.best_so_far_val),
+        queries_train=queries.counts["train"], queries_search=queries.counts["search"],
+        queries_total=queries.total, config_hash=config_hash(config), query_metric=config.query_metric,
+        sampler_fallbacks=outcome.fallbacks,
+    )
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    mb = rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+    if device.type == "cuda":
+        mb += torch.cuda.max_memory_allocated(device) / 2**20
+    return float(mb)

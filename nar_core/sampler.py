@@ -1,0 +1,208 @@
+"""The search-phase sampler (NAR Sec. 3.3 / App. B; NARQ2T Algorithm 4 lines 5-17).
+
+Each call draws ``k`` cells:
+
+* a proportion ``p`` (``random_proportion``) uniformly from the whole space (diversity, NAR Sec. 5.3);
+* the rest built by the space's own procedure (NB201: each edge's op drawn from the top tier's
+  operation counts; NB101: the edge sampling of App. B with the top tier's op counts) and kept
+  only when their FLOPs / parameters satisfy the current constraint (rejection sampling).
+
+Constraints (``sampling_mode``): ``"statistics"`` runs Algorithm 2 on one training batch's tier
+histograms (batches are used by turns): when the top tier's histogram is kept, a bin is drawn from
+it and the constraint is that bin's range; otherwise the constraint is the top tier's interval.
+``"interval"`` always uses the interval ("sample randomly on the interval", NB201 tables).
+``"random"`` draws every cell uniformly. ``constraints`` picks FLOPs, parameters or both
+(Table 6 / VIII). A constraint is reused for ``R`` tries (Algorithm 4 line 7), which makes the
+rejection loop vectorise: R candidates are built and checked at once. The loop is bounded
+(``max_tries_factor * k`` tries); cells still missing are then drawn uniformly and counted in
+``SampleBatch.fallback``.
+
+Restricted pools: when the benchmark does not hold the whole space (the 2,500-cell NB101 subset),
+cells are drawn from the benchmark's rows instead of generated, with the same constraints.
+Results are benchmark rows, so the caller encodes and queries them directly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .benchmarks.base import Benchmark
+from .spaces.base import SearchSpace
+from .tiers import Selection, TierStatistics
+
+#: number of cells of each whole space (NB101: unique valid cells of the official file)
+SPACE_SIZES = {"nb201": 15625, "nb101": 423624}
+
+
+@dataclass
+class SampleBatch:
+    """``rows`` of the benchmark (k,), and how they were obtained."""
+
+    rows: np.ndarray
+    n_random: int
+    n_constrained: int
+    fallback: int
+    tries: int
+
+
+def op_counts(space: SearchSpace, cells: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-cell counts of each searchable operation, ``(n, len(sampling ops))``.
+
+    NB201: the 5 edge operations. NB101: the 3 vertex operations (conv1x1, conv3x3, maxpool3x3),
+    in :meth:`NB101Space.op_counts` order.
+    """
+    if hasattr(space, "op_counts"):
+        return np.asarray(space.op_counts(cells), dtype=np.int64)
+    ops = np.asarray(cells["ops"]).astype(np.int64)
+    return (ops[:, :, None] == np.arange(5)[None, None, :]).sum(axis=1)
+
+
+def keys_to_rows(bench: Benchmark, keys: np.ndarray) -> np.ndarray:
+    """Benchmark rows of cell keys; -1 where the benchmark lacks the cell. Vectorised for int keys
+    stored in official order (the NB201 case), a dict look-up per cell otherwise."""
+    keys = np.asarray(keys)
+    n = len(bench)
+    if keys.dtype.kind in "iu" and bench.meta.get("_identity_keys") is None:
+        bk = np.asarray(bench.keys)
+        bench.meta["_identity_keys"] = bool(bk.dtype.kind in "iu" and np.array_equal(bk, np.arange(n)))
+    if keys.dtype.kind in "iu" and bench.meta.get("_identity_keys"):
+        return np.where((keys >= 0) & (keys < n), keys, -1).astype(np.int64)
+    index = bench._index()
+    return np.fromiter((index.get(k.item() if hasattr(k, "item") else k, -1) for k in keys),
+                       dtype=np.int64, count=len(keys))
+
+
+class CandidateSampler:
+    """Draws candidate cells for the search; one instance per search (holds the turn counter).
+
+    Args:
+        space, dataset: the search space and the dataset whose FLOPs/params define constraints.
+        bench: the benchmark (cells must exist in it to be queried).
+        stats: tier statistics collected while training (None: only uniform sampling possible).
+        rng: the search's random stream.
+        sampling_mode, constraints, random_proportion, constraint_reuse, batch_factor,
+        kl_thresholds (flops, params), tier_index: as in :class:`~nar_core.config.ExperimentConfig`.
+        restrict_to_benchmark: draw from the benchmark's rows instead of generating cells (forced
+            when the benchmark holds fewer cells than the space).
+        max_tries_factor: the rejection loop stops after ``max_tries_factor * k`` tries.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        dataset: str,
+        bench: Benchmark,
+        stats: TierStatistics | None,
+        rng: np.random.Generator,
+        *,
+        sampling_mode: str = "interval",
+        constraints: str = "flops+params",
+        random_proportion: float = 0.5,
+        constraint_reuse: int = 25,
+        batch_factor: float = 0.1,
+        kl_thresholds: tuple[float, float] = (2.5, 2.5),
+        tier_index: int = 4,
+        restrict_to_benchmark: bool | None = None,
+        max_tries_factor: int = 200,
+    ):
+        self.space, self.dataset, self.bench, self.stats, self.rng = space, dataset, bench, stats, rng
+        self.sampling_mode = sampling_mode if stats is not None and len(stats) else "random"
+        self.quantities = {"flops+params": ("flops", "params"), "flops": ("flops",), "params": ("params",)}[constraints]
+        self.random_proportion = random_proportion
+        self.reuse = max(int(constraint_reuse), 1)
+        self.batch_factor = batch_factor
+        self.kl = {"flops": kl_thresholds[0], "params": kl_thresholds[1]}
+        self.tier_index = tier_index
+        self.max_tries_factor = max_tries_factor
+        if restrict_to_benchmark is None:
+            full = getattr(space, "num_cells", None) or SPACE_SIZES.get(space.name, 0)
+            restrict_to_benchmark = len(bench) < full
+        self.restricted = bool(restrict_to_benchmark)
+        self._turn = 0
+        self._selections: dict[tuple[int, str], Selection] = {}
+        self._pool_costs: dict[str, np.ndarray] | None = None
+        self.op_probs = stats.op_probs(0) if stats is not None and len(stats) else None
+        self.selection_log: list[str] = []
+
+    # --- constraints ------------------------------------------------------------------------
+    def _selection(self, batch: int, quantity: str) -> Selection:
+        key = (batch, quantity)
+        if key not in self._selections:
+            sel = self.stats.select(batch, quantity, self.batch_factor, self.kl[quantity], self.tier_index)
+            self._selections[key] = sel
+            self.selection_log.append(f"batch {batch} {quantity}: {sel.reason}")
+        return self._selections[key]
+
+    def draw_constraint(self) -> dict[str, tuple[float, float]]:
+        """One constraint per active quantity: ``{quantity: (low, high)}``, closed interval."""
+        batch = self._turn % len(self.stats)
+        self._turn += 1
+        out = {}
+        for q in self.quantities:
+            sel = self._selection(batch, q)
+            if self.sampling_mode == "statistics" and sel.probs is not None:
+                kappa = int(self.rng.choice(len(sel.probs), p=sel.probs))
+                out[q] = sel.bin_range(kappa)
+            else:
+                out[q] = sel.interval
+        return out
+
+    # --- candidates -------------------------------------------------------------------------
+    def _uniform_rows(self, n: int) -> np.ndarray:
+        if n <= 0:
+            return np.zeros(0, dtype=np.int64)
+        if self.restricted:
+            return self.rng.integers(0, len(self.bench), size=n).astype(np.int64)
+        rows = np.zeros(0, dtype=np.int64)
+        while rows.size < n:  # NB101 generation may give cells the benchmark lacks: draw again
+            cells = self.space.sample_uniform(self.rng, n - rows.size)
+            r = keys_to_rows(self.bench, self.space.keys(cells))
+            rows = np.concatenate([rows, r[r >= 0]])
+        return rows[:n]
+
+    def _costs(self, rows: np.ndarray, cells: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        if self.restricted:
+            if self._pool_costs is None:
+                f, p = self.space.network_cost(self.bench.cell_arrays, self.dataset)
+                self._pool_costs = {"flops": np.asarray(f, np.float64), "params": np.asarray(p, np.float64)}
+            return {q: v[rows] for q, v in self._pool_costs.items()}
+        f, p = self.space.network_cost(cells, self.dataset)
+        return {"flops": np.asarray(f, np.float64), "params": np.asarray(p, np.float64)}
+
+    def _constrained_chunk(self, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``n`` candidate rows built by the space's procedure (or drawn from the pool) + costs."""
+        if self.restricted:
+            rows = self.rng.integers(0, len(self.bench), size=n).astype(np.int64)
+            return rows, self._costs(rows)
+        cells = self.space.sample_with_op_probs(self.rng, n, self.op_probs)
+        valid = np.asarray(cells.pop("valid")) if "valid" in cells else np.ones(n, dtype=bool)
+        cells = {k: v[valid] for k, v in cells.items()}
+        rows = keys_to_rows(self.bench, self.space.keys(cells)) if valid.any() else np.zeros(0, np.int64)
+        known = rows >= 0
+        cells = {k: v[known] for k, v in cells.items()}
+        rows = rows[known]
+        return rows, (self._costs(rows, cells) if rows.size else {"flops": np.zeros(0), "params": np.zeros(0)})
+
+    def sample(self, k: int) -> SampleBatch:
+        """Draw ``k`` candidate rows (Algorithm 4 lines 3-17, vectorised by constraint)."""
+        if self.sampling_mode == "random":
+            return SampleBatch(self._uniform_rows(k), k, 0, 0, 0)
+        n_random = int(round(self.random_proportion * k))
+        n_con = k - n_random
+        accepted: list[np.ndarray] = []
+        got = tries = 0
+        max_tries = self.max_tries_factor * max(k, 1)
+        while got < n_con and tries < max_tries:
+            constraint = self.draw_constraint()
+            rows, costs = self._constrained_chunk(self.reuse)
+            tries += self.reuse
+            ok = np.ones(rows.size, dtype=bool)
+            for q, (lo, hi) in constraint.items():
+                ok &= (costs[q] >= lo) & (costs[q] <= hi)
+            take = rows[ok][: n_con - got]
+            accepted.append(take)
+            got += take.size
+        fallback = n_con - got
+        parts = accepted + [self._uniform_rows(fallback + n_random)]
+        return SampleBatch(np.concatenate(parts).astype(np.int64), n_random, got, fallback, tries)

@@ -1,0 +1,198 @@
+"""The search phase (NAR Sec. 3.3, NARQ2T Algorithm 4) and query accounting.
+
+Each of the T iterations draws k candidates with :class:`~nar_core.sampler.CandidateSampler`,
+classifies them with the ranker, keeps the predicted top tier, takes the top-m by score and
+queries their accuracy from the benchmark. Decisions the papers leave open:
+
+* candidates already queried (training labels or an earlier iteration) are skipped, so every
+  query brings new information (a cell queried twice would count once anyway);
+* when the predicted top tier holds fewer than m new cells, the rest are the best-scored cells
+  of the other tiers (``use_tiers=False`` ranks every sample by score alone: the no-tier
+  ablation and the ConvNet ranker);
+* NAR (running-mean tiers) updates its tier embeddings with the predicted tiers of each
+  iteration's samples (NAR Sec. 3.2, "we update according to tier predictions during search");
+* the returned cell is the searched cell with the best queried ``select_column`` (the
+  papers query test accuracy; ``query_metric="val"`` keeps test labels out of the decision).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .benchmarks.base import Benchmark
+
+
+class QueryLog:
+    """Counts benchmark queries: each distinct cell once, attributed to the phase that first asked."""
+
+    def __init__(self, bench: Benchmark):
+        self.bench = bench
+        self._phase_of: dict[int, str] = {}
+        self.counts = {"train": 0, "search": 0}
+
+    def query(self, rows: np.ndarray, column: str, phase: str) -> np.ndarray:
+        """Values of ``column`` at ``rows`` (counting rows never queried before under ``phase``)."""
+        if phase not in self.counts:
+            raise ValueError(f"phase must be 'train' or 'search', got {phase!r}")
+        rows = np.asarray(rows, dtype=np.int64)
+        for r in rows.tolist():
+            if r not in self._phase_of:
+                self._phase_of[r] = phase
+                self.counts[phase] += 1
+        return np.asarray(self.bench.column(column)[rows], dtype=np.float64)
+
+    def seen(self, rows: np.ndarray) -> np.ndarray:
+        return np.fromiter((int(r) in self._phase_of for r in np.asarray(rows).tolist()), dtype=bool, count=len(rows))
+
+    @property
+    def total(self) -> int:
+        return len(self._phase_of)
+
+
+@dataclass
+class SearchOutcome:
+    """What a search returns: the chosen row, the rows it queried and the best-so-far curve."""
+
+    best_row: int
+    queried_rows: list[int] = field(default_factory=list)
+    queried_select: list[float] = field(default_factory=list)   # select_column of each queried row
+    best_so_far_val: list[float] = field(default_factory=list)  # best val accuracy after each iteration
+    predicted_latency: dict[int, float] = field(default_factory=dict)
+    fallbacks: int = 0
+    tier_short: int = 0  # iterations whose predicted top tier had fewer than m new cells
+
+
+def ranker_search(
+    model,
+    encode_rows: Callable[[np.ndarray], torch.Tensor],
+    sampler,
+    queries: QueryLog,
+    *,
+    iterations: int,
+    sample_size: int,
+    top_k: int,
+    val_column: str,
+    select_column: str,
+    use_tiers: bool = True,
+    latency_norm: tuple[float, float] | None = None,
+) -> SearchOutcome:
+    """Algorithm 4 with ``model`` (a NARanker or any module returning ``.score``/``.tier_logits``)."""
+    device = next(model.parameters()).device
+    model.eval()
+    out = SearchOutcome(best_row=-1)
+    best_val = -np.inf
+    best_sel, best_row = -np.inf, -1
+    for _ in range(iterations):
+        batch = sampler.sample(sample_size)
+        out.fallbacks += batch.fallback
+        rows = np.unique(batch.rows)  # sorted: order-independent of the sampler's internals
+        with torch.no_grad():
+            res = model(encode_rows(rows).to(device))
+            score = res.score.float().cpu().numpy()
+            tiers = None
+            if use_tiers and getattr(res, "tier_logits", None) is not None:
+                tiers_t = res.tier_logits.argmax(dim=1)
+                if hasattr(model, "update_tier_embeddings"):
+                    model.update_tier_embeddings(res.feature, tiers_t)  # NAR: Eq. 13 by prediction
+                tiers = tiers_t.cpu().numpy()
+            lat = getattr(res, "latency", None)
+            lat = lat.float().cpu().numpy() if lat is not None else None
+        new = ~queries.seen(rows)
+        order = np.lexsort((-score,))  # by score, best first
+        if tiers is not None:
+            top = order[(tiers[order] == 0) & new[order]]
+            rest = order[(tiers[order] != 0) & new[order]]
+            if top.size < top_k:
+                out.tier_short += 1
+            chosen = np.concatenate([top, rest])[:top_k]
+        else:
+            chosen = order[new[order]][:top_k]
+        picked = rows[chosen]
+        if picked.size:
+            sel = queries.query(picked, select_column, "search")
+            val = queries.query(picked, val_column, "search")
+            out.queried_rows.extend(picked.tolist())
+            out.queried_select.extend(sel.tolist())
+            best_val = max(best_val, float(val.max()))
+            j = int(np.argmax(sel))
+            if sel[j] > best_sel:
+                best_sel, best_row = float(sel[j]), int(picked[j])
+            if lat is not None and latency_norm is not None:
+                m, s = latency_norm
+                for r, v in zip(picked.tolist(), lat[chosen].tolist()):
+                    out.predicted_latency[r] = v * s + m
+        out.best_so_far_val.append(float(best_val))
+    out.best_row = best_row
+    return out
+
+
+def random_search(bench: Benchmark, queries: QueryLog, rng: np.random.Generator, budget: int, *,
+                  val_column: str, select_column: str, curve_points: list[int]) -> SearchOutcome:
+    """Uniform random search over the benchmark's cells, ``budget`` distinct queries.
+
+    ``curve_points``: query counts after which ``best_so_far_val`` is recorded (aligned with the
+    ranker's iterations). On NB201 (all cells present) a uniform row is a uniform cell.
+    """
+    budget = min(budget, len(bench))
+    rows = rng.choice(len(bench), size=budget, replace=False)
+    sel = queries.query(rows, select_column, "search")
+    val = queries.query(rows, val_column, "search")
+    best_val = np.maximum.accumulate(val)
+    curve = [float(best_val[min(p, budget) - 1]) for p in curve_points]
+    j = int(np.argmax(sel))
+    return SearchOutcome(best_row=int(rows[j]), queried_rows=rows.tolist(), queried_select=sel.tolist(),
+                         best_so_far_val=curve)
+
+
+def regularized_evolution(
+    bench: Benchmark,
+    queries: QueryLog,
+    rng: np.random.Generator,
+    budget: int,
+    mutate: Callable[[np.random.Generator, int], int],
+    *,
+    val_column: str,
+    select_column: str,
+    curve_points: list[int],
+    population_size: int = 50,
+    tournament_size: int = 10,
+) -> SearchOutcome:
+    """Regularized evolution (Real et al., 2019) on benchmark rows with a query budget.
+
+    The population starts with ``population_size`` uniform cells; each cycle samples a tournament,
+    mutates the winner (``mutate(rng, row) -> row``: one op or edge changed), queries the child
+    and removes the oldest member. Fitness is ``select_column``. Duplicate children cost nothing
+    new (the query log counts a cell once) but still age the population.
+    """
+    budget = min(budget, len(bench))
+    init = rng.choice(len(bench), size=min(population_size, budget), replace=False)
+    fit_init = queries.query(init, select_column, "search")
+    val_init = queries.query(init, val_column, "search")
+    population = list(zip(init.tolist(), fit_init.tolist()))
+    history_rows = init.tolist()
+    history_sel = fit_init.tolist()
+    best_val_at: list[float] = list(np.maximum.accumulate(val_init))
+    seen_count = queries.total
+    start_total = seen_count - len(set(init.tolist()))
+    cycles = 0
+    while queries.total - start_total < budget and cycles < 50 * budget:
+        cycles += 1
+        idx = rng.choice(len(population), size=min(tournament_size, len(population)), replace=False)
+        parent = max((population[i] for i in idx), key=lambda p: p[1])[0]
+        child = int(mutate(rng, parent))
+        before = queries.total
+        sel = float(queries.query(np.array([child]), select_column, "search")[0])
+        val = float(queries.query(np.array([child]), val_column, "search")[0])
+        population.append((child, sel))
+        population.pop(0)
+        if queries.total > before:
+            history_rows.append(child)
+            history_sel.append(sel)
+            best_val_at.append(max(best_val_at[-1], val))
+    curve = [float(best_val_at[min(p, len(best_val_at)) - 1]) for p in curve_points]
+    j = int(np.argmax(history_sel))
+    return SearchOutcome(best_row=int(history_rows[j]), queried_rows=history_rows, queried_select=history_sel,
+                         best_so_far_val=curve)

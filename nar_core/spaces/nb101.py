@@ -1,0 +1,451 @@
+"""The NAS-Bench-101 search space: cells, pruning, validity, the official module hash, sampling.
+
+A cell (module) is a directed acyclic graph of at most 7 vertices and 9 edges: vertex 0 is the
+input, the last vertex the output, and every interior vertex one of three operations. As arrays
+(``cell_arrays``, the layout :class:`~nar_core.benchmarks.base.Benchmark` stores):
+
+``adjacency``: uint8 ``(n, 7, 7)``, upper-triangular, ``adjacency[b, i, j] = 1`` for an edge i -> j.
+``ops``: int8 ``(n, 7)`` with the operation codes of NAR App. A: 0 padding, 1 input, 2 conv1x1,
+3 conv3x3, 4 maxpool3x3, 5 output.
+
+Cells are stored *pruned* exactly as the official ``ModelSpec._prune`` does (vertices not on an
+input -> output path are deleted, the rest keep their order) and a cell with fewer than 7
+vertices is padded with zero rows/columns and op 0 after its output vertex (NAR App. A). The key
+of a cell is the official NAS-Bench-101 module hash (``graph_util.hash_module``), so cells can be
+looked up in the official data.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import UnknownCellError
+from .base import CellArrays, SearchSpace
+
+__all__ = [
+    "NB101Space",
+    "MAX_VERTICES",
+    "MAX_EDGES",
+    "OP_CODES",
+    "CODE_NAMES",
+    "OFFICIAL_AVAILABLE_OPS",
+    "cells_from_specs",
+    "prune_cells",
+    "check_cells",
+    "module_hash",
+    "module_hashes",
+]
+
+MAX_VERTICES = 7
+MAX_EDGES = 9
+PAD, INPUT, CONV1X1, CONV3X3, MAXPOOL3X3, OUTPUT = 0, 1, 2, 3, 4, 5
+#: official op names -> NAR App. A codes
+OP_CODES: dict[str, int] = {
+    "input": INPUT,
+    "conv1x1-bn-relu": CONV1X1,
+    "conv3x3-bn-relu": CONV3X3,
+    "maxpool3x3": MAXPOOL3X3,
+    "output": OUTPUT,
+}
+CODE_NAMES: dict[int, str] = {v: k for k, v in OP_CODES.items()}
+#: the official ``config['available_ops']`` order; an interior op's hash label is its index here
+OFFICIAL_AVAILABLE_OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
+#: the operations of interior vertices, in code order (2, 3, 4): the order of ``op_probs``
+INTERIOR_OPS = ("conv1x1-bn-relu", "conv3x3-bn-relu", "maxpool3x3")
+# hash label of each code: input -1, output -2, interior ops by OFFICIAL_AVAILABLE_OPS index
+_HASH_LABEL = {INPUT: -1, OUTPUT: -2, CONV3X3: 0, CONV1X1: 1, MAXPOOL3X3: 2}
+
+
+def _num_vertices(ops: np.ndarray) -> np.ndarray:
+    return (np.asarray(ops) != PAD).sum(axis=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# Pruning and validity
+# --------------------------------------------------------------------------------------------
+def prune_cells(adjacency: np.ndarray, ops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Prune a batch of (possibly padded) cells exactly as the official ``ModelSpec._prune``.
+
+    A vertex is kept iff it is reachable from the input and reaches the output; kept vertices
+    keep their order and are moved to the front, the rest becomes padding. Vectorised over the
+    batch (boolean reachability, 6 steps, instead of a DFS per cell).
+
+    Args:
+        adjacency: ``(n, V, V)`` 0/1, V <= 7 (padded vertices have zero rows and columns).
+        ops: ``(n, V)`` op codes; the output vertex is the last non-padding vertex.
+
+    Returns:
+        ``(adjacency, ops, connected)``: pruned uint8 ``(n, V, V)``, int8 ``(n, V)``, and a bool
+        array that is False where the input does not reach the output (official ``valid_spec``).
+    """
+    adj = np.asarray(adjacency).astype(bool)
+    ops = np.asarray(ops).astype(np.int8)
+    n, v = ops.shape
+    rows = np.arange(n)
+    out = np.maximum(_num_vertices(ops) - 1, 0)
+    adj = np.triu(adj, k=1)  # pruning is only defined on upper-triangular matrices (checked elsewhere)
+    fwd = np.zeros((n, v), dtype=bool)
+    fwd[:, 0] = True
+    bwd = np.zeros((n, v), dtype=bool)
+    bwd[rows, out] = True
+    for _ in range(v - 1):
+        fwd |= np.any(fwd[:, :, None] & adj, axis=1)
+        bwd |= np.any(adj & bwd[:, None, :], axis=2)
+    keep = fwd & bwd
+    connected = keep[rows, out] & (out > 0)
+    keep &= connected[:, None]
+    order = np.argsort(~keep, axis=1, kind="stable")
+    kept = np.take_along_axis(keep, order, axis=1)
+    new_adj = adj[rows[:, None, None], order[:, :, None], order[:, None, :]]
+    new_adj &= kept[:, :, None] & kept[:, None, :]
+    new_ops = np.where(kept, np.take_along_axis(ops, order, axis=1), PAD).astype(np.int8)
+    return new_adj.astype(np.uint8), new_ops, connected
+
+
+def _invalid_reasons(adjacency: np.ndarray, ops: np.ndarray, pruned: bool) -> list[str | None]:
+    """Reason (or None) per cell of a batch; see :func:`check_cells`."""
+    adj = np.asarray(adjacency)
+    ops = np.asarray(ops)
+    n, v = ops.shape
+    nv = _num_vertices(ops)
+    reasons: list[str | None] = [None] * n
+    bad_lower = np.any(np.tril(adj) != 0, axis=(1, 2))
+    bad_values = np.any((adj != 0) & (adj != 1), axis=(1, 2))
+    pos = np.arange(v)
+    live = pos[None, :] < nv[:, None]
+    bad_pad = np.any((ops != PAD) != live, axis=1)
+    pad_edges = np.any(adj.astype(bool) & ~(live[:, :, None] & live[:, None, :]), axis=(1, 2))
+    first = ops[:, 0]
+    last = ops[np.arange(n), np.maximum(nv - 1, 0)]
+    interior = live & (pos[None, :] > 0) & (pos[None, :] < (nv - 1)[:, None])
+    bad_ops = np.any(interior & ~np.isin(ops, (CONV1X1, CONV3X3, MAXPOOL3X3)), axis=1)
+    edges = adj.astype(bool).sum(axis=(1, 2))
+    for b in np.flatnonzero(
+        bad_lower | bad_values | bad_pad | pad_edges | (first != INPUT) | (last != OUTPUT) | bad_ops
+        | (nv > MAX_VERTICES) | (edges > MAX_EDGES) | (nv < 2)
+    ):
+        if bad_values[b]:
+            reasons[b] = "adjacency entries must be 0 or 1"
+        elif bad_lower[b]:
+            reasons[b] = "adjacency must be upper-triangular (zero on and below the diagonal)"
+        elif bad_pad[b] or pad_edges[b]:
+            reasons[b] = "padding (op 0) must follow the output vertex and have no edges"
+        elif nv[b] < 2:
+            reasons[b] = "a cell needs an input and an output vertex"
+        elif first[b] != INPUT:
+            reasons[b] = "the first operation must be 'input'"
+        elif last[b] != OUTPUT:
+            reasons[b] = "the last operation must be 'output'"
+        elif bad_ops[b]:
+            bad = sorted({int(o) for o in ops[b][interior[b]]} - {CONV1X1, CONV3X3, MAXPOOL3X3})
+            reasons[b] = f"unknown interior operation code(s) {bad}; allowed: 2 conv1x1, 3 conv3x3, 4 maxpool3x3"
+        elif nv[b] > MAX_VERTICES:
+            reasons[b] = f"{nv[b]} vertices after pruning (at most {MAX_VERTICES})"
+        elif edges[b] > MAX_EDGES:
+            reasons[b] = f"{edges[b]} edges after pruning (at most {MAX_EDGES})"
+    return reasons
+
+
+def check_cells(cells: CellArrays, what: str = "cell") -> None:
+    """Raise :class:`UnknownCellError` naming the first invalid cell of a batch and why.
+
+    Valid means (the official ``NASBench._check_spec`` on the pruned spec): upper-triangular 0/1
+    adjacency, input first, output last, interior ops among the three official ones, at most 7
+    vertices and 9 edges, the input connected to the output, and the cell already pruned.
+    """
+    adj, ops = np.asarray(cells["adjacency"]), np.asarray(cells["ops"])
+    reasons = _invalid_reasons(adj, ops, pruned=True)
+    for b, r in enumerate(reasons):
+        if r is not None:
+            raise UnknownCellError(f"{what} {b} is not a NAS-Bench-101 cell: {r}")
+    p_adj, p_ops, connected = prune_cells(adj, ops)
+    bad = np.flatnonzero(~connected | np.any(p_ops != ops, axis=1) | np.any(p_adj != adj, axis=(1, 2)))
+    if len(bad):
+        b = int(bad[0])
+        why = "the input is not connected to the output" if not connected[b] else "it is not pruned (a vertex is off every input-output path)"
+        raise UnknownCellError(f"{what} {b} is not a NAS-Bench-101 cell: {why}")
+
+
+def cells_from_specs(
+    matrices: Sequence[Any], operations: Sequence[Sequence[str]], what: str = "cell"
+) -> dict[str, np.ndarray]:
+    """Pruned, padded, checked cell arrays from official specs (matrix, op names) of any size.
+
+    Mirrors the official ``ModelSpec`` + ``_check_spec``: a square upper-triangular matrix of
+    any size and matching op names, pruned, then checked (so an 8-vertex spec whose pruned form
+    has 7 vertices is accepted, as in the official API).
+
+    Raises:
+        UnknownCellError: naming the spec (``what`` and its position) and the problem.
+    """
+    n = len(matrices)
+    if len(operations) != n:
+        raise UnknownCellError(f"{what}: {n} matrices but {len(operations)} operation lists")
+    size = max([MAX_VERTICES] + [len(o) for o in operations])
+    adj = np.zeros((n, size, size), dtype=np.int64)
+    ops = np.zeros((n, size), dtype=np.int8)
+    for b, (m, names) in enumerate(zip(matrices, operations)):
+        label = f"{what} {b}"
+        try:
+            m = np.asarray(m, dtype=np.int64)
+        except (TypeError, ValueError):
+            raise UnknownCellError(f"{label}: adjacency is not a numeric matrix") from None
+        if m.ndim != 2 or m.shape[0] != m.shape[1]:
+            raise UnknownCellError(f"{label}: adjacency must be square, got shape {m.shape}")
+        if m.shape[0] != len(names):
+            raise UnknownCellError(f"{label}: {len(names)} operations for a {m.shape[0]}x{m.shape[0]} adjacency")
+        if np.any((m != 0) & (m != 1)):
+            raise UnknownCellError(f"{label}: adjacency entries must be 0 or 1")
+        if np.any(np.tril(m) != 0):
+            raise UnknownCellError(f"{label}: adjacency must be upper-triangular (zero on and below the diagonal)")
+        if len(names) < 2:
+            raise UnknownCellError(f"{label}: a cell needs an input and an output vertex")
+        codes = []
+        for i, name in enumerate(names):
+            code = OP_CODES.get(str(name).strip().lower())
+            if code is None or (code in (INPUT, OUTPUT)) != (i in (0, len(names) - 1)):
+                allowed = "input" if i == 0 else "output" if i == len(names) - 1 else ", ".join(INTERIOR_OPS)
+                raise UnknownCellError(f"{label}: operation {i} is {name!r}; expected {allowed}")
+            codes.append(code)
+        k = m.shape[0]
+        adj[b, :k, :k] = m
+        ops[b, :k] = codes
+    p_adj, p_ops, connected = prune_cells(adj, ops)
+    for b in np.flatnonzero(~connected):
+        raise UnknownCellError(f"{what} {b}: the input is not connected to the output (official valid_spec is False)")
+    if size > MAX_VERTICES:
+        too_big = _num_vertices(p_ops) > MAX_VERTICES
+        for b in np.flatnonzero(too_big):
+            raise UnknownCellError(
+                f"{what} {b}: {_num_vertices(p_ops)[b]} vertices after pruning (at most {MAX_VERTICES})"
+            )
+        p_adj, p_ops = p_adj[:, :MAX_VERTICES, :MAX_VERTICES], p_ops[:, :MAX_VERTICES]
+    cells = {"adjacency": p_adj, "ops": p_ops}
+    check_cells(cells, what)
+    return cells
+
+
+# --------------------------------------------------------------------------------------------
+# Official module hash (graph_util.hash_module)
+# --------------------------------------------------------------------------------------------
+def module_hash(matrix: np.ndarray | Sequence[Sequence[int]], labeling: Sequence[int]) -> str:
+    """The official NAS-Bench-101 module hash of a pruned matrix and its integer labels.
+
+    Same algorithm as ``graph_util.hash_module``: each vertex starts from the md5 of
+    ``str((out_degree, in_degree, label))``; then, as many rounds as vertices, a vertex's hash
+    becomes md5 of its sorted in-neighbour hashes, ``|``, its sorted out-neighbour hashes, ``|``,
+    its own hash; the fingerprint is md5 of ``str(sorted(hashes))``. Labels: input -1, output
+    -2, interior ops by their index in :data:`OFFICIAL_AVAILABLE_OPS`.
+    """
+    m = [[int(x) for x in row] for row in np.asarray(matrix).tolist()]
+    v = len(m)
+    labels = [int(x) for x in labeling]
+    in_deg = [sum(m[w][u] for w in range(v)) for u in range(v)]
+    out_deg = [sum(row) for row in m]
+    md5 = hashlib.md5
+    hashes = [md5(str((out_deg[u], in_deg[u], labels[u])).encode("utf-8")).hexdigest() for u in range(v)]
+    preds = [[w for w in range(v) if m[w][u]] for u in range(v)]
+    succs = [[w for w in range(v) if m[u][w]] for u in range(v)]
+    for _ in range(v):
+        hashes = [
+            md5(
+                (
+                    "".join(sorted([hashes[w] for w in preds[u]])) + "|"
+                    + "".join(sorted([hashes[w] for w in succs[u]])) + "|"
+                    + hashes[u]
+                ).encode("utf-8")
+            ).hexdigest()
+            for u in range(v)
+        ]
+    return md5(str(sorted(hashes)).encode("utf-8")).hexdigest()
+
+
+def module_hashes(cells: CellArrays) -> np.ndarray:
+    """Official module hashes (``'<U32'`` array) of a batch of pruned, padded cells."""
+    adj = np.asarray(cells["adjacency"])
+    ops = np.asarray(cells["ops"])
+    nv = _num_vertices(ops)
+    out = np.empty(len(ops), dtype="<U32")
+    for b in range(len(ops)):  # md5 has no vectorised form; ~60 md5 calls per cell
+        k = int(nv[b])
+        out[b] = module_hash(adj[b, :k, :k], [_HASH_LABEL[int(c)] for c in ops[b, :k]])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The space
+# --------------------------------------------------------------------------------------------
+def _parse_text(text: str) -> tuple[Any, list[str]]:
+    s = text.strip()
+    if s.startswith("{"):
+        try:
+            obj = json.loads(s)
+        except json.JSONDecodeError as exc:
+            raise UnknownCellError(f"NAS-Bench-101 cell text is not valid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise UnknownCellError("NAS-Bench-101 cell JSON must be an object")
+        matrix = next((obj[k] for k in ("adjacency", "module_adjacency", "matrix") if k in obj), None)
+        ops = next((obj[k] for k in ("operations", "module_operations", "ops") if k in obj), None)
+        if matrix is None or ops is None:
+            raise UnknownCellError("NAS-Bench-101 cell JSON needs 'adjacency' and 'operations'")
+        if isinstance(ops, str):
+            ops = ops.replace(",", "|").split("|")
+        return matrix, list(ops)
+    # "<adjacency JSON>|op|op|..." (the subset CSV's two columns joined by '|')
+    end = s.rfind("]")
+    if not s.startswith("[") or end < 0:
+        raise UnknownCellError(
+            f"cannot read NAS-Bench-101 cell {text!r}: expected JSON "
+            '{"adjacency": [[...]], "operations": [...]} or "<adjacency JSON>|input|...|output"'
+        )
+    try:
+        matrix = json.loads(s[: end + 1])
+    except json.JSONDecodeError as exc:
+        raise UnknownCellError(f"NAS-Bench-101 cell adjacency is not valid JSON: {exc}") from None
+    ops = [o for o in s[end + 1 :].strip().strip("|,").replace(",", "|").split("|")]
+    return matrix, ops
+
+
+class NB101Space(SearchSpace):
+    """NAS-Bench-101: 423,624 unique cells stacked 3 x 3 into a CIFAR-10 network."""
+
+    name = "nb101"
+    datasets = ("cifar10",)
+    feature_shape = (19, 7, 7)
+
+    # --- text -----------------------------------------------------------------------------
+    def parse(self, text: str) -> dict[str, np.ndarray]:
+        """One cell from JSON ``{"adjacency": [[...]], "operations": [...]}`` or ``adjacency|ops``.
+
+        The cell is pruned and checked; any square matrix size is accepted before pruning.
+        """
+        matrix, ops = _parse_text(text)
+        return cells_from_specs([matrix], [ops], what="NAS-Bench-101 cell")
+
+    def format(self, cells: CellArrays, i: int = 0) -> str:
+        """Compact JSON ``{"adjacency": [[...]], "operations": [...]}`` of cell ``i`` (pruned form)."""
+        adj = np.asarray(cells["adjacency"])[i]
+        ops = np.asarray(cells["ops"])[i]
+        k = int(_num_vertices(ops))
+        return json.dumps(
+            {"adjacency": adj[:k, :k].astype(int).tolist(), "operations": [CODE_NAMES[int(c)] for c in ops[:k]]},
+            separators=(",", ":"),
+        )
+
+    def spec(self, cells: CellArrays, i: int = 0) -> tuple[np.ndarray, list[str]]:
+        """(matrix, op names) of cell ``i`` in the official ``ModelSpec`` form (pruned)."""
+        ops = np.asarray(cells["ops"])[i]
+        k = int(_num_vertices(ops))
+        return np.asarray(cells["adjacency"])[i, :k, :k].astype(np.int64), [CODE_NAMES[int(c)] for c in ops[:k]]
+
+    def keys(self, cells: CellArrays) -> np.ndarray:
+        """Official module hashes (the keys of the NAS-Bench-101 data)."""
+        return module_hashes(cells)
+
+    def op_names(self) -> tuple[str, ...]:
+        """Interior operations, in the order of ``op_probs`` and :meth:`op_counts` columns."""
+        return INTERIOR_OPS
+
+    def op_counts(self, cells: CellArrays) -> np.ndarray:
+        """``(n, 3)`` number of conv1x1 / conv3x3 / maxpool3x3 vertices per cell."""
+        ops = np.asarray(cells["ops"])
+        return np.stack([(ops == c).sum(axis=1) for c in (CONV1X1, CONV3X3, MAXPOOL3X3)], axis=1)
+
+    def is_valid(self, cells: CellArrays) -> np.ndarray:
+        """Bool per cell: pruned and inside the space (see :func:`check_cells`)."""
+        adj, ops = np.asarray(cells["adjacency"]), np.asarray(cells["ops"])
+        ok = np.array([r is None for r in _invalid_reasons(adj, ops, pruned=True)], dtype=bool)
+        p_adj, p_ops, connected = prune_cells(adj, ops)
+        return ok & connected & np.all(p_ops == ops, axis=1) & np.all(p_adj == adj, axis=(1, 2))
+
+    # --- sampling ---------------------------------------------------------------------------
+    def _finish(self, adj: np.ndarray, ops: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        p_adj, p_ops, connected = prune_cells(adj, ops)
+        edges = p_adj.sum(axis=(1, 2))
+        valid = connected & (edges <= MAX_EDGES)
+        return {"adjacency": p_adj, "ops": p_ops}, valid
+
+    def sample_uniform(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        """``n`` valid cells from the official random-spec distribution, pruned.
+
+        "Uniform" here is the official NAS-Bench-101 random search: each of the 21 upper
+        triangular entries is 0/1 with probability 1/2 and each interior op uniform over the 3
+        ops; specs outside the space (disconnected, > 9 edges after pruning) are rejected.
+        This is uniform over raw 7-vertex specs, not over the 423,624 unique cells: small cells
+        (many raw specs prune to them) dominate; measured over 5,000 draws, 2/3/4/5/6/7
+        vertices: 10/20/28/29/12/0.3 %, whereas most unique cells have 7 vertices. For uniform
+        draws over unique cells, draw rows of a loaded :class:`~nar_core.benchmarks.base.Benchmark`.
+        """
+        adj_out, ops_out, have = [], [], 0
+        while have < n:
+            m = max(64, 4 * (n - have))  # about 1/3 of random specs are valid
+            adj = np.triu(rng.integers(0, 2, size=(m, 7, 7), dtype=np.uint8), k=1)
+            ops = np.empty((m, 7), dtype=np.int8)
+            ops[:, 0], ops[:, 6] = INPUT, OUTPUT
+            ops[:, 1:6] = rng.integers(CONV1X1, MAXPOOL3X3 + 1, size=(m, 5))
+            cells, valid = self._finish(adj, ops)
+            adj_out.append(cells["adjacency"][valid])
+            ops_out.append(cells["ops"][valid])
+            have += int(valid.sum())
+        return {"adjacency": np.concatenate(adj_out)[:n], "ops": np.concatenate(ops_out)[:n]}
+
+    def sample_with_op_probs(
+        self, rng: np.random.Generator, n: int, op_probs: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """The NAR App. B edge sampling, vectorised over ``n`` cells.
+
+        Traversing vertices 1..6 (the last is the output), each vertex connects from one earlier
+        vertex drawn uniformly, and each interior vertex gets an op drawn from ``op_probs``
+        (over :meth:`op_names`: conv1x1, conv3x3, maxpool3x3; shape (3,) or one row per interior
+        vertex (5, 3); default uniform). Then 3 more edges join two distinct vertices drawn
+        uniformly (an edge already present is not doubled). The cell is pruned. Returns the cell
+        arrays plus ``valid`` (bool per cell: within 7 vertices / 9 edges, input reaches output;
+        this construction always satisfies it, the array keeps the interface of the space).
+        """
+        probs = np.full(3, 1.0 / 3) if op_probs is None else np.asarray(op_probs, dtype=np.float64)
+        if probs.shape not in ((3,), (5, 3)) or np.any(probs < 0) or not np.all(probs.sum(axis=-1) > 0):
+            raise UnknownCellError(f"op_probs must be non-negative of shape (3,) or (5, 3), got {probs.shape}")
+        probs = np.broadcast_to(probs / probs.sum(axis=-1, keepdims=True), (5, 3))
+        rows = np.arange(n)
+        adj = np.zeros((n, 7, 7), dtype=np.uint8)
+        for j in range(1, 7):
+            src = rng.integers(0, j, size=n)
+            adj[rows, src, j] = 1
+        # inverse-CDF draw of the ops, one uniform per interior vertex
+        u = rng.random((n, 5))
+        cdf = np.cumsum(probs, axis=1)
+        op_idx = np.minimum((u[:, :, None] > cdf[None, :, :]).sum(axis=2), 2)
+        ops = np.empty((n, 7), dtype=np.int8)
+        ops[:, 0], ops[:, 6] = INPUT, OUTPUT
+        ops[:, 1:6] = CONV1X1 + op_idx
+        a = rng.integers(0, 7, size=(n, 3))
+        b = rng.integers(0, 6, size=(n, 3))
+        b = b + (b >= a)  # distinct from a
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        for e in range(3):
+            adj[rows, lo[:, e], hi[:, e]] = 1
+        cells, valid = self._finish(adj, ops)
+        cells["valid"] = valid
+        return cells
+
+    # --- encoding and cost --------------------------------------------------------------------
+    def encode(self, cells: CellArrays, dataset: str = "cifar10", normalize: bool = True) -> np.ndarray:
+        from ..encoding.nb101 import encode_cells
+
+        self._dataset(dataset)
+        return encode_cells(cells, normalize=normalize)
+
+    def network_cost(self, cells: CellArrays, dataset: str = "cifar10") -> tuple[np.ndarray, np.ndarray]:
+        from ..encoding.nb101 import network_cost
+
+        self._dataset(dataset)
+        return network_cost(cells)
+
+    @staticmethod
+    def _dataset(dataset: str) -> None:
+        from ..benchmarks.base import canonical_dataset
+
+        canonical_dataset(dataset, "nb101")

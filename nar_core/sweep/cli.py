@@ -1,0 +1,133 @@
+"""The common command line of every ``sweeps/<name>.py`` script.
+
+``python sweeps/tiers.py --local --seeds 0-1 --num-samples 3 --storage DIR --quick`` runs here;
+``ray submit cluster/cluster.yaml sweeps/loss_factors.py -- --table rank_cifar10`` on a cluster.
+A bad spec or option exits with status 2 and one line naming the field; an interrupted sweep
+exits 130 after writing what finished (resume it with ``--resume``).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Mapping, Sequence
+
+from ..errors import NarError
+from .runner import SweepOptions, run_sweep
+from .spec import QUICK_SETTINGS, SweepSpec, load_spec, parse_seeds
+
+EPILOG = """\
+Where Ray runs: with --local, Ray starts on this machine (all its CPUs unless --num-cpus). Without
+it, the script joins a running cluster (--address, default "auto": what `ray submit` and a node
+started with `ray start` provide); if none is reachable it says so and exits 2.
+
+Results: <storage>/<name>/results.csv and results.parquet: one row per trial and seed, every
+config value and metric, trial_id, status (ok/failed/pending) and error. Ray Tune's own experiment
+state is in the same folder; per-seed records arrive in <storage>/<name>/records/ as they finish.
+Kill the sweep at any point (Ctrl-C, or even SIGKILL of this process) and run the same command
+with --resume: finished trials are kept, unfinished ones continue from their last finished seed.
+
+--quick settings: {quick}
+"""
+
+
+def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, description: str = "") -> argparse.ArgumentParser:
+    quick = ", ".join(f"{k}={v}" for k, v in QUICK_SETTINGS.items())
+    p = argparse.ArgumentParser(prog=prog, description=description,
+                                epilog=EPILOG.format(quick=quick), formatter_class=argparse.RawDescriptionHelpFormatter)
+    names = list(specs)
+    if len(names) > 1:
+        p.add_argument("--table", choices=names, default=names[0],
+                       help="which table's spec to run: " + "; ".join(f"{n}: {s.description}" for n, s in specs.items())
+                       + f" (default {names[0]})")
+    p.add_argument("--spec", metavar="FILE.yaml", help="load the spec from YAML instead (write one with --print-spec)")
+    p.add_argument("--print-spec", action="store_true", help="print the spec as YAML and exit")
+    p.add_argument("--mode", choices=("grid", "optuna"), default="grid",
+                   help="grid: the paper's rows (regenerates the table); optuna: Optuna TPE search over the spec's "
+                        "ranges through Ray Tune's OptunaSearch (finds the best setting). Default grid")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="start Ray on this machine")
+    where.add_argument("--address", default=None, help="Ray cluster address (default 'auto': the running cluster)")
+    p.add_argument("--num-cpus", type=int, default=None, help="with --local: CPUs Ray may use (default all)")
+    p.add_argument("--num-samples", type=int, default=None,
+                   help="optuna: number of trials (default: the spec's num_samples); grid: run only the first N rows")
+    p.add_argument("--seeds", type=parse_seeds, default=None, help="seeds per trial, e.g. 0-9 or 0,3,5 (default: the spec's)")
+    p.add_argument("--max-concurrent", type=int, default=None, help="at most this many trials at once (default: as resources allow)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also torch threads per trial (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+                   help="GPUs per trial, fractional allowed (0.25: four trials share a GPU); with no GPU in the "
+                        "cluster the sweep runs on CPUs (default 0)")
+    p.add_argument("--storage", default="runs/sweeps", help="results folder (local path or shared filesystem; default runs/sweeps)")
+    p.add_argument("--name", default=None, help="experiment name (default: the spec's name, + '_optuna' in optuna mode)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted sweep <storage>/<name>")
+    p.add_argument("--dry-run", action="store_true", help="print the trials that would run and exit")
+    p.add_argument("--quick", action="store_true", help="small settings for a smoke test (see below)")
+    p.add_argument("--data", default=None, help="benchmark data folder (default: $NAR_DATA, else ../shared/data)")
+    p.add_argument("--max-failures", type=int, default=2, help="retries of a failing trial before it is recorded as failed (default 2)")
+    p.add_argument("--optuna-seed", type=int, default=0, help="seed of the Optuna TPE sampler (default 0)")
+    p.add_argument("--early-stop", action="store_true", help="optuna mode: ASHA stops poor configurations after a few seeds")
+    p.add_argument("-v", "--verbose", action="count", default=1, help="more output (-vv: trial logs too)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress table")
+    return p
+
+
+def sweep_main(specs: SweepSpec | Mapping[str, SweepSpec], argv: Sequence[str] | None = None,
+               prog: str | None = None, description: str = "") -> int:
+    """Entry point of a ``sweeps/*.py`` script: parse, validate, run, print the summary."""
+    if isinstance(specs, SweepSpec):
+        specs = {specs.name: specs}
+    parser = build_parser(specs, prog=prog, description=description)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        spec = load_spec(args.spec) if args.spec else specs[getattr(args, "table", None) or next(iter(specs))]
+        if args.print_spec:
+            import yaml
+
+            print(yaml.safe_dump(spec.to_dict(), sort_keys=False), end="")
+            return 0
+        options = SweepOptions(
+            mode=args.mode, local=args.local, address=args.address, num_cpus=args.num_cpus,
+            num_samples=args.num_samples, seeds=args.seeds, max_concurrent=args.max_concurrent,
+            cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, storage=args.storage,
+            name=args.name, resume=args.resume, dry_run=args.dry_run, quick=args.quick, data=args.data,
+            max_failures=args.max_failures, optuna_seed=args.optuna_seed, early_stop=args.early_stop,
+            verbose=0 if args.quiet else args.verbose,
+        )
+        outcome = run_sweep(spec, options)
+    except NarError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    if options.dry_run:
+        print(f"{spec.name} ({options.mode}): {spec.description}")
+        print(f"would run {len(outcome.plan)} trial(s) x {len(outcome.plan[0]['seeds']) if outcome.plan else 0} seed(s) "
+              f"into {outcome.experiment_dir}")
+        for i, t in enumerate(outcome.plan):
+            print(f"  trial {i}: {t['params']}  seeds={t['seeds']}")
+        return 0
+    print(summarize(outcome))
+    return 0 if outcome.complete else 130
+
+
+def summarize(outcome) -> str:
+    """A short per-configuration summary of the results table (mean/std over ok seeds)."""
+    df = outcome.table
+    lines = [f"sweep folder: {outcome.experiment_dir}"]
+    if df.empty:
+        return "\n".join(lines + ["no results"])
+    lines.append(f"results: {outcome.results_csv} ({len(df)} rows: "
+                 + ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items()) + ")")
+    ok = df[df["status"] == "ok"]
+    if not ok.empty and "val_acc" in ok.columns:
+        g = ok.groupby("params", sort=False).agg(
+            seeds=("seed", "size"), val_mean=("val_acc", "mean"), val_std=("val_acc", "std"),
+            test_mean=("test_acc", "mean"), test_std=("test_acc", "std"), seconds=("total_seconds", "mean"))
+        lines.append(g.round(3).to_string())
+    if outcome.optuna_completed is not None:
+        lines.append(f"optuna study: {outcome.optuna_completed} completed trials (OptunaSearch)")
+    failed = df[df["status"] == "failed"]
+    for tid, grp in failed.groupby("trial_id"):
+        lines.append(f"failed trial {tid} ({grp['params'].iloc[0]}): {grp['error'].iloc[0]}")
+    if not outcome.complete:
+        lines.append("the sweep did not finish: run the same command with --resume to continue it")
+    return "\n".join(lines)

@@ -1,0 +1,156 @@
+"""Tier statistics (NAR Sec. 3.2 / NARQ2T Sec. III-C) and distribution selection (Algorithm 2 / 5).
+
+While the ranker trains, every batch of k architectures is split into T quality tiers by its
+ground truth (Algorithm 1 line 7) and, per tier, we record
+
+* a FLOPs and a parameter histogram over q constraints between the batch minimum and maximum,
+  step ``delta = ceil((tau_max - tau_min) / q)`` (Eq. 14-15; bin kappa is (tau_{kappa-1}, tau_kappa],
+  the batch minimum itself falls in bin 1), counts divided by k;
+* the total count of every operation (no discretisation).
+
+The histograms are kept per batch: the search uses them "by turns" (NAR Sec. 5.3), one batch per
+constraint draw. :func:`select_distribution` is Algorithm 2: keep the top tier's histogram only
+when the top tier is populated enough and distinct from the low tiers, else fall back to its
+interval.
+
+KL with empty bins: both histograms are smoothed with ``eps`` (default 1e-3 of a count) per bin
+before normalising, so KL(pi_T1 || pi_Ti) stays finite when tier i has no architecture where T1 has
+some; the smoothing is tiny next to one architecture's count (1/k of the mass).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+KL_EPS = 1e-3
+
+
+def discretise(values: np.ndarray, num_bins: int) -> tuple[float, float, np.ndarray]:
+    """Eq. 14-15 bins of one batch: ``(tau_min, delta, bin index in [0, q))`` for each value."""
+    values = np.asarray(values, dtype=np.float64)
+    lo, hi = float(values.min()), float(values.max())
+    delta = float(max(np.ceil((hi - lo) / num_bins), 1.0))  # step rounded up; >= 1 for a flat batch
+    # value v is in bin kappa (1-based) when tau_min + (kappa-1) delta < v <= tau_min + kappa delta
+    idx = np.ceil((values - lo) / delta).astype(np.int64) - 1
+    return lo, delta, np.clip(idx, 0, num_bins - 1)
+
+
+def tier_histograms(values: np.ndarray, tiers: np.ndarray, num_tiers: int, num_bins: int):
+    """Per-tier histograms of one batch: ``(tau_min, delta, counts (T, q))`` (raw counts)."""
+    lo, delta, idx = discretise(values, num_bins)
+    flat = np.bincount(np.asarray(tiers, dtype=np.int64) * num_bins + idx, minlength=num_tiers * num_bins)
+    return lo, delta, flat.reshape(num_tiers, num_bins)
+
+
+def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray, eps: float = KL_EPS) -> float:
+    """KL(p || q) of two histograms given as counts, both smoothed by ``eps`` per bin."""
+    p = np.asarray(p_counts, dtype=np.float64) + eps
+    q = np.asarray(q_counts, dtype=np.float64) + eps
+    p /= p.sum()
+    q /= q.sum()
+    return float(np.sum(p * np.log(p / q)))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Result of Algorithm 2 for one quantity of one batch.
+
+    ``probs`` is the top tier's distribution over the q bins, or None when only its interval is
+    kept; ``interval`` is ``(low, high)`` in the quantity's units (the top tier's occupied bins).
+    ``reason``: "distribution", "thin top tier" or "not distinct (KL=... < zeta)".
+    """
+
+    probs: np.ndarray | None
+    interval: tuple[float, float]
+    lo: float
+    delta: float
+    reason: str
+
+    def bin_range(self, kappa: int) -> tuple[float, float]:
+        """Value range (low, high] of bin ``kappa`` (0-based)."""
+        return self.lo + kappa * self.delta, self.lo + (kappa + 1) * self.delta
+
+
+def select_distribution(
+    counts: np.ndarray,
+    lo: float,
+    delta: float,
+    batch_size: int,
+    batch_factor: float,
+    kl_threshold: float,
+    tier_index: int,
+    eps: float = KL_EPS,
+) -> Selection:
+    """Algorithm 2 on one batch's per-tier histograms ``counts`` (T, q) of raw counts.
+
+    for i in beta..T: d = KL(pi_T1 || pi_Ti); if #T1 < theta * k or d < zeta: return interval of T1.
+    Otherwise return pi_T1. ``tier_index`` is beta, 1-based as in the paper.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    t, q = counts.shape
+    top = counts[0]
+    occupied = np.flatnonzero(top > 0)
+    if occupied.size == 0:  # no top-tier architecture in this batch: the whole batch interval
+        occupied = np.flatnonzero(counts.sum(axis=0) > 0)
+    if occupied.size == 0:
+        occupied = np.arange(q)
+    interval = (lo + occupied[0] * delta, lo + (occupied[-1] + 1) * delta)
+    n_top = top.sum()
+    for i in range(tier_index - 1, t):
+        d = kl_divergence(top, counts[i], eps)
+        if n_top < batch_factor * batch_size:
+            return Selection(None, interval, lo, delta, "thin top tier")
+        if d < kl_threshold:
+            return Selection(None, interval, lo, delta, f"not distinct (KL={d:.3g} < zeta={kl_threshold})")
+    return Selection(top / n_top, interval, lo, delta, "distribution")
+
+
+@dataclass
+class TierStatistics:
+    """Per-batch tier histograms of FLOPs and parameters, and per-tier operation counts.
+
+    ``flops``/``params``: lists (one entry per training batch) of ``(tau_min, delta, counts (T, q))``.
+    ``op_counts``: (T, n_ops) totals over all batches. ``batch_sizes``: k of each batch.
+    """
+
+    num_tiers: int
+    num_bins: int
+    num_ops: int
+    flops: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
+    params: list[tuple[float, float, np.ndarray]] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
+    op_counts: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.op_counts is None:
+            self.op_counts = np.zeros((self.num_tiers, self.num_ops), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.batch_sizes)
+
+    def update(self, flops: np.ndarray, params: np.ndarray, ops_per_cell: np.ndarray, tiers: np.ndarray) -> None:
+        """Add one batch: costs (k,), operation counts per cell (k, n_ops), tier labels (k,)."""
+        tiers = np.asarray(tiers, dtype=np.int64)
+        self.flops.append(tier_histograms(flops, tiers, self.num_tiers, self.num_bins))
+        self.params.append(tier_histograms(params, tiers, self.num_tiers, self.num_bins))
+        self.batch_sizes.append(int(tiers.shape[0]))
+        np.add.at(self.op_counts, tiers, np.asarray(ops_per_cell, dtype=np.int64))
+
+    def op_probs(self, tier: int = 0) -> np.ndarray:
+        """Operation distribution of a tier (top tier by default); uniform if nothing was counted."""
+        c = self.op_counts[tier].astype(np.float64)
+        return c / c.sum() if c.sum() > 0 else np.full(self.num_ops, 1.0 / self.num_ops)
+
+    def select(self, batch: int, quantity: str, batch_factor: float, kl_threshold: float,
+               tier_index: int) -> Selection:
+        """Algorithm 2 for ``quantity`` ("flops" or "params") of stored batch ``batch``."""
+        lo, delta, counts = getattr(self, quantity)[batch]
+        return select_distribution(counts, lo, delta, self.batch_sizes[batch], batch_factor, kl_threshold, tier_index)
+
+    def summary(self) -> dict[str, float]:
+        """A few plain numbers for logs: batches seen and the top tier's op distribution."""
+        out: dict[str, float] = {"batches": float(len(self))}
+        for j, p in enumerate(self.op_probs(0)):
+            out[f"top_tier_op{j}"] = float(p)
+        return out
