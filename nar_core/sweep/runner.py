@@ -126,13 +126,21 @@ def connect_ray(options: SweepOptions) -> tuple[bool, float]:
                  configure_logging=options.verbose > 0)
         return True, time.perf_counter() - t0
     address = options.address or os.environ.get("RAY_ADDRESS") or "auto"
+    hint = ("Start one (`ray start --head`, `ray up cluster/cluster.yaml`), pass --address HOST:PORT, "
+            "or run on this machine with --local.")
+    if ":" in address and not address.startswith(("ray://", "auto")):
+        # ray.init retries an unreachable GCS for a long time: probe the port first.
+        import socket
+
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except (OSError, ValueError) as exc:
+            raise NarError(f"no Ray cluster reachable at address {address!r} ({exc}). {hint}") from None
     try:
         ray.init(address=address, log_to_driver=options.verbose > 1)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise NarError(
-            f"no Ray cluster reachable at address {address!r} ({exc}). Start one (`ray start --head`, "
-            f"`ray up cluster/cluster.yaml`), pass --address HOST:PORT, or run on this machine with --local."
-        ) from None
+        raise NarError(f"no Ray cluster reachable at address {address!r} ({exc}). {hint}") from None
     return True, time.perf_counter() - t0
 
 
@@ -169,14 +177,12 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, *, benchmark: Any = None) 
         if changed:
             raise ConfigError(f"{state_path}: --resume with different settings: {', '.join(changed)} differ "
                               f"from the interrupted sweep; resume with the same spec and options")
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(state_path, json.dumps(state, indent=1, sort_keys=True))
-
     import ray
-    from ray import tune
 
-    started, init_s = connect_ray(options)
+    started, init_s = connect_ray(options)  # before writing anything: no cluster, no sweep folder
     try:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(state_path, json.dumps(state, indent=1, sort_keys=True))
         gpus = options.gpus_per_trial
         if gpus > 0 and not ray.cluster_resources().get("GPU", 0):
             log.warning("gpus_per_trial=%s but the Ray cluster has no GPU: running the sweep on CPUs", gpus)

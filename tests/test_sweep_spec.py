@@ -1,0 +1,221 @@
+"""Sweep specs: the papers' grids, validation errors naming the field, YAML round trip, CLI exit codes."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nar_core.errors import ConfigError
+from nar_core.sweep import Param, SweepSpec, load_spec, parse_seeds
+from nar_core.sweep.runner import SweepOptions, prepare, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT.parent / "shared" / "reference" / "paper_results"
+sys.path.insert(0, str(ROOT / "sweeps"))
+
+import kl_thresholds  # noqa: E402
+import loss_factors  # noqa: E402
+import random_proportion  # noqa: E402
+import tiers  # noqa: E402
+
+ALL_SPECS = [tiers.SPEC, random_proportion.SPEC, kl_thresholds.SPEC, *loss_factors.SPECS.values()]
+
+
+def _paper(name: str) -> pd.DataFrame:
+    path = PAPER / name
+    if not path.exists():
+        pytest.skip(f"paper tables not found at {PAPER} (shared reference data absent)")
+    return pd.read_csv(path)
+
+
+# --- the grids reproduce the tables' rows ------------------------------------------------------------
+def test_tiers_grid_matches_table_iv():
+    t = _paper("narq2t_table4_num_tiers.csv")
+    paper_rows = {(("no_tier" if pd.isna(r.num_tiers) else int(r.num_tiers)), int(r.top_k))
+                  for r in t.itertuples()}
+    grid_rows = {(r.get("num_tiers", "no_tier") if r.get("method") != "no_tier" else "no_tier", r["top_k"])
+                 for r in tiers.SPEC.grid}
+    assert grid_rows == paper_rows and len(tiers.SPEC.grid) == 8
+    assert tiers.SPEC.space == "nb101" and len(tiers.SPEC.seeds) == int(t.n_runs.iloc[0]) == 5
+    # beta = num_tiers - 1 keeps the paper's beta = 4 at 5 tiers and stays valid for 3 tiers.
+    cfg5 = tiers.SPEC.trial_config({"num_tiers": 5, "top_k": 1})
+    cfg3 = tiers.SPEC.trial_config({"num_tiers": 3, "top_k": 5})
+    assert (cfg5.tier_index, cfg3.tier_index, cfg3.num_tiers, cfg3.top_k) == (4, 2, 3, 5)
+    assert tiers.SPEC.trial_config({"method": "no_tier", "top_k": 1}).method == "no_tier"
+
+
+def test_rank_loss_grids_match_table_vi():
+    t = _paper("narq2t_table6_rank_loss_factor.csv")
+    names = {"CIFAR-10": "rank_cifar10", "CIFAR-100": "rank_cifar100", "ImageNet-16-120": "rank_imagenet16"}
+    for (bench, ds), grp in t.groupby(["benchmark", "dataset"]):
+        key = "rank_nb101" if bench == "NAS-Bench-101" else names[ds]
+        spec = loss_factors.SPECS[key]
+        assert sorted(r["rank_loss_factor"] for r in spec.grid) == sorted(grp.loss_factor.unique().astype(float))
+        assert len(spec.seeds) == int(grp.n_runs.iloc[0])
+        bold = float(grp[grp.selected_in_paper == "yes"].loss_factor.iloc[0])
+        # The bold (chosen) factor of each benchmark is the config default of that dataset.
+        assert spec.trial_config({}).rank_loss_factor == bold
+
+
+def test_latency_and_losses_grids():
+    t9 = _paper("narq2t_table9_latency_loss_factor.csv")
+    lat = loss_factors.SPECS["latency"]
+    assert sorted(r["latency_loss_factor"] for r in lat.grid) == sorted(t9.loss_factor.unique().astype(float))
+    assert lat.method == "nar" and lat.space == "nb201"  # latency labels exist only on NB201
+    t5 = _paper("narq2t_table5_losses.csv")
+    losses = loss_factors.SPECS["losses"]
+    got = set()
+    for r in losses.grid:
+        cfg = losses.trial_config(r)
+        got.add(("yes" if cfg.cls_loss_factor > 0 else "no", "yes" if cfg.rank_loss_factor > 0 else "no", cfg.top_k))
+    assert got == {(r.cls_loss, r.ranking_loss, int(r.top_k)) for r in t5.itertuples()}
+
+
+def test_random_proportion_grid_matches_table_vii():
+    t = _paper("narq2t_table7_random_proportion.csv")
+    assert [r["random_proportion"] for r in random_proportion.SPEC.grid] == sorted(t.p.unique())
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.name)
+@pytest.mark.parametrize("mode", ["grid", "optuna"])
+@pytest.mark.parametrize("quick", [False, True])
+def test_every_shipped_spec_validates(spec, mode, quick):
+    spec.validate(mode, quick=quick)
+    assert SweepSpec.from_dict(spec.to_dict()) == spec.replace(grid=tuple(dict(r) for r in spec.grid),
+                                                               seeds=tuple(spec.seeds))
+
+
+# --- validation errors name the field ------------------------------------------------------------------
+def _base(**kw) -> SweepSpec:
+    d = dict(name="t", space="nb201", dataset="cifar10", method="random_search", grid=[{"top_k": 1}],
+             search_space={"top_k": Param.int(1, 5)}, seeds=(0, 1))
+    d.update(kw)
+    return SweepSpec(**d)
+
+
+@pytest.mark.parametrize("kw, mode, field", [
+    ({"grid": [{"top_k": 1}, {"num_teirs": 3}]}, "grid", "spec.grid[1].num_teirs"),
+    ({"fixed": {"lr": 0.1}}, "grid", "spec.fixed.lr"),
+    ({"grid": []}, "grid", "spec.grid"),
+    ({"grid": [{"top_k": 0}]}, "grid", "spec.grid[0]: top_k"),
+    ({"grid": [{"top_k": 1}, {"top_k": 1}]}, "grid", "spec.grid: duplicate"),
+    ({"grid": [{"space": "nb101"}]}, "grid", "spec.grid[0].space"),
+    ({"grid": [{"seed": 3}]}, "grid", "spec.grid[0].seed"),
+    ({"search_space": {"random_proportion": Param.float(0.7, 0.7)}}, "optuna", "spec.search_space.random_proportion: empty range"),
+    ({"search_space": {"random_proportion": Param.float(0.0, 2.0)}}, "optuna", "random_proportion: must be in [0, 1]"),
+    ({"search_space": {"top_k": Param.choice()}}, "optuna", "spec.search_space.top_k.values: empty"),
+    ({"search_space": {"nope": Param.int(1, 2)}}, "optuna", "spec.search_space.nope: unknown parameter"),
+    ({"search_space": {}}, "optuna", "spec.search_space: empty"),
+    ({"seeds": ()}, "grid", "spec.seeds"),
+    ({"seeds": (0, 0)}, "grid", "spec.seeds: duplicate"),
+    ({"seeds": (-1,)}, "grid", "spec.seeds"),
+    ({"metric": "accuracy"}, "grid", "spec.metric"),
+    ({"mode": "maximize"}, "grid", "spec.mode"),
+    ({"dataset": "mnist"}, "grid", "dataset"),
+    ({"name": "a b"}, "grid", "spec.name"),
+])
+def test_invalid_spec_is_refused_naming_the_field(kw, mode, field):
+    with pytest.raises(ConfigError) as err:
+        _base(**kw).validate(mode)
+    assert field in str(err.value)
+
+
+def test_did_you_mean_hint():
+    with pytest.raises(ConfigError, match="did you mean 'num_tiers'"):
+        _base(grid=[{"num_teirs": 3}]).validate("grid")
+
+
+@pytest.mark.parametrize("text, seeds", [("0-3", (0, 1, 2, 3)), ("0,3,5", (0, 3, 5)), ("0-2,7", (0, 1, 2, 7)), ("4", (4,))])
+def test_parse_seeds(text, seeds):
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["", "a", "3-1", "0,0", "1-", "-1"])
+def test_parse_seeds_refuses(text):
+    with pytest.raises(ConfigError, match="seeds"):
+        parse_seeds(text)
+
+
+def test_bad_options_refused_before_anything_starts(tmp_path):
+    spec = _base()
+    for opts, field in [(SweepOptions(num_samples=0), "num_samples"), (SweepOptions(cpus_per_trial=0), "cpus_per_trial"),
+                        (SweepOptions(gpus_per_trial=1.5), "gpus_per_trial"), (SweepOptions(max_failures=-1), "max_failures"),
+                        (SweepOptions(early_stop=True), "early_stop"), (SweepOptions(mode="random"), "mode")]:
+        opts.storage = str(tmp_path)
+        with pytest.raises(ConfigError, match=field):
+            run_sweep(spec, opts)
+    assert not any(tmp_path.iterdir())  # nothing was created
+
+
+def test_resume_with_changed_settings_is_refused(tmp_path):
+    spec = _base()
+    _, state = prepare(spec, SweepOptions())
+    exp = tmp_path / "t"
+    exp.mkdir()
+    import json
+
+    (exp / "sweep.json").write_text(json.dumps(state))
+    with pytest.raises(ConfigError, match="already exists"):
+        run_sweep(spec, SweepOptions(storage=str(tmp_path)))
+    with pytest.raises(ConfigError, match="seeds"):
+        run_sweep(spec, SweepOptions(storage=str(tmp_path), resume=True, seeds=(0, 1, 2)))
+
+
+# --- YAML -------------------------------------------------------------------------------------------------
+def test_yaml_round_trip_and_errors(tmp_path):
+    import yaml
+
+    spec = loss_factors.SPECS["losses"]
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(spec.to_dict()))
+    loaded = load_spec(path)
+    assert loaded.to_dict() == spec.to_dict()
+    loaded.validate("grid")
+    loaded.validate("optuna")
+    bad = spec.to_dict()
+    bad["grid"][2]["top_kk"] = 3
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match=r"spec.grid\[2\].top_kk"):
+        load_spec(path).validate("grid")
+    bad = spec.to_dict()
+    bad["search_space"]["cls_loss_factor"] = {"kind": "float", "low": 1.0, "high": 0.0}
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match="spec.search_space.cls_loss_factor: empty range"):
+        load_spec(path).validate("optuna")
+    path.write_text(yaml.safe_dump({**spec.to_dict(), "budget": 3}))
+    with pytest.raises(ConfigError, match="budget"):
+        load_spec(path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_spec(tmp_path / "missing.yaml")
+
+
+def test_param_to_tune_domains():
+    from ray.tune.search.sample import Categorical, Float, Integer
+
+    assert isinstance(Param.float(0, 1).to_tune(), Float)
+    i = Param.int(3, 9).to_tune()
+    assert isinstance(i, Integer) and (i.lower, i.upper) == (3, 10)  # randint's upper bound is exclusive
+    assert isinstance(Param.choice("flops", "params").to_tune(), Categorical)
+
+
+# --- the scripts' command line ----------------------------------------------------------------------------------
+def _script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_script_exit_codes_and_dry_run(tmp_path):
+    r = _script("sweeps/tiers.py", "--dry-run", "--quick", "--seeds", "0-1", "--num-samples", "3", "--storage", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "would run 3 trial(s) x 2 seed(s)" in r.stdout and "no_tier" in r.stdout
+    r = _script("sweeps/tiers.py", "--dry-run", "--seeds", "3-1")
+    assert r.returncode == 2 and "seeds" in r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nspace: nb201\ngrid:\n  - {num_teirs: 3}\n")
+    r = _script("sweeps/tiers.py", "--spec", str(bad), "--dry-run")
+    assert r.returncode == 2 and "spec.grid[0].num_teirs" in r.stderr
+    r = _script("sweeps/loss_factors.py", "--help")
+    assert r.returncode == 0 and "--table" in r.stdout and "--resume" in r.stdout
+    assert not any(tmp_path.glob("tiers*"))
