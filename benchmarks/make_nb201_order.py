@@ -14,29 +14,45 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from nar_core.benchmarks.base import read_csv_frame
+from nar_core.errors import DataError, NarError
 from nar_core.io import atomic_path
 from nar_core.paths import resolve_data_dir
+from nar_core.spaces.nb201 import NUM_CELLS, ops_to_code, parse_arch_str
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+OUT = Path(__file__).resolve().parents[1] / "nar_core" / "resources" / "nb201_order.npy"
 
 
-def main(argv: list[str]) -> None:
+def order_codes(csv: Path) -> np.ndarray:
+    """Base-5 op code of every official index, read from ``csv`` (DataError naming it if wrong)."""
+    frame = read_csv_frame(csv)
+    if not {"index", "arch_str"} <= set(frame.columns):
+        raise DataError(csv, "needs the columns index and arch_str")
+    if not np.array_equal(frame["index"].to_numpy(), np.arange(NUM_CELLS)):
+        raise DataError(csv, f"needs {NUM_CELLS} rows in official index order 0..{NUM_CELLS - 1}")
+    try:  # parse_arch_str does not use the order table, so it can rebuild it
+        ops = np.stack([parse_arch_str(text) for text in frame["arch_str"]])
+    except NarError as exc:
+        raise DataError(csv, str(exc)) from None
+    codes = ops_to_code(ops)
+    if len(np.unique(codes)) != NUM_CELLS:
+        raise DataError(csv, "arch strings repeat: not the 15,625 distinct NAS-Bench-201 cells")
+    return codes
+
+
+def main(argv: list[str]) -> int:
     csv = Path(argv[0]) if argv else resolve_data_dir() / "nb201" / "nb201_accuracy.csv"
-    frame = pd.read_csv(csv, usecols=["index", "arch_str"])
-    assert (frame["index"].to_numpy() == np.arange(15625)).all(), "rows must be in index order"
-    codes = np.zeros(len(frame), dtype=np.int64)
-    for i, text in enumerate(frame["arch_str"]):  # one-off script: a plain loop is fine
-        names = [tok.split("~")[0] for node in text.split("+") for tok in node.strip("|").split("|")]
-        for name in names:
-            codes[i] = codes[i] * 5 + OPS.index(name)
-    assert len(np.unique(codes)) == 15625
-    out = Path(__file__).resolve().parents[1] / "nar_core" / "resources" / "nb201_order.npy"
-    with atomic_path(out, suffix=".npy") as tmp:
+    try:
+        codes = order_codes(csv)
+    except NarError as exc:
+        print(f"make_nb201_order: error: {exc}", file=sys.stderr)
+        return 2
+    with atomic_path(OUT, suffix=".npy") as tmp:
         np.save(tmp, codes.astype(np.int16))
-    print(f"wrote {out} ({len(codes)} codes)")
+    print(f"wrote {OUT} ({len(codes)} codes)")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

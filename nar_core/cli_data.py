@@ -3,21 +3,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from typing import Any
 
 import numpy as np
 
 from .benchmarks import Benchmark, load_benchmark
+from .spaces import get_space
 
 _INFO_HELP = """\
-Load a benchmark the way every other command does (official .pth / NATS-Bench / CSV / cell-info
-JSON for nb201; tfrecord / CSV for nb101; through the .npz cache) and print: the number of
-cells, the source it was read from, its columns, and the best cell of every accuracy column
-(official index or module hash, architecture, value).
+Load a benchmark the way every other command does and print a summary: the number of cells,
+the file it was read from (and the .npz cache used), its columns, and the best cell of every
+accuracy column (official index or module hash, architecture, value).
+
+Readable data: nb201: the official NAS-Bench-201-v1_*.pth, a NATS-tss-v1_0-*-simple directory,
+the shared nb201_accuracy.csv (with its latency / HW-NAS-Bench CSVs), or a NAR cell-information
+JSON. nb101: the official nasbench_only108.tfrecord / nasbench_full.tfrecord, a NAR
+cell-information JSON, or the subset CSV. A missing, truncated or corrupt file gives one error
+line naming it and exit status 2.
 
 examples:
   nar data info --space nb201 --data /path/to/data
+  nar data info --space nb101 --data /path/to/nasbench_only108.tfrecord
   nar data info --space nb201 --data NAS-Bench-201-v1_1-096897.pth --json
 """
 
@@ -52,13 +58,8 @@ def _is_accuracy(name: str) -> bool:
 
 
 def _arch_text(bench: Benchmark, row: int) -> str:
-    from .spaces import get_space
-
     cells = {k: v[row : row + 1] for k, v in bench.cell_arrays.items()}
-    try:
-        return get_space(bench.space).format(cells)
-    except Exception:  # a space module still being built must not break the summary
-        return ""
+    return get_space(bench.space).format(cells)
 
 
 def summarize(bench: Benchmark) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def run_info(args: argparse.Namespace) -> int:
     bench = load_benchmark(args.space, args.data, cache=not args.no_cache)
     summary = summarize(bench)
     if args.json:
-        print(json.dumps(summary, indent=2, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
+        print(json.dumps(summary, indent=2, default=str))
         return 0
     cache = summary["cache"] or {}
     lines = [
@@ -104,7 +105,8 @@ def run_info(args: argparse.Namespace) -> int:
     lines.append(f"columns ({len(summary['columns'])}): " + ", ".join(summary["columns"]))
     lines.append("best cell per metric:")
     width = max((len(b["metric"]) for b in summary["best"]), default=6)
+    key_width = max((len(str(b["key"])) for b in summary["best"]), default=1)
     for b in summary["best"]:
-        lines.append(f"  {b['metric']:<{width}}  {b['value']:9.4f}  at {b['key']}  {b['arch']}")
+        lines.append(f"  {b['metric']:<{width}}  {b['value']:9.4f}  at {str(b['key']):<{key_width}}  {b['arch']}")
     print("\n".join(lines))
     return 0

@@ -17,8 +17,9 @@ class DataError(NarError):
 
     def __init__(self, path: str | Path, problem: str):
         self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        # one line, whatever a library put in its message: the CLI prints exactly this line
+        self.problem = "; ".join(line.strip() for line in str(problem).strip().splitlines() if line.strip())
+        super().__init__(f"{self.path}: {self.problem}")
 
 
 class UnknownCellError(NarError, KeyError):

@@ -306,7 +306,7 @@ def _summarise(config, bench, space, ds, outcome: SearchOutcome, queries: QueryL
     return ExperimentResult(
         space=config.space, dataset=ds, method=config.method, seed=config.seed,
         found_key=key, found_arch=space.format(cells, 0), val_acc=v, test_acc=t,
-        rank_val=int(np.sum(val_all > v)) + 1 if np.isfinite(v) else 0,  # 0: no val column rank_test=int(np.sum(test_all > t)) + 1,
+        rank_val=int(np.sum(val_all > v)) + 1 if np.isfinite(v) else 0, rank_test=int(np.sum(test_all > t)) + 1,
         percentile_test=float(100.0 * np.sum(test_all > t) / len(bench)),
         regret_val=float(np.nanmax(val_all) - v) if np.isfinite(val_all).any() else math.nan, regret_test=float(np.nanmax(test_all) - t),
         best_so_far_val=list(outcome.best_so_far_val),

@@ -1,6 +1,7 @@
 """Test helpers: small NAS-Bench-101 files in the official layouts, built from real cells.
 
-``subset_records`` turns rows of the shared subset CSV (real cells, real 108-epoch accuracy)
+``subset_records`` turns rows of the shared subset CSV (real cells, real 108-epoch accuracy;
+:func:`sampled_rows` where the CSV is absent)
 into official-format training runs: ``repeats`` runs per cell whose test accuracies are the
 CSV accuracy shifted by ``REPEAT_OFFSETS`` (mean = the CSV value exactly), validation accuracy
 ``VAL_SHIFT`` above test, the parameter count computed from the cell, and 3 evaluations (start,
@@ -12,8 +13,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from nar_core.paths import resolve_data_dir
 
@@ -39,6 +38,32 @@ def subset_rows(n: int, start: int = 0) -> list[dict[str, Any]]:
         {"adjacency": json.loads(a), "operations": o.split("|"), "accuracy": float(acc)}
         for a, o, acc in zip(df["adjacency"], df["operations"], df["accuracy"])
     ]
+
+
+def sampled_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` distinct real NAS-Bench-101 cells (official random specs) with made-up accuracies.
+
+    For reader tests where the shared subset CSV is absent: the file layout and the cells are
+    real, only the accuracies (0.80 + 0.0001 * i) are not measurements.
+    """
+    import numpy as np
+
+    from nar_core.spaces.nb101 import NB101Space
+
+    space = NB101Space()
+    cells = space.sample_uniform(np.random.default_rng(seed), 4 * n)
+    _, first = np.unique(space.keys(cells), return_index=True)
+    rows = []
+    for i, b in enumerate(np.sort(first)[:n].tolist()):
+        matrix, ops = space.spec(cells, b)
+        rows.append({"adjacency": matrix.tolist(), "operations": ops, "accuracy": 0.80 + 0.0001 * i})
+    assert len(rows) == n
+    return rows
+
+
+def reader_rows(n: int) -> list[dict[str, Any]]:
+    """Rows of the shared subset CSV when present, else :func:`sampled_rows`."""
+    return subset_rows(n) if subset_csv_path() is not None else sampled_rows(n)
 
 
 def subset_records(rows: list[dict[str, Any]], budgets=(108,), repeats: int = 3) -> list[dict[str, Any]]:

@@ -77,9 +77,35 @@ def test_errors_exit_2_with_one_line(tmp_path, capsys):
     assert err.count("\n") == 0 and str(bad) in err
 
 
+@pytest.mark.skipif(not (DATA / "nb101" / "nb101_subset_2500.csv").is_file(), reason=f"shared NAS-Bench-101 CSV not under {DATA}")
+def test_info_nb101_on_the_shared_data(capsys):
+    assert main(["data", "info", "--space", "nb101", "--data", str(DATA), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["space"] == "nb101" and summary["cells"] == 2500 and summary["format"] == "subset csv"
+    best = {b["metric"]: b for b in summary["best"]}
+    assert set(best) == {"cifar10_test"}  # the subset has one accuracy (cifar10_val is all NaN)
+    assert len(best["cifar10_test"]["key"]) == 32 and 93 < best["cifar10_test"]["value"] < 95.5
+    assert json.loads(best["cifar10_test"]["arch"])["operations"][0] == "input"
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("nasbench_only108.tfrecord", b"\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00hello\x00\x00\x00\x00", "length CRC mismatch"),
+    ("nasbench_only108.tfrecord", b"\x05\x00\x00", "truncated"),
+    ("cells.json", b'[{"module_adjacency": [[0, 1], [0, 0]]}]', "missing field(s) module_operations"),
+])
+def test_nb101_bad_files_exit_2_one_line_no_cache(tmp_path, capsys, name, content, problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert main(["data", "info", "--space", "nb101", "--data", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(path) in err and problem in err
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [name]  # no cache, no temp file
+
+
 def test_help_explains_itself(capsys):
     with pytest.raises(SystemExit) as info:
         main(["data", "info", "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "--space" in out and "--json" in out and "best cell" in out and "NAR_DATA" in out
+    assert "exit status 2" in out and "tfrecord" in out

@@ -12,7 +12,6 @@ from nar_core.encoding.nb101 import (
     MODULE_NAMES,
     encode_cells,
     module_shapes,
-    network_cost,
     normalization_scales,
     vertex_channels,
     vertex_costs,
@@ -143,3 +142,13 @@ def test_encoding_speed_at_least_50k_cells_per_second():
         encode_cells(cells)
         best = min(best, time.perf_counter() - t)
     assert 20000 / best >= 50_000, f"{20000 / best:.0f} cells/s"
+
+
+def test_malformed_batches_raise_unknown_cell_error():
+    from nar_core.errors import UnknownCellError
+
+    cells = space.sample_uniform(np.random.default_rng(2), 3)
+    with pytest.raises(UnknownCellError, match="adjacency"):
+        encode_cells({"adjacency": cells["adjacency"], "ops": cells["ops"][:, :6]})
+    with pytest.raises(UnknownCellError, match="cell 1"):  # an all-padding row has no output vertex
+        vertex_costs({"adjacency": cells["adjacency"], "ops": np.where(np.arange(3)[:, None] == 1, 0, cells["ops"])})

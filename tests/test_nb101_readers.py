@@ -10,11 +10,15 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fixtures_nb101 import BUDGETS_FULL, REPEAT_OFFSETS, VAL_SHIFT, subset_csv_path, subset_records, subset_rows  # noqa: E402
+from fixtures_nb101 import (  # noqa: E402
+    BUDGETS_FULL, REPEAT_OFFSETS, VAL_SHIFT, reader_rows, sampled_rows, subset_csv_path, subset_records, subset_rows,
+)
 
 from nar_core.benchmarks import load_benchmark  # noqa: E402
 from nar_core.benchmarks.nb101 import load_nb101  # noqa: E402
-from nar_core.benchmarks.tfrecord import read_nasbench_tfrecord, read_tfrecords, write_nasbench_tfrecord, write_tfrecords  # noqa: E402
+from nar_core.benchmarks.tfrecord import (  # noqa: E402
+    iter_tfrecord_batches, read_nasbench_tfrecord, read_tfrecords, write_nasbench_tfrecord, write_tfrecords,
+)
 from nar_core.errors import DataError  # noqa: E402
 from nar_core.spaces.nb101 import NB101Space, cells_from_specs  # noqa: E402
 
@@ -24,9 +28,7 @@ space = NB101Space()
 
 @pytest.fixture(scope="module")
 def rows():
-    if subset_csv_path() is None:
-        pytest.skip("shared NAS-Bench-101 subset CSV (nb101/nb101_subset_2500.csv) is absent; set NAR_DATA")
-    return subset_rows(120)
+    return reader_rows(120)  # real subset cells and accuracies, or sampled cells without the data
 
 
 @pytest.fixture()
@@ -121,8 +123,8 @@ def test_corrupt_files_one_clear_error_and_no_cache(only108, damage, message):
         only108.write_bytes(only108.read_bytes()[:-7])
     elif damage == "flip":
         data = bytearray(only108.read_bytes())
-        size = len(data) // 360  # 360 records of nearly equal size
-        data[17 * size + size // 2] ^= 0x10
+        (batch,) = iter_tfrecord_batches(only108)
+        data[int(batch.file_offsets[17]) + 12 + int(batch.lengths[17]) // 2] ^= 0x10  # inside record 17's payload
         only108.write_bytes(bytes(data))
     elif damage == "json":
         _rewrite(only108, 42, lambda p: p[:-3])
@@ -169,6 +171,59 @@ def test_cell_information_json_reference_example(tmp_path):
     p.write_text("[{]")
     with pytest.raises(DataError, match="not valid JSON"):
         load_nb101(p)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.pop("avg_test_accuracy"), "cell 0: missing field.s. avg_test_accuracy"),
+        (lambda c: c.pop("module_operations"), "cell 0: missing field.s. module_operations"),
+        (lambda c: c.__setitem__("flops", "many"), "cell 0: flops = 'many' but the cell computes to"),
+        (lambda c: c.__setitem__("flops", 1), "cell 0: flops = 1 but the cell computes to 2527684618"),
+        (lambda c: c["vertex_params"].__setitem__("stack0/module0", 5), r"vertex_params\[stack0/module0\] = 5"),
+        (lambda c: c.__setitem__("avg_test_accuracy", "high"), "field 'avg_test_accuracy' must be a number"),
+        (lambda c: c.__setitem__("module_operations", ["input", "conv5x5-bn-relu", "output"]), "operation"),
+    ],
+)
+def test_bad_cell_information_json_one_error_no_cache(tmp_path, change, message):
+    if not EXAMPLE.is_file():
+        pytest.skip(f"reference example {EXAMPLE} is absent")
+    cell = json.loads(EXAMPLE.read_text())[0]
+    change(cell)
+    p = tmp_path / "cells.json"
+    p.write_text(json.dumps([cell]))
+    with pytest.raises(DataError, match=message) as info:
+        load_benchmark("nb101", p)
+    assert str(p) in str(info.value) and "\n" not in str(info.value)
+    assert _no_cache_files(tmp_path)
+
+
+def test_subset_csv_reader_on_a_fixture(tmp_path):
+    """The CSV reader on a small file in the shared layout (runs without the shared data)."""
+    rows = sampled_rows(5, seed=3)
+    path = tmp_path / "cells.csv"
+    lines = ["adjacency,operations,accuracy"]
+    lines += [f'"{json.dumps(r["adjacency"])}",{"|".join(r["operations"])},{r["accuracy"]}' for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    bench = load_benchmark("nb101", path)
+    assert len(bench) == 5 and bench.meta["format"] == "subset csv"
+    for i, r in enumerate(rows):  # cell -> official hash -> benchmark row
+        key = space.key(cells_from_specs([r["adjacency"]], [r["operations"]]))
+        assert bench.row_of_key(key) == i
+        assert bench.column("cifar10_test")[i] == pytest.approx(100 * r["accuracy"])
+    np.testing.assert_array_equal(bench.column("cifar10_flops"), space.network_cost(bench.cell_arrays)[0])
+    path.write_text("\n".join(lines + [lines[1]]) + "\n")
+    with pytest.raises(DataError, match="row 5: duplicate cell"):
+        load_benchmark("nb101", path)
+    path.write_text("adjacency,operations\n")
+    with pytest.raises(DataError, match="missing column.s. accuracy"):
+        load_benchmark("nb101", path)
+    path.write_text('adjacency,operations,accuracy\n"[[0,1],[0,0]]",input|output,0.5\n"[[0,1],[0,0]]",input|output,0.5,7\n')
+    with pytest.raises(DataError, match="not a readable CSV") as info:
+        load_benchmark("nb101", path)
+    assert "\n" not in str(info.value)
+    with pytest.raises(DataError, match="no such file"):
+        load_benchmark("nb101", tmp_path / "absent.csv")
 
 
 def test_subset_csv_reader(tmp_path):

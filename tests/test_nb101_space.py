@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nar_core.errors import UnknownCellError
+from nar_core.errors import ConfigError, UnknownCellError
 from nar_core.spaces import get_space
 from nar_core.spaces.nb101 import (
     NB101Space,
@@ -169,5 +169,52 @@ def test_app_b_sampler_follows_op_probs_and_edge_budget():
     # before pruning every vertex has an in-edge; the op mix follows op_probs
     frac = space.op_counts(clean).sum(axis=0) / space.op_counts(clean).sum()
     assert frac[0] > 0.55 and frac[2] < 0.2
-    with pytest.raises(UnknownCellError):
-        space.sample_with_op_probs(rng, 3, np.array([1.0, 0.0]))
+    for bad in ([1.0, 0.0], [np.inf, 1, 1], [np.nan, 1, 1], [-1, 1, 1], [0, 0, 0]):
+        with pytest.raises(ConfigError, match="op_probs"):
+            space.sample_with_op_probs(rng, 3, np.array(bad))
+
+
+def test_is_valid_agrees_with_check_cells_on_every_rule():
+    good = space.sample_uniform(np.random.default_rng(11), 3)
+    cases = []
+    for change in (
+        lambda a, o: a.__setitem__((0, 1), 2),                 # entry not 0/1
+        lambda a, o: a.__setitem__((3, 1), 1),                 # below the diagonal
+        lambda a, o: o.__setitem__(0, 2),                      # first op not input
+        lambda a, o: o.__setitem__(slice(None), 0),            # all padding
+        lambda a, o: a.__setitem__((0, slice(None)), 0),       # input disconnected
+    ):
+        a, o = good["adjacency"][0].copy(), good["ops"][0].copy()
+        change(a, o)
+        cases.append((a, o))
+    batch = {
+        "adjacency": np.concatenate([good["adjacency"], np.stack([a for a, _ in cases])]),
+        "ops": np.concatenate([good["ops"], np.stack([o for _, o in cases])]),
+    }
+    assert space.is_valid(batch).tolist() == [True] * 3 + [False] * len(cases)
+    for b in range(3, 3 + len(cases)):
+        with pytest.raises(UnknownCellError, match="cell 0 is not a NAS-Bench-101 cell"):
+            check_cells({k: v[b : b + 1] for k, v in batch.items()})
+    with pytest.raises(UnknownCellError, match="shape|adjacency"):
+        space.is_valid({"adjacency": batch["adjacency"], "ops": batch["ops"][:, :6]})
+
+
+def test_empty_batches_and_keys_of_one_cell():
+    rng = np.random.default_rng(0)
+    for cells in (space.sample_uniform(rng, 0), space.sample_with_op_probs(rng, 0)):
+        assert cells["adjacency"].shape == (0, 7, 7) and cells["ops"].shape == (0, 7)
+        assert space.keys(cells).shape == (0,) and space.encode(cells).shape == (0, 19, 7, 7)
+        assert space.is_valid(cells).shape == (0,)
+    batch = space.sample_uniform(rng, 5)
+    keys = space.keys(batch)
+    assert [space.key(batch, i) for i in (0, 4, -1)] == [keys[0], keys[4], keys[4]]
+
+
+def test_batch_hashes_equal_the_per_cell_official_hash():
+    cells = space.sample_with_op_probs(np.random.default_rng(4), 600, np.array([0.1, 0.8, 0.1]))
+    keys = space.keys(cells)  # hashes each distinct cell once (this batch repeats cells)
+    assert len(set(keys.tolist())) < 600
+    for b in range(0, 600, 7):
+        matrix, ops = space.spec(cells, b)
+        labels = [-1] + [("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3").index(o) for o in ops[1:-1]] + [-2]
+        assert keys[b] == module_hash(matrix, labels)

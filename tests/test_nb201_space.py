@@ -131,3 +131,41 @@ def test_describe_and_op_names(space):
     assert space.describe()["feature_shape"] == (31, 4, 4)
     assert space.cells_of_keys([0, 1])["ops"].tolist() == index_to_ops(np.array([0, 1])).tolist()
     assert len(space.all_cells()["ops"]) == NUM_CELLS
+
+
+def test_empty_batches_and_single_cells(space):
+    assert index_to_ops([]).shape == (0, 6) and index_to_str([]) == []
+    assert space.cells_of_keys([])["ops"].shape == (0, 6)
+    assert ops_to_index(np.zeros((0, 6), np.int8)).shape == (0,) and str_to_index([]).shape == (0,)
+    empty = space.sample_uniform(np.random.default_rng(0), 0)
+    assert space.encode(empty, "cifar10").shape == (0, 31, 4, 4)
+    assert space.network_cost(empty, "cifar100")[0].shape == (0,)
+    # one cell of a batch: key, format and the last cell by a negative position
+    cells = space.cells_of_keys([15624, 3, 0])
+    assert space.key(cells, 1) == 3 and space.key(cells, -1) == 0
+    assert space.format(cells, 2) == INDEX0
+    assert (space.key(cells), index_to_str(15624)) == (15624, space.format(cells))
+
+
+def test_op_counts(space):
+    cells = space.cells_of_keys(np.arange(0, NUM_CELLS, 7))
+    counts = space.op_counts(cells)
+    assert counts.shape == (len(cells["ops"]), 5) and (counts.sum(axis=1) == 6).all()
+    assert space.op_counts(space.cells_of_keys([0])).tolist() == [[0, 3, 2, 0, 1]]  # index 0's ops
+
+
+@pytest.mark.skipif(not ACC_CSV.is_file(), reason=f"NAS-Bench-201 CSV not found at {ACC_CSV} (set NAR_DATA)")
+def test_make_nb201_order_rebuilds_the_shipped_table(tmp_path):
+    import sys
+    from importlib import resources
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from make_nb201_order import order_codes
+
+    with resources.files("nar_core.resources").joinpath("nb201_order.npy").open("rb") as f:
+        shipped = np.load(f)
+    np.testing.assert_array_equal(order_codes(ACC_CSV), shipped)
+    bad = tmp_path / "order.csv"
+    bad.write_text("index,arch_str\n0,|none~0|\n")
+    with pytest.raises(NarError, match="official index order"):
+        order_codes(bad)

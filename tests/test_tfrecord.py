@@ -1,7 +1,6 @@
 """TFRecord framing, CRC32C and the ModelMetrics protobuf, without TensorFlow."""
 from __future__ import annotations
 
-import struct
 
 import numpy as np
 import pytest
@@ -43,6 +42,17 @@ def test_vectorised_crc_matches_scalar_on_random_slices():
     lengths = np.array([len(p) for p in parts])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     got = crc32c_many(buf, starts, lengths, block=37)
+    assert [int(c) for c in got] == [crc32c(p) for p in parts]
+
+
+def test_vectorised_crc_bounds_its_blocks_and_takes_long_slices_one_by_one():
+    rng = np.random.default_rng(1)
+    parts = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in [5, 0, 3000, 17, 70_000, 1, 900] * 3]
+    buf = np.frombuffer(b"".join(parts), dtype=np.uint8)
+    lengths = np.array([len(p) for p in parts])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    # max_bytes 1 KiB: the 3,000 and 70,000 byte slices take the scalar path, the rest small blocks
+    got = crc32c_many(buf, starts, lengths, max_bytes=1 << 10)
     assert [int(c) for c in got] == [crc32c(p) for p in parts]
 
 

@@ -18,19 +18,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import DataError, NarError
+from ..errors import DataError
 from ..paths import resolve_data_dir
 from .base import DATASET_ALIASES, SPACE_DATASETS, Benchmark, canonical_dataset
-from .cache import cached_load
 
 __all__ = ["Benchmark", "DATASET_ALIASES", "SPACE_DATASETS", "canonical_dataset", "find_source", "load_benchmark"]
 
 
 def _space_name(space: str) -> str:
-    key = str(space).lower().replace("-", "").replace("_", "").replace("nasbench", "nb")
-    if key not in ("nb201", "nb101"):
-        raise NarError(f"unknown search space {space!r}; expected 'nb201' or 'nb101'")
-    return key
+    """Canonical space name (``"nb201"`` / ``"nb101"``); NarError for an unknown one."""
+    from ..spaces import get_space
+
+    return get_space(space).name
 
 
 def find_source(space: str, path: str | os.PathLike | None = None) -> Path:
@@ -63,12 +62,8 @@ def load_benchmark(space: str, path: str | os.PathLike | None = None, *, cache: 
     space = _space_name(space)
     source = find_source(space, path)
     if space == "nb101":
-        try:
-            from .nb101 import load_nb101
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.nb101":
-                raise
-            raise NarError("NAS-Bench-101 support is not installed in this build (nar_core.benchmarks.nb101)") from None
+        from .nb101 import load_nb101
+
         return load_nb101(source, cache=cache)
     from . import nb201
 

@@ -20,12 +20,15 @@ NAS-Bench-101 (``dataset`` is ``cifar10``)
 """
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..errors import NarError, UnknownCellError
+from ..errors import DataError, NarError, UnknownCellError
 
 DATASET_ALIASES: dict[str, str] = {
     "cifar10": "cifar10",
@@ -54,6 +57,33 @@ def canonical_dataset(name: str, space: str | None = None) -> str:
             + f"; expected one of {', '.join(allowed)}"
         )
     return key
+
+
+def read_csv_frame(path: str | os.PathLike):
+    """A CSV file as a pandas DataFrame; one DataError naming the file if it cannot be read."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    try:
+        return pd.read_csv(path, low_memory=False)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
+        raise DataError(path, f"not a readable CSV file ({' '.join(str(exc).split())})") from None
+
+
+def read_json_file(path: str | os.PathLike) -> Any:
+    """The parsed content of a JSON file; one DataError naming the file if it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise DataError(path, f"cannot read: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise DataError(path, f"not valid JSON ({exc})") from None
 
 
 @dataclass
@@ -103,7 +133,10 @@ class Benchmark:
         return np.fromiter((self.row_of_key(k) for k in keys), dtype=np.int64)
 
     def has_key(self, key: Any) -> bool:
-        return key in self._index()
+        try:
+            return key in self._index()
+        except TypeError:  # unhashable: not a key
+            return False
 
     # --- columns ----------------------------------------------------------------------
     def column(self, name: str) -> np.ndarray:
@@ -125,6 +158,8 @@ class Benchmark:
     def best(self, name: str) -> tuple[int, float]:
         """(row, value) of the maximum of a column (NaN ignored; first row on ties)."""
         col = self.column(name)
+        if len(col) == 0 or np.isnan(col).all():
+            raise NarError(f"benchmark {self.source}: column {name!r} has no values")
         row = int(np.nanargmax(col))
         return row, float(col[row])
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..io import atomic_path, file_sha256, quick_stat
+from ..errors import DataError
 from .base import Benchmark
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,10 @@ def cache_candidates(source: Path, space: str, reader: str) -> list[Path]:
 
 
 def _fingerprint(path: Path) -> dict[str, Any]:
-    size, mtime = quick_stat(path)
-    return {"path": str(path), "size": size, "mtime_ns": mtime, "sha256": file_sha256(path)}
+    try:
+        return {**_fingerprint_stat(path), "sha256": file_sha256(path)}
+    except OSError as exc:
+        raise DataError(path, f"cannot read: {exc.strerror or exc}") from None
 
 
 def _read_cache(cache: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
@@ -67,6 +70,8 @@ def _read_cache(cache: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | N
         with np.load(cache, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(str(arrays.pop(_META_KEY)))
+        if not isinstance(meta, dict):
+            raise ValueError("cache meta is not an object")
         return arrays, meta
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         log.warning("ignoring unreadable cache %s (%s)", cache, exc)
@@ -79,12 +84,15 @@ def _sources_unchanged(meta: dict[str, Any], sources: list[Path]) -> tuple[bool,
     if [r.get("path") for r in recorded] != [str(s) for s in sources]:
         return False, False
     stat_changed = False
-    for rec, src in zip(recorded, sources):
-        if quick_stat(src) == (rec["size"], rec["mtime_ns"]):
-            continue
-        stat_changed = True
-        if file_sha256(src) != rec["sha256"]:
-            return False, True
+    try:
+        for rec, src in zip(recorded, sources):
+            if quick_stat(src) == (rec["size"], rec["mtime_ns"]):
+                continue
+            stat_changed = True
+            if file_sha256(src) != rec["sha256"]:
+                return False, True
+    except OSError:  # unreadable now: not valid; the build reports the problem with the file
+        return False, False
     return True, stat_changed
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import DataError, UnknownCellError
 from ..spaces.nb101 import OP_CODES, PAD, cells_from_specs, check_cells, module_hashes
-from .base import Benchmark
+from .base import Benchmark, read_csv_frame, read_json_file
 
 __all__ = ["load_nb101", "read_nb101_tfrecord", "read_nb101_json", "read_nb101_csv", "TFRECORD_READER_VERSION"]
 
@@ -188,29 +188,25 @@ def read_nb101_tfrecord(path: str | os.PathLike, *, verify_hashes: bool | None =
 def read_nb101_json(path: str | os.PathLike, *, verify_hashes: bool | None = None) -> Benchmark:
     """Read a NAR cell-information JSON (a list of cells as ``nasbench101_vertice_example.json``).
 
-    Uses ``module_adjacency``, ``module_operations``, ``unique_hash``, ``avg_validation_accuracy``
-    / ``avg_test_accuracy`` (fractions -> %), ``avg_training_time``, ``trainable_parameters``;
+    Requires ``module_adjacency``, ``module_operations``, ``avg_validation_accuracy`` and
+    ``avg_test_accuracy`` (fractions -> %, ``null`` where unknown) in every cell; uses
+    ``unique_hash``, ``avg_training_time``, ``trainable_parameters`` where present;
     where a cell carries ``vertex_flops`` / ``vertex_params`` / ``flops`` they must equal the
     computation of :mod:`nar_core.encoding.nb101`.
     """
     from ..encoding.nb101 import MODULE_NAMES, network_cost, vertex_costs
 
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = json.load(f)
-    except OSError as exc:
-        raise DataError(path, f"cannot read: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"not valid JSON ({exc})") from None
+    data = read_json_file(path)
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not data or not all(isinstance(c, dict) for c in data):
         raise DataError(path, "expected a non-empty list of cell objects")
+    required = ("module_adjacency", "module_operations", "avg_validation_accuracy", "avg_test_accuracy")
     for i, c in enumerate(data):
-        for k in ("module_adjacency", "module_operations"):
-            if k not in c:
-                raise DataError(path, f"cell {i}: missing field {k!r}")
+        missing = [k for k in required if k not in c]
+        if missing:
+            raise DataError(path, f"cell {i}: missing field(s) {', '.join(missing)}")
     try:
         cells = cells_from_specs([c["module_adjacency"] for c in data], [c["module_operations"] for c in data], what="cell")
     except UnknownCellError as exc:
@@ -245,14 +241,13 @@ def read_nb101_json(path: str | os.PathLike, *, verify_hashes: bool | None = Non
                 raise DataError(path, f"cell {i}: {field} must map {', '.join(MODULE_NAMES)} to vertex lists")
             for m, name in enumerate(MODULE_NAMES):
                 expect = mine[i, m, : nv[i]].tolist()
-                if list(given[name]) != expect:
-                    raise DataError(path, f"cell {i}: {field}[{name}] = {given[name]} but the cell computes to {expect}")
-        if c.get("flops") is not None and int(c["flops"]) != int(total_flops[i]):
-            raise DataError(path, f"cell {i}: flops = {c['flops']} but the cell computes to {int(total_flops[i])}")
-        if c.get("trainable_parameters") is not None and int(c["trainable_parameters"]) != int(columns["cifar10_params"][i]):
-            raise DataError(
-                path, f"cell {i}: trainable_parameters = {c['trainable_parameters']} but the cell computes to {int(columns['cifar10_params'][i])}"
-            )
+                if given[name] != expect:  # a JSON list of numbers equals the list of ints it holds
+                    raise DataError(path, f"cell {i}: {field}[{name}] = {given[name]!r} but the cell computes to {expect}")
+        # trainable_parameters was checked to be a number by num() above
+        for field, mine_total in (("flops", total_flops[i]), ("trainable_parameters", columns["cifar10_params"][i])):
+            given = c.get(field)
+            if given is not None and (not isinstance(given, (int, float)) or given != int(mine_total)):
+                raise DataError(path, f"cell {i}: {field} = {given!r} but the cell computes to {int(mine_total)}")
     if all("unique_hash" in c for c in data):
         for i, c in enumerate(data):
             h = c["unique_hash"]
@@ -276,10 +271,7 @@ def read_nb101_csv(path: str | os.PathLike) -> Benchmark:
     import pandas as pd
 
     path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(path, f"cannot read CSV ({exc})") from None
+    df = read_csv_frame(path)
     missing = [c for c in ("adjacency", "operations", "accuracy") if c not in df.columns]
     if missing:
         raise DataError(path, f"missing column(s) {', '.join(missing)} (have {', '.join(map(str, df.columns))})")

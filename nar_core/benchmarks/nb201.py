@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, NarError
-from ..spaces.nb201 import NUM_CELLS, _all_strings, index_to_ops, op_matrix, parse_arch_str, ops_to_index
-from .base import Benchmark
+from ..spaces.nb201 import EDGES, NUM_CELLS, _all_strings, index_to_ops, op_matrix, ops_to_index, parse_arch_str
+from .base import Benchmark, read_csv_frame, read_json_file
 from .cache import cached_load
 
 ACCURACY_CSV = "nb201_accuracy.csv"
@@ -50,17 +48,6 @@ MAIN_LATENCY = "1080ti_256"
 
 
 # --- CSV ------------------------------------------------------------------------------------
-def _read_csv(path: Path):
-    import pandas as pd
-
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    try:
-        return pd.read_csv(path, low_memory=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"not a readable CSV file ({str(exc).strip().splitlines()[0]})") from None
-
-
 def _check_rows(path: Path, frame) -> None:
     if "index" not in frame.columns:
         raise DataError(path, "missing column 'index'")
@@ -102,7 +89,7 @@ def read_nb201_csv(path: str | os.PathLike) -> Benchmark:
     """
     sources = csv_sources(path)
     acc_path = sources[0]
-    frame = _read_csv(acc_path)
+    frame = read_csv_frame(acc_path)
     missing = [c for c in REQUIRED_CSV_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(acc_path, f"missing column(s) {', '.join(missing)}")
@@ -123,7 +110,7 @@ def read_nb201_csv(path: str | os.PathLike) -> Benchmark:
             continue
         columns[CSV_COLUMNS.get(col, col)] = _numeric(acc_path, frame, col)
     for extra in sources[1:]:
-        table = _read_csv(extra)
+        table = read_csv_frame(extra)
         _check_rows(extra, table)
         if extra.name == LATENCY_CSV:
             for col in table.columns.drop("index"):
@@ -214,13 +201,7 @@ def read_nb201_pth(path: str | os.PathLike) -> Benchmark:
     if not path.is_file():
         raise DataError(path, "file not found")
     api = _official_api(path)
-    meta_archs = list(api.meta_archs)
-    if len(meta_archs) != NUM_CELLS:
-        raise DataError(path, f"holds {len(meta_archs)} architectures, expected {NUM_CELLS}: not a NAS-Bench-201 file")
-    official = _all_strings()
-    bad = [i for i in range(NUM_CELLS) if meta_archs[i] != official[i]]
-    if bad:
-        raise DataError(path, f"architecture {bad[0]} is {meta_archs[bad[0]]!r}, expected the official {official[bad[0]]!r}")
+    _check_meta_archs(path, api.meta_archs)
     keys = np.asarray(sorted(api.evaluated_indexes), dtype=np.int64)
     if not keys.size:
         raise DataError(path, "has no evaluated architectures")
@@ -231,17 +212,32 @@ def read_nb201_pth(path: str | os.PathLike) -> Benchmark:
             raise DataError(path, f"evaluated architecture {index} has no results (arch2infos)")
         return api.arch2infos_dict[index]
 
+    return _official_benchmark(path, keys, results_of, "nb201-pth")
+
+
+def _check_meta_archs(path: Path, meta_archs) -> None:
+    """The official architecture list must be NAS-Bench-201's, in official order."""
+    meta_archs = np.asarray(list(meta_archs), dtype=object)
+    if meta_archs.shape != (NUM_CELLS,):
+        raise DataError(path, f"holds {len(meta_archs)} architectures, expected {NUM_CELLS}: not a NAS-Bench-201 file")
+    bad = np.flatnonzero(meta_archs != _all_strings())
+    if bad.size:
+        b = int(bad[0])
+        raise DataError(path, f"architecture {b} is {meta_archs[b]!r}, expected the official {_all_strings()[b]!r}")
+
+
+def _official_benchmark(path: Path, keys: np.ndarray, results_of, fmt: str) -> Benchmark:
+    """A Benchmark of the official API's results of ``keys`` (``.pth`` and NATS-Bench readers)."""
     columns = _columns_from_results(keys, results_of)
     if np.isnan(columns["cifar10_val"]).all():
         raise DataError(path, "has no 200-epoch cifar10-valid results (hp='200'); is it a NAS-Bench-201 v1_0/v1_1 file?")
-    columns = {k: v for k, v in columns.items() if not np.isnan(v).all()}
     return Benchmark(
         space="nb201",
         keys=keys,
-        columns=columns,
+        columns={k: v for k, v in columns.items() if not np.isnan(v).all()},
         cell_arrays={"ops": index_to_ops(keys)},
         source=str(path),
-        meta={"format": "nb201-pth", "files": [str(path)]},
+        meta={"format": fmt, "files": [str(path)]},
     )
 
 
@@ -288,13 +284,7 @@ def read_nb201_cell_info(path: str | os.PathLike) -> Benchmark:
     from ..encoding.nb201 import CELL_INFO_NAMES, CELL_NAMES, edge_costs, network_cost
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    try:
-        with open(path, "rb") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"not valid JSON ({exc})") from None
+    data = read_json_file(path)
     if not isinstance(data, dict) or not data:
         raise DataError(path, "expected a non-empty JSON object keyed by architecture index")
     try:
@@ -318,8 +308,6 @@ def read_nb201_cell_info(path: str | os.PathLike) -> Benchmark:
         adjacency = None
     if adjacency is None or adjacency.shape != (len(entries), 4, 4):
         raise DataError(path, "cell_adjacency must be a 4x4 integer matrix for every cell")
-    from ..spaces.nb201 import EDGES
-
     src, dst = np.array(EDGES).T
     ops = adjacency[:, src, dst]
     rebuilt = op_matrix(np.clip(ops, 0, 4))
@@ -356,24 +344,22 @@ def read_nb201_cell_info(path: str | os.PathLike) -> Benchmark:
     for ds, name in CELL_INFO_NAMES.items():
         ef, ep = edge_costs(ops, ds)
         tf, tp = network_cost(ops, ds)
-        for kind, ours in (("flops", ef), ("params", ep)):
-            field = f"{name}_opt_{kind}"
+        for field, ours in ((f"{name}_opt_flops", ef), (f"{name}_opt_params", ep)):
+            rows = [r for r, e in enumerate(entries) if field in e]
+            try:
+                theirs = np.array([[entries[r][field][c] for c in CELL_NAMES] for r in rows], dtype=np.int64)
+                theirs = theirs.reshape(len(rows), len(CELL_NAMES), 6)
+            except (KeyError, TypeError, ValueError):
+                raise DataError(path, f"{field} must map {CELL_NAMES[0]}..{CELL_NAMES[-1]} to 6 integers in every cell") from None
+            wrong = np.argwhere(theirs != ours[rows])
+            if wrong.size:
+                i, c = int(wrong[0][0]), int(wrong[0][1])
+                raise DataError(path, f"cell {keys[rows[i]]}: {field}[{CELL_NAMES[c]}] = {theirs[i, c].tolist()} differs "
+                                f"from the computed {ours[rows[i], c].tolist()}")
+        for field, ours in ((f"{name}_total_flops", tf), (f"{name}_total_params", tp)):
             for r, e in enumerate(entries):
-                if field not in e:
-                    continue
-                try:
-                    theirs = np.array([e[field][c] for c in CELL_NAMES], dtype=np.int64)
-                except (KeyError, TypeError, ValueError):
-                    raise DataError(path, f"cell {keys[r]}: {field} must map {CELL_NAMES[0]}..{CELL_NAMES[-1]} to 6 numbers") from None
-                if theirs.shape != ours[r].shape or (theirs != ours[r]).any():
-                    c = int(np.argwhere(theirs != ours[r])[0][0]) if theirs.shape == ours[r].shape else 0
-                    raise DataError(path, f"cell {keys[r]}: {field}[{CELL_NAMES[c]}] = {theirs[c].tolist()} differs from the "
-                                    f"computed {ours[r, c].tolist()}")
-        for kind, ours in (("flops", tf), ("params", tp)):
-            field = f"{name}_total_{kind}"
-            for r, e in enumerate(entries):
-                if field in e and int(e[field]) != int(ours[r]):
-                    raise DataError(path, f"cell {keys[r]}: {field} = {e[field]} differs from the computed {int(ours[r])}")
+                if field in e and (not isinstance(e[field], (int, float)) or e[field] != int(ours[r])):
+                    raise DataError(path, f"cell {keys[r]}: {field} = {e[field]!r} differs from the computed {int(ours[r])}")
     order = np.argsort(keys, kind="stable")
     return Benchmark(
         space="nb201",
@@ -442,10 +428,7 @@ def read_nats_tss(path: str | os.PathLike) -> Benchmark:
             api = nats_bench.create(str(path), "tss", fast_mode=True, verbose=False)
         except _LOAD_ERRORS as exc:
             raise DataError(path, f"not a valid NATS-Bench topology directory ({_first_line(exc)})") from None
-    meta_archs = list(api.meta_archs)
-    official = _all_strings()
-    if len(meta_archs) != NUM_CELLS or any(a != b for a, b in zip(meta_archs, official)):
-        raise DataError(path, "its architecture list is not the NAS-Bench-201 topology space in official order")
+    _check_meta_archs(path, api.meta_archs)
     present = sorted(int(p.name.split(".")[0]) for p in path.glob("*.pickle.pbz2") if p.name.split(".")[0].isdigit())
     keys = np.asarray(present, dtype=np.int64)
     if not keys.size:
@@ -457,18 +440,6 @@ def read_nats_tss(path: str | os.PathLike) -> Benchmark:
                 api.reload(str(path), index)
             except _LOAD_ERRORS as exc:
                 raise DataError(path / f"{index:06d}.pickle.pbz2", f"unreadable ({_first_line(exc)})") from None
-        results = api.arch2infos_dict.pop(index)  # one architecture in memory at a time
-        return results
+        return api.arch2infos_dict.pop(index)  # one architecture in memory at a time
 
-    columns = _columns_from_results(keys, results_of)
-    columns = {k: v for k, v in columns.items() if not np.isnan(v).all()}
-    if "cifar10_val" not in columns:
-        raise DataError(path, "has no 200-epoch cifar10-valid results (hp='200')")
-    return Benchmark(
-        space="nb201",
-        keys=keys,
-        columns=columns,
-        cell_arrays={"ops": index_to_ops(keys)},
-        source=str(path),
-        meta={"format": "nats-tss", "files": [str(path)]},
-    )
+    return _official_benchmark(path, keys, results_of, "nats-tss")

@@ -80,7 +80,7 @@ def _make_tables() -> np.ndarray:
 
 _TABLES = _make_tables()  # immutable lookup tables
 _TABLES.flags.writeable = False
-_T0_LIST = [int(x) for x in _TABLES[0]]
+_T0_LIST = tuple(int(x) for x in _TABLES[0])
 
 
 def crc32c(data: bytes | bytearray | memoryview) -> int:
@@ -114,31 +114,42 @@ def _zero_register(max_len: int) -> np.ndarray:
     return z
 
 
-def crc32c_many(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, block: int = 4096) -> np.ndarray:
+def crc32c_many(
+    buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, block: int = 4096, max_bytes: int = 1 << 22
+) -> np.ndarray:
     """CRC32C of many slices ``buf[starts[i]:starts[i]+lengths[i]]`` at once (uint32 array).
 
     The CRC register with initial value 0 is unchanged by leading zero bytes, and the CRC is
     linear in its initial value; so the slices are right-aligned into a zero-padded matrix,
     processed 4 bytes per step for all rows together (slicing-by-4 tables), and the effect of
     the 0xFFFFFFFF initial value is added back per length. Rows are sorted by length so each
-    block of ``block`` rows pads little.
+    block of at most ``block`` rows pads little, and a block holds at most ``max_bytes`` padded
+    bytes; slices longer than ``max_bytes // 16`` (never in NAS-Bench files) go one by one.
     """
     buf = np.asarray(buf, dtype=np.uint8)
     starts = np.asarray(starts, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     out = np.empty(len(starts), dtype=np.uint32)
-    if len(starts) == 0:
+    long_rows = np.flatnonzero(lengths > max_bytes // 16)
+    for i in long_rows.tolist():
+        out[i] = crc32c(buf[starts[i] : starts[i] + lengths[i]].tobytes())
+    order = np.argsort(lengths, kind="stable")[: len(starts) - len(long_rows)]  # the short rows
+    if len(order) == 0:
         return out
-    zreg = _zero_register(int(lengths.max()))
-    order = np.argsort(lengths, kind="stable")
+    sorted_len = lengths[order]
+    zreg = _zero_register(int(sorted_len[-1]))
     t0, t1, t2, t3 = (_TABLES[k] for k in range(4))
     m8 = np.uint32(0xFF)
-    for s in range(0, len(order), block):
-        idx = order[s : s + block]
+    s = 0
+    while s < len(order):
+        # rows s..s+k-1 pad to the length of the last (longest) one: the largest k within budget
+        padded = np.maximum(sorted_len[s : s + block], 4) * np.arange(1, min(block, len(order) - s) + 1)
+        k = max(1, int(np.searchsorted(padded, max_bytes, side="right")))
+        idx = order[s : s + k]
+        s += k
         st, ln = starts[idx], lengths[idx]
-        width = int(-(-int(ln.max()) // 4) * 4) if ln.max() > 0 else 4
-        end = st + ln
-        pos = end[:, None] - width + np.arange(width)[None, :]
+        width = max(4, -(-int(ln.max()) // 4) * 4)
+        pos = (st + ln)[:, None] - width + np.arange(width)[None, :]
         mat = np.where(pos >= st[:, None], buf[np.clip(pos, 0, len(buf) - 1)], 0).astype(np.uint8)
         words = np.ascontiguousarray(mat).view("<u4")
         crc = np.zeros(len(idx), dtype=np.uint32)

@@ -24,7 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UnknownCellError
 from ..spaces.base import CellArrays
+from ..spaces.nb101 import CONV1X1 as _CONV1X1
+from ..spaces.nb101 import CONV3X3 as _CONV3X3
+from ..spaces.nb101 import MAXPOOL3X3 as _MAXPOOL
+from ..spaces.nb101 import OUTPUT as _OUTPUT
+from ..spaces.nb101 import PAD as _PAD
+from ..spaces.nb101 import _cell_batch
 
 __all__ = [
     "NUM_MODULES",
@@ -36,9 +43,6 @@ __all__ = [
     "encode_cells",
     "normalization_scales",
 ]
-
-# op codes (NAR App. A), repeated here to keep this module import-light
-_PAD, _INPUT, _CONV1X1, _CONV3X3, _MAXPOOL, _OUTPUT = 0, 1, 2, 3, 4, 5
 
 STEM_CHANNELS = 128
 NUM_STACKS = 3
@@ -79,20 +83,27 @@ def _fixed_cost() -> tuple[int, int]:
     return flops, params
 
 
+def _layout(adjacency: np.ndarray, ops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(adj bool (n, V, V), ops (n, V), output vertex (n,), interior mask (n, V))`` of a batch."""
+    adjacency, ops = _cell_batch({"adjacency": adjacency, "ops": ops})
+    adj = adjacency.astype(bool)
+    out = (ops != _PAD).sum(axis=1) - 1
+    if (out < 1).any():  # an all-padding row would index vertex -1 below
+        raise UnknownCellError(f"cell {int(np.flatnonzero(out < 1)[0])} has no input and output vertex (all padding?)")
+    pos = np.arange(ops.shape[1])
+    interior = (pos[None, :] > 0) & (pos[None, :] < out[:, None])
+    return adj, ops, out, interior
+
+
 def vertex_channels(adjacency: np.ndarray, ops: np.ndarray, in_channels: int, out_channels: int) -> np.ndarray:
     """Official ``compute_vertex_channels`` for a batch of pruned, padded cells: ``(n, 7)`` int64.
 
     Padding vertices get 0. Vectorised over the batch; the backward pass over vertices is a
     loop of at most 5 steps.
     """
-    adj = np.asarray(adjacency).astype(bool)
-    ops = np.asarray(ops)
+    adj, ops, out, interior = _layout(adjacency, ops)
     n, v = ops.shape
     rows = np.arange(n)
-    nv = (ops != _PAD).sum(axis=1)
-    out = nv - 1
-    pos = np.arange(v)
-    interior = (pos[None, :] > 0) & (pos[None, :] < out[:, None])
     feeds_out = adj[rows, :, out] & interior  # (n, v): interior vertex -> output
     deg = feeds_out.sum(axis=1)
     safe_deg = np.maximum(deg, 1)
@@ -116,14 +127,9 @@ def vertex_costs(cells: CellArrays) -> tuple[np.ndarray, np.ndarray]:
     Module order is network order (``stack0/module0`` ... ``stack2/module2``, see
     :data:`MODULE_NAMES`); vertex order is the pruned cell's, padding vertices are 0.
     """
-    adj = np.asarray(cells["adjacency"]).astype(bool)
-    ops = np.asarray(cells["ops"])
+    adj, ops, out, interior = _layout(cells["adjacency"], cells["ops"])
     n, v = ops.shape
     rows = np.arange(n)
-    nv = (ops != _PAD).sum(axis=1)
-    out = nv - 1
-    pos = np.arange(v)
-    interior = (pos[None, :] > 0) & (pos[None, :] < out[:, None])
     proj = adj[:, 0, :] & interior                                        # input -> vertex (projected)
     n_int_in = (adj & interior[:, :, None]).sum(axis=1)                   # interior inputs per vertex
     n_add = np.maximum(n_int_in + proj - 1, 0) * interior                 # tensors added - 1
@@ -183,8 +189,7 @@ def encode_cells(cells: CellArrays, normalize: bool = True) -> np.ndarray:
     matrices of module ``m`` (network order) formed the same way. With ``normalize`` the op
     codes are divided by 5 and the costs by :func:`normalization_scales`.
     """
-    adjacency = np.asarray(cells["adjacency"])
-    ops_all = np.asarray(cells["ops"])
+    adjacency, ops_all = _cell_batch(cells)
     n, v = ops_all.shape
     out = np.empty((n, 1 + 2 * NUM_MODULES, v, v), dtype=np.float32)
     sf, sp = normalization_scales() if normalize else (np.ones(NUM_MODULES), np.ones(NUM_MODULES))

@@ -34,6 +34,7 @@ entry lies in [0, 1]. ``normalize=False`` gives the raw integers (as float32).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +89,12 @@ class CostTables:
 
 def cost_tables(dataset: str) -> CostTables:
     """Per-(cell, op) edge costs and the fixed cost of the skeleton for ``dataset``."""
-    ds = canonical_dataset(dataset, "nb201")
+    return _cost_tables(canonical_dataset(dataset, "nb201"))
+
+
+@functools.lru_cache(maxsize=None)
+def _cost_tables(ds: str) -> CostTables:
+    # cached: immutable (frozen dataclass, read-only arrays), a pure function of the dataset
     hw0, classes = DATASET_SHAPE[ds]
     edge_flops = np.zeros((NUM_SEARCH_CELLS, NUM_OPS), dtype=np.int64)
     edge_params = np.zeros_like(edge_flops)

@@ -65,11 +65,17 @@ class SearchSpace(ABC):
         """Whole-network (FLOPs, parameters) as int64 arrays of length n."""
 
     def key(self, cells: CellArrays, i: int = 0) -> Hashable:
-        k = self.keys(cells)[i]
+        """Benchmark key of cell ``i`` (a plain int or str); only that cell is keyed."""
+        k = self.keys({name: np.asarray(a)[[i]] for name, a in cells.items()})[0]
         return k.item() if hasattr(k, "item") else k
 
-    def op_names(self) -> tuple[str, ...]:  # for op-count statistics
-        raise NotImplementedError
+    @abstractmethod
+    def op_names(self) -> tuple[str, ...]:
+        """Names of the operations the sampler draws, in the order of ``op_probs``."""
+
+    @abstractmethod
+    def op_counts(self, cells: CellArrays) -> np.ndarray:
+        """``(n, len(op_names()))`` int64: how often each operation occurs in each cell."""
 
     def describe(self) -> dict[str, Any]:
         return {"space": self.name, "datasets": self.datasets, "feature_shape": self.feature_shape}

@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import UnknownCellError
+from ..errors import ConfigError, UnknownCellError
 from .base import CellArrays, SearchSpace
 
 #: operation names, indexed by op code (NAR paper App. A)
@@ -54,7 +54,7 @@ def _order_tables() -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=1)
 def _all_strings() -> np.ndarray:
     """Official arch string of every index (object array, read-only)."""
-    out = np.array([_format_ops(ops) for ops in index_to_ops(np.arange(NUM_CELLS)).tolist()], dtype=object)
+    out = _format_many(index_to_ops(np.arange(NUM_CELLS)))
     out.flags.writeable = False
     return out
 
@@ -67,6 +67,17 @@ def _index_of_string() -> dict[str, int]:
 def _format_ops(ops: Sequence[int]) -> str:
     n = [OP_NAMES[o] for o in ops]
     return f"|{n[0]}~0|+|{n[1]}~0|{n[2]}~1|+|{n[3]}~0|{n[4]}~1|{n[5]}~2|"
+
+
+def _format_many(ops: np.ndarray) -> np.ndarray:
+    """Official strings of a batch (n, 6) as an object array: elementwise string concatenation."""
+    names = np.array(OP_NAMES, dtype=object)[np.asarray(ops, dtype=np.intp)]
+    out = np.full(len(names), "|", dtype=object)
+    for e, (src, dst) in enumerate(EDGES):  # 6 column operations, not one per cell
+        out = out + names[:, e] + f"~{src}|"
+        if dst < NUM_NODES - 1 and EDGES[e + 1][1] != dst:
+            out = out + "+|"
+    return out
 
 
 def parse_arch_str(text: str) -> np.ndarray:
@@ -137,6 +148,8 @@ def _check_ops(ops: np.ndarray) -> np.ndarray:
 
 def _check_index(index: np.ndarray | int) -> np.ndarray:
     idx = np.asarray(index)
+    if idx.size == 0:  # an empty list arrives as float64
+        return idx.astype(np.int64)
     if not np.issubdtype(idx.dtype, np.integer):
         raise UnknownCellError(f"NAS-Bench-201 index must be an integer, got {idx.dtype}")
     if idx.size and (idx.min() < 0 or idx.max() >= NUM_CELLS):
@@ -200,7 +213,7 @@ class NB201Space(SearchSpace):
         return {"ops": parse_arch_str(text)[None, :]}
 
     def format(self, cells: CellArrays, i: int = 0) -> str:
-        return _format_ops(_check_ops(cells["ops"])[i].tolist())
+        return _format_ops(_check_ops(np.asarray(cells["ops"])[i])[0].tolist())
 
     # --- keys ------------------------------------------------------------------------------
     def keys(self, cells: CellArrays) -> np.ndarray:
@@ -223,6 +236,11 @@ class NB201Space(SearchSpace):
     def op_names(self) -> tuple[str, ...]:
         return OP_NAMES
 
+    def op_counts(self, cells: CellArrays) -> np.ndarray:
+        """``(n, 5)`` number of edges carrying each operation (:data:`OP_NAMES` order)."""
+        ops = _check_ops(cells["ops"]).astype(np.int64)
+        return (ops[:, :, None] == np.arange(NUM_OPS)).sum(axis=1)
+
     # --- sampling --------------------------------------------------------------------------
     def sample_uniform(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         # every one of the 5^6 op choices is a distinct cell of the benchmark, so drawing the six
@@ -238,7 +256,7 @@ class NB201Space(SearchSpace):
             return self.sample_uniform(rng, n)
         p = np.asarray(op_probs, dtype=np.float64).ravel()
         if p.shape != (NUM_OPS,) or not np.all(np.isfinite(p)) or (p < 0).any() or p.sum() <= 0:
-            raise ValueError(f"op_probs must be 5 non-negative finite weights with a positive sum, got {op_probs!r}")
+            raise ConfigError(f"op_probs must be 5 non-negative finite weights with a positive sum, got {op_probs!r}")
         p = p / p.sum()
         return {"ops": rng.choice(NUM_OPS, size=(int(n), NUM_EDGES), p=p).astype(np.int8)}
 

@@ -1,0 +1,85 @@
+"""End-to-end runs on the shared NAS-Bench-201 data (skipped when it is absent)."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nar_core.config import ExperimentConfig
+from nar_core.errors import ConfigError, NarError
+from nar_core.paths import resolve_data_dir
+
+DATA = resolve_data_dir(None)
+pytestmark = pytest.mark.skipif(not (DATA / "nb201" / "nb201_accuracy.csv").exists(),
+                                reason=f"NAS-Bench-201 data not found under {DATA} (set NAR_DATA)")
+
+TINY = dict(train_size=256, val_size=64, d_model=32, n_heads=2, d_ff=64, encoder_layers=1, decoder_layers=1,
+            epochs=3, batch_size=64, sample_size=64, search_iterations=4, query_metric="val", num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def bench():
+    from nar_core.benchmarks import load_benchmark
+
+    return load_benchmark("nb201", DATA)
+
+
+def test_narq2t_end_to_end_beats_median_and_is_deterministic(bench):
+    from nar_core.experiment import run_experiment
+
+    cfg = ExperimentConfig.for_space("nb201", method="narq2t", seed=3, **TINY)
+    r1 = run_experiment(cfg, bench)
+    r2 = run_experiment(cfg, bench)
+    d1, d2 = r1.to_dict(), r2.to_dict()
+    for k in ("found_key", "val_acc", "test_acc", "best_so_far_val", "kendall_tau", "tier_accuracy", "queries_total"):
+        assert d1[k] == d2[k], k
+    val = bench.column("cifar10_val")
+    assert r1.val_acc > np.median(val) and r1.val_acc == pytest.approx(val[r1.found_key])
+    assert r1.rank_val == int(np.sum(val > r1.val_acc)) + 1
+    assert r1.queries_train == 320 and 0 < r1.queries_search <= 4 * 5
+    assert r1.queries_total == r1.queries_train + r1.queries_search
+    assert len(r1.best_so_far_val) == 4 and r1.best_so_far_val[-1] == pytest.approx(r1.val_acc)
+    assert -1 <= r1.kendall_tau <= 1 and r1.heldout_size == 5000 and 0 <= r1.tier_accuracy <= 1
+    assert math.isnan(r1.latency_rmse)
+    assert all(isinstance(v, (int, float, str)) for v in d1.values())
+
+
+def test_nar_with_latency_head(bench):
+    from nar_core.experiment import run_experiment
+
+    cfg = ExperimentConfig.for_space("nb201", method="nar", latency_loss_factor=7.0, **{**TINY, "epochs": 2})
+    r = run_experiment(cfg, bench)
+    assert r.latency_rmse > 0 and 0 <= r.latency_within_10 <= 100
+
+
+def test_baselines_same_budget(bench):
+    from nar_core.experiment import run_experiment
+
+    r = run_experiment(ExperimentConfig.for_space("nb201", method="random_search", seed=1, **TINY), bench)
+    assert r.queries_total == 320 + 4 * 5 and math.isnan(r.kendall_tau)
+    e = run_experiment(ExperimentConfig.for_space("nb201", method="evolution", seed=1, **TINY), bench)
+    assert 0 < e.queries_total <= 340 and e.val_acc > np.median(bench.column("cifar10_val"))
+
+
+def test_too_many_training_cells_is_a_config_error(bench):
+    from nar_core.experiment import run_experiment
+
+    with pytest.raises(ConfigError, match="train_size"):
+        run_experiment(ExperimentConfig.for_space("nb201", train_size=15000, val_size=1000), bench)
+
+
+def test_cli_run_writes_and_resumes(tmp_path, capsys):
+    from nar_core.cli import main
+
+    args = ["run", "--method", "random_search", "--seeds", "0-1", "--data", str(DATA), "--out", str(tmp_path)]
+    assert main(args) == 0
+    first = pd.read_csv(tmp_path / "results.csv")
+    assert sorted(first.seed) == [0, 1] and (tmp_path / "results.parquet").exists()
+    assert "CIFAR-10" in capsys.readouterr().out
+    assert main(args[:4] + ["0-2"] + args[5:]) == 0
+    again = pd.read_csv(tmp_path / "results.csv")
+    assert sorted(again.seed) == [0, 1, 2]
+    pd.testing.assert_frame_equal(again[again.seed < 2].reset_index(drop=True), first)
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary.runs[0] == 3
+    assert main(["run", "--set", "epochs=-1", "--out", str(tmp_path / "x")]) == 2
