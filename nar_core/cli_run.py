@@ -82,13 +82,13 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean, std (population, as the papers' ±) and best of the headline numbers over seeds."""
+    """Mean, sample std (ddof=1, as ``python -m analysis``) and best of the headline numbers over seeds."""
     out: dict[str, Any] = {"runs": len(rows)}
     for k in ("val_acc", "test_acc", "rank_test", "kendall_tau", "queries_train", "queries_search",
               "total_seconds", "train_seconds", "search_seconds"):
         v = np.array([float(r[k]) for r in rows], dtype=np.float64)
         out[f"{k}_mean"] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
-        out[f"{k}_std"] = float(np.nanstd(v)) if np.isfinite(v).any() else float("nan")
+        out[f"{k}_std"] = float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else float("nan")
     out["val_acc_best"] = float(max(float(r["val_acc"]) for r in rows))
     out["test_acc_best"] = float(max(float(r["test_acc"]) for r in rows))
     return out
@@ -141,8 +141,10 @@ def run(args: argparse.Namespace) -> int:
     if todo:
         bench = load_benchmark(base.space, base.data_dir)
         for seed in tqdm(todo, desc=f"{base.method} {base.dataset}", unit="seed"):
-            res = run_experiment(base.replace(seed=seed), bench, progress=args.progress, log=log)
-            rows = [r for r in rows if int(r["seed"]) != seed] + [res.to_dict()]
+            cfg = base.replace(seed=seed)
+            res = run_experiment(cfg, bench, progress=args.progress, log=log)
+            # tidy rows: every config value as a column, then every metric (as the sweep tables)
+            rows = [r for r in rows if int(r["seed"]) != seed] + [{**cfg.to_dict(), **res.to_dict()}]
             _write_tables(out, rows)  # after every seed: an interrupted run resumes from here
     mine = [r for r in rows if str(r.get("config_hash")) == chash and int(r["seed"]) in seeds]
     if not mine:

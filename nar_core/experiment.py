@@ -96,6 +96,10 @@ class ExperimentResult:
     sampler_fallbacks: int = 0
     heldout_size: int = 0
     device: str = "cpu"
+    # the searched cell with the best queried *validation* accuracy, whatever query_metric says:
+    # with query_metric="test" (the papers) these give the stricter protocol from the same run
+    val_acc_valpick: float = math.nan
+    test_acc_valpick: float = math.nan
     extra: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -300,6 +304,9 @@ def _summarise(config, bench, space, ds, outcome: SearchOutcome, queries: QueryL
         raise NarError("the search queried no cell (all candidates were already queried); "
                        "raise sample_size or search_iterations")
     v, t = float(val_all[row]), float(test_all[row])
+    searched = np.asarray(outcome.queried_rows, dtype=np.int64)
+    vals = val_all[searched] if searched.size else np.array([])
+    valpick = int(searched[np.nanargmax(vals)]) if np.isfinite(vals).any() else row
     key = bench.keys[row]
     key = key.item() if hasattr(key, "item") else key
     cells = {k: a[row:row + 1] for k, a in bench.cell_arrays.items()}
@@ -313,6 +320,7 @@ def _summarise(config, bench, space, ds, outcome: SearchOutcome, queries: QueryL
         queries_train=queries.counts["train"], queries_search=queries.counts["search"],
         queries_total=queries.total, config_hash=config_hash(config), query_metric=config.query_metric,
         sampler_fallbacks=outcome.fallbacks,
+        val_acc_valpick=float(val_all[valpick]), test_acc_valpick=float(test_all[valpick]),
     )
 
 

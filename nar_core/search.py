@@ -164,14 +164,16 @@ def regularized_evolution(
 
     The population starts with ``population_size`` uniform cells; each cycle samples a tournament,
     mutates the winner (``mutate(rng, row) -> row``: one op or edge changed), queries the child
-    and removes the oldest member. Fitness is ``select_column``. Duplicate children cost nothing
-    new (the query log counts a cell once) but still age the population.
+    and removes the oldest member. Fitness is ``val_column``, the signal the rankers are trained
+    on (evolving on test accuracy would optimise the reported metric itself); the returned cell is
+    the queried one with the best ``select_column``, as for every method. Duplicate children cost
+    nothing new (the query log counts a cell once) but still age the population.
     """
     budget = min(budget, len(bench))
     init = rng.choice(len(bench), size=min(population_size, budget), replace=False)
     fit_init = queries.query(init, select_column, "search")
     val_init = queries.query(init, val_column, "search")
-    population = list(zip(init.tolist(), fit_init.tolist()))
+    population = list(zip(init.tolist(), val_init.tolist()))
     history_rows = init.tolist()
     history_sel = fit_init.tolist()
     best_val_at: list[float] = list(np.maximum.accumulate(val_init))
@@ -186,7 +188,7 @@ def regularized_evolution(
         before = queries.total
         sel = float(queries.query(np.array([child]), select_column, "search")[0])
         val = float(queries.query(np.array([child]), val_column, "search")[0])
-        population.append((child, sel))
+        population.append((child, val))
         population.pop(0)
         if queries.total > before:
             history_rows.append(child)
