@@ -83,3 +83,15 @@ def test_cli_run_writes_and_resumes(tmp_path, capsys):
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary.runs[0] == 3
     assert main(["run", "--set", "epochs=-1", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_both_selection_protocols_from_one_run(bench):
+    from nar_core.experiment import run_experiment
+
+    by_test = run_experiment(ExperimentConfig.for_space("nb201", method="random_search", seed=4,
+                                                        **{**TINY, "query_metric": "test"}), bench)
+    by_val = run_experiment(ExperimentConfig.for_space("nb201", method="random_search", seed=4, **TINY), bench)
+    # same seed, same queried cells: the val-pick of the test-protocol run is the val-protocol run's cell
+    assert (by_test.val_acc_valpick, by_test.test_acc_valpick) == (by_val.val_acc, by_val.test_acc)
+    assert by_test.test_acc >= by_val.test_acc and by_test.val_acc_valpick >= by_test.val_acc
+    assert (by_val.val_acc_valpick, by_val.test_acc_valpick) == (by_val.val_acc, by_val.test_acc)
