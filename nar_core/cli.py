@@ -23,17 +23,21 @@ _COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nar",
-        description="Neural Architecture Ranker (NAR / NARQ2T): ranking-based NAS on NAS-Bench-101/201.",
+        description="Neural Architecture Ranker (NAR / NARQ2T): ranking-based NAS on NAS-Bench-101 and -201.",
+        epilog=(
+            "examples:\n"
+            "  nar data info --space nb201 --data ../shared/data\n"
+            "  nar run --space nb201 --dataset cifar10 --method narq2t --seeds 0-9 --out runs/c10\n"
+            "sweeps: python sweeps/<name>.py --help; tables: python -m analysis --help\n"
+            "data: --data DIR_OR_FILE, else $NAR_DATA, else ../shared/data"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in _COMMANDS.values():
-        try:
-            importlib.import_module(module).add_parser(sub)
-        except ModuleNotFoundError as exc:  # a sub-command still being built
-            if exc.name != module:
-                raise
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 
