@@ -48,7 +48,7 @@ from .ranker.convnet import ConvNetRanker
 from .ranker.metrics import kendall_tau
 from .ranker.model import NARanker
 from .ranker.train import TrainData, TrainSettings, evaluate, predict, train_ranker
-from .sampler import CandidateSampler, op_counts
+from .sampler import CandidateSampler
 from .search import QueryLog, SearchOutcome, random_search, ranker_search, regularized_evolution
 from .spaces import get_space
 
@@ -221,7 +221,7 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     train = TrainData(encode_rows(train_rows), labels[: config.train_size],
                       latency=np.asarray(lat_col[train_rows], np.float64) if use_lat else None,
                       flops=np.asarray(flops, np.float64), params=np.asarray(params, np.float64),
-                      ops=op_counts(space, train_cells))
+                      ops=np.asarray(space.op_counts(train_cells), dtype=np.int64))
     val = TrainData(encode_rows(val_rows), labels[config.train_size:])
     encode_seconds = time.perf_counter() - t0
 

@@ -46,28 +46,14 @@ class SampleBatch:
     tries: int
 
 
-def op_counts(space: SearchSpace, cells: dict[str, np.ndarray]) -> np.ndarray:
-    """Per-cell counts of each searchable operation, ``(n, len(sampling ops))``.
-
-    NB201: the 5 edge operations. NB101: the 3 vertex operations (conv1x1, conv3x3, maxpool3x3),
-    in :meth:`NB101Space.op_counts` order.
-    """
-    if hasattr(space, "op_counts"):
-        return np.asarray(space.op_counts(cells), dtype=np.int64)
-    ops = np.asarray(cells["ops"]).astype(np.int64)
-    return (ops[:, :, None] == np.arange(5)[None, None, :]).sum(axis=1)
-
-
 def keys_to_rows(bench: Benchmark, keys: np.ndarray) -> np.ndarray:
     """Benchmark rows of cell keys; -1 where the benchmark lacks the cell. Vectorised for int keys
     stored in official order (the NB201 case), a dict look-up per cell otherwise."""
     keys = np.asarray(keys)
     n = len(bench)
-    if keys.dtype.kind in "iu" and bench.meta.get("_identity_keys") is None:
-        bk = np.asarray(bench.keys)
-        bench.meta["_identity_keys"] = bool(bk.dtype.kind in "iu" and np.array_equal(bk, np.arange(n)))
-    if keys.dtype.kind in "iu" and bench.meta.get("_identity_keys"):
-        return np.where((keys >= 0) & (keys < n), keys, -1).astype(np.int64)
+    bk = np.asarray(bench.keys)
+    if keys.dtype.kind in "iu" and bk.dtype.kind in "iu" and np.array_equal(bk, np.arange(n)):
+        return np.where((keys >= 0) & (keys < n), keys, -1).astype(np.int64)  # row == official index
     index = bench._index()
     return np.fromiter((index.get(k.item() if hasattr(k, "item") else k, -1) for k in keys),
                        dtype=np.int64, count=len(keys))
