@@ -1,17 +1,18 @@
 """Tier statistics (NAR Sec. 3.2 / NARQ2T Sec. III-C) and distribution selection (Algorithm 2 / 5).
 
-While the ranker trains, every batch of k architectures is split into T quality tiers by its
-ground truth (Algorithm 1 line 7) and, per tier, we record
+While the ranker trains, the cells of every batch of k architectures carry their tier labels (by
+ground truth: per batch, NAR Algorithm 1 line 7, or once over the training set, NARQ2T) and, per
+tier, we record
 
 * a FLOPs and a parameter histogram over q constraints between the batch minimum and maximum,
   step ``delta = ceil((tau_max - tau_min) / q)`` (Eq. 14-15; bin kappa is (tau_{kappa-1}, tau_kappa],
-  the batch minimum itself falls in bin 1), counts divided by k;
+  the batch minimum itself falls in bin 1), as raw counts;
 * the total count of every operation (no discretisation).
 
-The histograms are kept per batch: the search uses them "by turns" (NAR Sec. 5.3), one batch per
-constraint draw. :func:`select_distribution` is Algorithm 2: keep the top tier's histogram only
-when the top tier is populated enough and distinct from the low tiers, else fall back to its
-interval.
+The histograms are kept per batch, tagged with their epoch: the search uses them "by turns" (NAR
+Sec. 5.3), one batch at a time (see :mod:`nar_core.sampler`). :func:`select_distribution` is
+Algorithm 2: keep the top tier's histogram only when the top tier is populated enough and distinct
+from the low tiers, else fall back to its interval.
 
 Two KL definitions (``kl_definition``). The papers write only KL(pi_T1 || pi_Ti):
 
