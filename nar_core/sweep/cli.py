@@ -146,7 +146,7 @@ def summarize(outcome) -> str:
     lines = [f"sweep folder: {outcome.experiment_dir}"]
     if df.empty:
         return "\n".join(lines + ["no results"])
-    lines.append(f"results: {outcome.results_csv} ({len(df)} rows: "
+    lines.append(f"results: {outcome.experiment_dir}/results.csv ({len(df)} rows: "
                  + ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items()) + ")")
     ok = df[df["status"] == "ok"]
     if not ok.empty:

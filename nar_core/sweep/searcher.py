@@ -78,6 +78,12 @@ class StudySearcher(Searcher):
         else:
             self._study.tell(number, float(value))
 
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: the study is in its journal file, written as trials are asked and told."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Nothing to restore: a resumed driver opens the journal (:func:`open_study`)."""
+
     def trials(self) -> dict[str, dict[str, Any]]:
         """Every trial of the study: key -> sampled values."""
         return {trial_key("optuna", t.number): dict(t.params) for t in self._study.get_trials(deepcopy=False)}

@@ -115,11 +115,6 @@ def trial_metrics(records: list[Mapping[str, Any]]) -> dict[str, float]:
     return out
 
 
-def params_key(params: Mapping[str, Any]) -> str:
-    """Canonical text of a trial's settings (identical settings -> identical key)."""
-    return json.dumps(_plain(dict(params)), sort_keys=True, default=json_default)
-
-
 def _plain(d: Mapping[str, Any]) -> dict[str, Any]:
     """numpy scalars/arrays -> Python numbers/lists, so records are JSON and pickle clean."""
     return {k: _plain_value(v) for k, v in d.items()}
