@@ -136,7 +136,8 @@ def connect_ray(options: SweepOptions) -> tuple[bool, float]:
         return False, 0.0
     t0 = time.perf_counter()
     if options.local:
-        ray.init(num_cpus=options.num_cpus, include_dashboard=False, log_to_driver=options.verbose > 1,
+        # address="local": a new Ray on this machine even when a cluster started here with `ray start` runs.
+        ray.init(address="local", num_cpus=options.num_cpus, include_dashboard=False, log_to_driver=options.verbose > 1,
                  configure_logging=options.verbose > 0)
         return True, time.perf_counter() - t0
     address = options.address or os.environ.get("RAY_ADDRESS") or "auto"
