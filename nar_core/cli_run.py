@@ -15,8 +15,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .aggregate import seed_stats_dict
 from .cli_common import QUICK_SETTINGS, parse_seeds, parse_set
 from .config import PRESETS, ExperimentConfig
