@@ -1,7 +1,7 @@
 """Per-seed results -> mean, std, best and number of seeds: the one aggregation of the project.
 
 Used by ``nar run``'s summary, the sweep trials' running metrics and summary, and the paper
-tables of ``python -m analysis``. ``std`` is the sample standard deviation (ddof=1, :data:`STD_DDOF`):
+tables of ``nar report`` / ``nar tables``. ``std`` is the sample standard deviation (ddof=1, :data:`STD_DDOF`):
 the papers print "mean ± std" over 5 or 10 runs without naming the estimator, and over that few
 runs the unbiased variance is the usual choice; with one seed it is NaN (unknown), not 0. A
 missing or NaN value does not count for its seed. ``best`` is the maximum over seeds, the minimum

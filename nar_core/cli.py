@@ -13,10 +13,12 @@ import sys
 
 from .errors import NarError
 
-# sub-command name -> module with add_parser(subparsers)
+# sub-command name -> "module:function" that adds its parser to the subparsers
 _COMMANDS = {
-    "data": "nar_core.cli_data",
-    "run": "nar_core.cli_run",
+    "data": "nar_core.cli_data:add_parser",
+    "run": "nar_core.cli_run:add_parser",
+    "report": "nar_core.ablations.cli:add_report_parser",
+    "tables": "nar_core.ablations.cli:add_tables_parser",
 }
 
 
@@ -28,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  nar data info --space nb201 --data ../shared/data\n"
             "  nar run --space nb201 --dataset cifar10 --method narq2t --seeds 0-9 --out runs/c10\n"
-            "sweeps: python sweeps/<name>.py --help; tables: python -m analysis --help\n"
+            "  nar report --results results/ --out report/\n"
+            "sweeps: python sweeps/<name>.py --help; one table: nar tables --help\n"
             "data: --data DIR_OR_FILE, else $NAR_DATA, else ../shared/data"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -36,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in _COMMANDS.values():
-        importlib.import_module(module).add_parser(sub)
+    for target in _COMMANDS.values():
+        module, func = target.split(":")
+        getattr(importlib.import_module(module), func)(sub)
     return parser
 
 

@@ -1,27 +1,17 @@
 #!/usr/bin/env python
-"""Proportion p of random samples: NARQ2T Table VII / NAR Table 5 (NAS-Bench-101, CIFAR-10, 5 runs).
+"""Proportion p of random samples: NARQ2T Table VII (narq2t), NAR Table 5 (nar).
 
-Grid mode reproduces the rows p = 0.0, 0.3, 0.5, 0.7, 1.0 (sampling with the tier statistics of
-Algorithm 2 for the remaining 1 - p); Optuna mode searches p in [0, 1].
+The sweeps are defined once, in the ablation registry (nar_core/ablations/registry.py); this
+script runs them: ``--table`` picks one, ``--space nb201 --budget 150`` runs its grid on NAS-Bench-201
+at 150 total queries, ``--preset authors`` with the authors' settings. ``--help`` lists the options.
 """
 import sys
 
-from nar_core.sweep import Param, SweepSpec, sweep_main
+from nar_core.ablations import script_specs
+from nar_core.sweep import sweep_main
 
-SPEC = SweepSpec(
-    name="random_proportion",
-    description="random proportion p (NARQ2T Table VII, NAR Table 5)",
-    space="nb101",
-    dataset="cifar10",
-    method="narq2t",
-    grid=[{"random_proportion": p} for p in (0.0, 0.3, 0.5, 0.7, 1.0)],
-    search_space={"random_proportion": Param.float(0.0, 1.0)},
-    seeds=(0, 1, 2, 3, 4),
-    metric="mean_test_acc",
-    mode="max",
-    num_samples=20,
-    paper_table="narq2t_table7_random_proportion.csv, nar_table5_random_proportion.csv",
-)
+SPECS = script_specs("random_proportion")
+SPEC = next(iter(SPECS.values()))
 
 if __name__ == "__main__":
-    sys.exit(sweep_main(SPEC, prog="sweeps/random_proportion.py", description=__doc__))
+    sys.exit(sweep_main(SPECS, prog="sweeps/random_proportion.py", description=__doc__))

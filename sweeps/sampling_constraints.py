@@ -1,31 +1,17 @@
 #!/usr/bin/env python
-"""Sampling constraints: NARQ2T Table VIII / NAR Table 6 (NAS-Bench-101, CIFAR-10, 5 runs).
+"""FLOPs / #params / both as sampling constraints x top-k: NARQ2T Table VIII (narq2t), NAR Table 6 (nar).
 
-Grid mode reproduces the rows: constraints drawn from the FLOPs distribution only, the
-parameter distribution only, or both (the default), each with top-1, top-3 and top-5 candidates
-per search iteration. Optuna mode searches the constraint kind together with the random
-proportion p, which decides how many samples are drawn without constraints at all.
+The sweeps are defined once, in the ablation registry (nar_core/ablations/registry.py); this
+script runs them: ``--table`` picks one, ``--space nb201 --budget 150`` runs its grid on NAS-Bench-201
+at 150 total queries, ``--preset authors`` with the authors' settings. ``--help`` lists the options.
 """
 import sys
 
-from nar_core.sweep import Param, SweepSpec, grid_product, sweep_main
+from nar_core.ablations import script_specs
+from nar_core.sweep import sweep_main
 
-SPEC = SweepSpec(
-    name="sampling_constraints",
-    description="FLOPs / #params / both as sampling constraints x top-k (NARQ2T Table VIII, NAR Table 6)",
-    space="nb101",
-    dataset="cifar10",
-    method="narq2t",
-    fixed={"sampling_mode": "statistics"},
-    grid=grid_product(constraints=["flops", "params", "flops+params"], top_k=[1, 3, 5]),
-    search_space={"constraints": Param.choice("flops", "params", "flops+params"),
-                  "random_proportion": Param.float(0.0, 1.0)},
-    seeds=(0, 1, 2, 3, 4),
-    metric="mean_test_acc",
-    mode="max",
-    num_samples=20,
-    paper_table="narq2t_table8_sampling_constraints.csv, nar_table6_sampling_constraints.csv",
-)
+SPECS = script_specs("sampling_constraints")
+SPEC = next(iter(SPECS.values()))
 
 if __name__ == "__main__":
-    sys.exit(sweep_main(SPEC, prog="sweeps/sampling_constraints.py", description=__doc__))
+    sys.exit(sweep_main(SPECS, prog="sweeps/sampling_constraints.py", description=__doc__))

@@ -13,7 +13,9 @@ import logging
 import sys
 from typing import Mapping, Sequence
 
+from ..ablations.budget import BUDGETS
 from ..aggregate import seed_stats
+from ..config import PRESETS
 from ..cli_common import QUICK_SETTINGS, parse_seeds, parse_set
 from ..errors import NarError
 from .runner import SweepOptions, run_sweep
@@ -65,6 +67,13 @@ def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, descri
                         "ranges (finds the best setting). Default grid")
     p.add_argument("--space", choices=("nb201", "nb101"), default=None, help="run on this search space (default: the spec's)")
     p.add_argument("--dataset", default=None, help="run on this dataset (default: the spec's)")
+    p.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                   help="settings every trial starts from: paper (the papers' text, default) or authors (the "
+                        "authors' public code); see docs/fidelity.md")
+    p.add_argument("--budget", type=int, choices=tuple(BUDGETS), default=None, metavar="QUERIES",
+                   help="total queries per run, from the budget table: " + ", ".join(
+                       f"{b} ({s['train_size']}+{s['val_size']} cells, {s['search_iterations']}x top-{s['top_k']})"
+                       for b, s in BUDGETS.items()) + " (default: the spec's settings, the papers' budget)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="override one config field for every trial (repeatable; applied after --quick)")
     where = p.add_mutually_exclusive_group()
@@ -113,7 +122,8 @@ def sweep_main(specs: SweepSpec | Mapping[str, SweepSpec], argv: Sequence[str] |
         options = SweepOptions(
             mode=args.mode, local=args.local, address=args.address, num_cpus=args.num_cpus,
             num_samples=args.num_samples, seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
-            space=args.space, dataset=args.dataset, overrides=parse_set(args.set),
+            space=args.space, dataset=args.dataset, preset=args.preset, budget=args.budget,
+            overrides=parse_set(args.set),
             max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
             gpus_per_trial=args.gpus_per_trial, wait_for_gpus=not args.no_wait_for_gpus, storage=args.storage,
             name=args.name, resume=args.resume, dry_run=args.dry_run, quick=args.quick, data=args.data,

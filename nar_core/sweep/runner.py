@@ -46,6 +46,8 @@ class SweepOptions:
     seeds: tuple[int, ...] | None = None
     space: str | None = None            # --space / --dataset: run the spec on another benchmark
     dataset: str | None = None
+    preset: str | None = None           # --preset: a name in config.PRESETS (default: the spec's, "paper")
+    budget: int | None = None           # --budget: total queries, a row of ablations.budget.BUDGETS
     overrides: Mapping[str, Any] = field(default_factory=dict)  # --set KEY=VALUE, on top of --quick
     max_concurrent: int | None = None
     cpus_per_trial: float = 1.0
@@ -85,7 +87,7 @@ def prepare(spec: SweepSpec, options: SweepOptions) -> tuple[SweepSpec, dict[str
     if options.seeds is not None:
         spec = spec.replace(seeds=tuple(options.seeds))
     spec = spec.resolved(quick=options.quick, overrides=options.overrides, space=options.space,
-                         dataset=options.dataset, mode=options.mode)
+                         dataset=options.dataset, mode=options.mode, preset=options.preset, budget=options.budget)
     if options.num_samples is not None and options.num_samples < 1:
         raise ConfigError(f"num_samples: must be >= 1 (got {options.num_samples})")
     if options.max_concurrent is not None and options.max_concurrent < 1:

@@ -146,6 +146,8 @@ class SweepSpec:
         num_samples: Optuna trials when ``--num-samples`` is not given.
         quick: extra ``--quick`` overrides beyond :data:`~nar_core.cli_common.QUICK_SETTINGS`.
         paper_table: the CSV(s) under ``shared/reference/paper_results`` that the grid reproduces.
+        preset: the settings every trial starts from (a name in :data:`nar_core.config.PRESETS`:
+            ``paper``, the default, or ``authors``); ``--preset`` sets it.
     """
 
     name: str
@@ -163,6 +165,7 @@ class SweepSpec:
     num_samples: int = 20
     quick: Mapping[str, Any] = field(default_factory=dict)
     paper_table: str = ""
+    preset: str = "paper"
 
     # --- construction -------------------------------------------------------------------------
     @classmethod
@@ -196,6 +199,7 @@ class SweepSpec:
             "derived": {k: [src, off] for k, (src, off) in self.derived.items()},
             "seeds": list(self.seeds), "metric": self.metric, "mode": self.mode,
             "num_samples": self.num_samples, "quick": dict(self.quick), "paper_table": self.paper_table,
+            "preset": self.preset,
         }
 
     def replace(self, **changes: Any) -> "SweepSpec":
@@ -206,7 +210,7 @@ class SweepSpec:
                      extra: Mapping[str, Any] | None = None) -> ExperimentConfig:
         """The full experiment config of one trial and seed (``derived`` keys applied last).
 
-        The one place a sweep builds a config: the papers' settings for ``space``
+        The one place a sweep builds a config: the settings of ``preset`` for ``space``
         (:meth:`ExperimentConfig.for_space`), then ``fixed``, the runtime ``extra``, the trial's own values.
         """
         values = {"dataset": self.dataset, "method": self.method, **self.fixed, **(extra or {}),
@@ -215,17 +219,23 @@ class SweepSpec:
             if key not in trial_overrides:
                 src_val = values.get(src, getattr(ExperimentConfig, src))
                 values[key] = type(src_val)(src_val + offset)
-        return ExperimentConfig.for_space(self.space, **values)
+        return ExperimentConfig.for_space(self.space, self.preset, **values)
 
     def resolved(self, *, quick: bool = False, overrides: Mapping[str, Any] | None = None,
-                 space: str | None = None, dataset: str | None = None, mode: str = "grid") -> "SweepSpec":
-        """The spec a run uses: ``--space`` / ``--dataset``, then ``--quick``, then ``--set`` ``overrides``.
+                 space: str | None = None, dataset: str | None = None, mode: str = "grid",
+                 preset: str | None = None, budget: int | None = None) -> "SweepSpec":
+        """The spec a run uses: ``--space`` / ``--dataset`` / ``--preset``, then ``--budget``, ``--quick``, ``--set``.
+
+        ``budget`` (total queries) applies the settings of the one budget table
+        (:data:`nar_core.ablations.budget.BUDGETS`) to every trial; a grid row that varies one of
+        them (top-k in NARQ2T Table XI) keeps its own value.
 
         The spec as written is validated first (a spec with ``epochs: -3`` is refused even with
         ``--quick``, which would replace it), then the result. ``--set`` may not name a key the grid or
         the search space varies (it would silently override every row).
         """
-        spec = self.replace(**{k: v for k, v in (("space", space), ("dataset", dataset)) if v is not None})
+        spec = self.replace(**{k: v for k, v in (("space", space), ("dataset", dataset), ("preset", preset))
+                               if v is not None})
         spec.validate(mode)
         overrides = dict(overrides or {})
         _check_keys(overrides, "--set")
@@ -235,7 +245,13 @@ class SweepSpec:
             raise ConfigError(f"--set {varied[0]}: the {mode} of this spec varies it; change the spec instead")
         if "space" in overrides or "dataset" in overrides:
             raise ConfigError("--set: use --space / --dataset for the space and dataset")
-        fixed = {**spec.fixed, **(QUICK_SETTINGS if quick else {}), **(spec.quick if quick else {}), **overrides}
+        budget_fixed: dict[str, Any] = {}
+        if budget is not None:
+            from ..ablations.budget import budget_settings  # lazy: the ablation registry imports this module
+
+            budget_fixed = budget_settings(budget)
+        fixed = {**spec.fixed, **budget_fixed, **(QUICK_SETTINGS if quick else {}), **(spec.quick if quick else {}),
+                 **overrides}
         out = spec.replace(fixed=fixed, quick={})
         out.validate(mode)
         return out
@@ -263,6 +279,10 @@ class SweepSpec:
             raise ConfigError(f"spec.seeds: duplicate seeds in {list(self.seeds)}")
         if self.metric not in TRIAL_METRICS:
             raise ConfigError(f"spec.metric: unknown metric {self.metric!r}; expected one of {', '.join(TRIAL_METRICS)}")
+        from ..config import PRESETS
+
+        if self.preset not in PRESETS:
+            raise ConfigError(f"spec.preset: unknown preset {self.preset!r}; expected one of {', '.join(PRESETS)}")
         if self.mode not in ("max", "min"):
             raise ConfigError(f"spec.mode: must be 'max' or 'min' (got {self.mode!r})")
         if not isinstance(self.num_samples, int) or self.num_samples < 1:

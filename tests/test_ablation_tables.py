@@ -1,4 +1,4 @@
-"""Tests of analysis/: aggregation, the join with the papers' CSVs, errors, figures and the CLI.
+"""Tests of nar_core.ablations tables: aggregation, the join with the papers' CSVs, errors, figures and the CLI.
 
 The result rows below are TEST INPUT for the aggregation logic, written by hand so that every
 expected mean/std/best can be checked by hand. They are not results of any run.
@@ -18,8 +18,12 @@ import pytest
 from nar_core.config import ExperimentConfig
 from nar_core.errors import DataError, NarError
 
-from analysis import tables as T
-from analysis.__main__ import main as cli_main
+from nar_core import ablations as T
+from nar_core.cli import main as nar_main
+
+
+def cli_main(argv: list[str]) -> int:
+    return nar_main(["tables", *argv])
 
 REPO = Path(__file__).resolve().parents[1]
 try:
@@ -49,15 +53,17 @@ TIER5_TOP5 = [94.10, 94.02, 94.19, 93.98]
 
 @pytest.fixture()
 def nb101_results(tmp_path: Path) -> Path:
-    rows = [run_row(method="nar", seed=s, num_tiers=5, top_k=5, metrics={"test_acc": a, "val_acc": a - 3})
+    rows = [run_row(method="narq2t", seed=s, num_tiers=5, top_k=5, metrics={"test_acc": a, "val_acc": a - 3})
             for s, a in enumerate(TIER5_TOP5)]
-    rows += [run_row(method="nar", seed=s, num_tiers=3, tier_index=3, top_k=1, metrics={"test_acc": a})
+    rows += [run_row(method="narq2t", seed=s, num_tiers=3, tier_index=3, top_k=1, metrics={"test_acc": a})
              for s, a in enumerate([93.90, 94.00])]
     rows += [run_row(method="no_tier", seed=s, top_k=5, metrics={"test_acc": a}) for s, a in enumerate([93.1, 93.5])]
     # p = 0.3 belongs to Table VII only; it must not leak into Table IV's (5, 5) row.
-    rows += [run_row(method="nar", seed=s, random_proportion=0.3, metrics={"test_acc": 90.0}) for s in range(2)]
+    rows += [run_row(method="narq2t", seed=s, random_proportion=0.3, metrics={"test_acc": 90.0}) for s in range(2)]
+    # a NAR run belongs to NAR's Table 3, not to NARQ2T's Table IV
+    rows += [run_row(method="nar", seed=0, num_tiers=5, top_k=5, metrics={"test_acc": 50.0})]
     # a sweep trial that failed is not a run
-    failed = run_row(method="nar", seed=9, num_tiers=5, top_k=5, metrics={"test_acc": 10.0})
+    failed = run_row(method="narq2t", seed=9, num_tiers=5, top_k=5, metrics={"test_acc": 10.0})
     rows.append({**failed, "status": "failed", "error": "boom"})
     ok = [dict(r, status="ok", error="", trial_id="t0") for r in rows[:-1]]
     return write_results(tmp_path / "sweep" / "tiers" / "results.csv", ok + [rows[-1]])
@@ -81,7 +87,7 @@ def test_aggregate_by_hand():
 @needs_paper
 def test_table_iv_joins_paper_and_aggregates(nb101_results: Path):
     results = T.load_results([nb101_results.parent.parent])  # folder: found recursively
-    assert len(results) == 10  # failed trial dropped
+    assert len(results) == 11  # failed trial dropped
     table = T.build_table("narq2t-IV", results)
     row = table[(table["tiers"] == "5") & (table["top-k"] == "5")]
     assert len(row) == 1
@@ -91,7 +97,10 @@ def test_table_iv_joins_paper_and_aggregates(nb101_results: Path):
     p = paper[(paper["num_tiers"] == 5) & (paper["top_k"] == 5)].set_index("stat")["value"]
     assert (r["paper_mean"], r["paper_std"], r["paper_best"]) == (p["mean"], p["std"], p["best"])
     assert r["paper_mean"] == 94.07  # the printed number, Table IV
-    assert r["ours_n"] == 4 and r["ours_method"] == "nar"
+    assert r["ours_n"] == 4 and r["ours_method"] == "narq2t"
+    assert (r["ours_bench"], r["ours_budget"], r["ours_settings"]) == ("NB101 CIFAR-10", "other", "paper")
+    nar3 = T.build_table("nar-3", results)
+    assert nar3[(nar3["tiers"] == "5") & (nar3["top-k"] == "5") & (nar3["metric"] == "test_acc")]["ours_mean"].tolist() == [50.0]
     assert r["ours_mean"] == pytest.approx(statistics.mean(TIER5_TOP5))
     assert r["ours_std"] == pytest.approx(statistics.stdev(TIER5_TOP5))
     assert r["ours_best"] == 94.19
@@ -101,9 +110,9 @@ def test_table_iv_joins_paper_and_aggregates(nb101_results: Path):
     assert dash["ours_mean"] == pytest.approx(93.3) and dash["paper_mean"] == 93.55
     # paper rows we did not run stay, with no numbers of ours
     assert table[(table["tiers"] == "7") & (table["top-k"] == "1")]["ours_n"].tolist() == [0]
-    assert len(table) == 8
+    assert len(table[table["metric"] == "test_acc"]) == 8
     text = T.render(T.get_table("narq2t-IV"), table)
-    assert "94.07 ± 0.09 (94.19)" in text and "n=4" in text
+    assert "94.07 ± 0.09 (94.19)" in text and "n=4" in text and "not run" in text
 
 
 @needs_paper
@@ -115,7 +124,7 @@ def test_held_knobs_and_loose(nb101_results: Path):
     # p = 0.5 (the default) collects the default-config rows: tiers 5 / top-5 only (top_k=1 is held out)
     assert p[p["p"] == "0.5"].iloc[0]["ours_n"] == 4
     loose = T.build_table("narq2t-VII", results, loose=True)
-    assert loose[loose["p"] == "0.5"].iloc[0]["ours_n"] == 6
+    assert loose[loose["p"] == "0.5"].iloc[0]["ours_n"] == 6  # + top-1 and 3 tiers (no_tier is not a NARQ2T run)
 
 
 @needs_paper
@@ -163,12 +172,12 @@ def test_unknown_table_suggests():
 
 @needs_paper
 def test_no_matching_rows_says_what_was_found(tmp_path: Path):
-    rows = [run_row("nb201", method="narq2t", seed=0, metrics={"test_acc": 94.0})]
+    rows = [run_row("nb201", method="random_search", seed=0, metrics={"test_acc": 94.0})]
     results = T.load_results([write_results(tmp_path / "results.csv", rows)])
     with pytest.raises(T.NoMatchingRowsError) as exc:
         T.build_table("narq2t-IV", results)
     msg = str(exc.value)
-    assert "space={nb201: 1}" in msg and "method={narq2t: 1}" in msg and "narq2t-IV" in msg
+    assert "space={nb201: 1}" in msg and "method={random_search: 1}" in msg and "narq2t-IV" in msg
 
 
 def test_bad_results_files(tmp_path: Path):
@@ -180,8 +189,9 @@ def test_bad_results_files(tmp_path: Path):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="missing column"):
         T.load_results([tmp_path / "other.csv"])
-    with pytest.raises(DataError, match="no results.csv"):
-        T.load_results([tmp_path])
+    (tmp_path / "d").mkdir()
+    with pytest.raises(DataError, match="no results table"):
+        T.load_results([tmp_path / "d"])
 
 
 def test_duplicate_runs_count_once(tmp_path: Path):
@@ -198,7 +208,7 @@ def _is_png(path: Path) -> bool:
 
 @needs_paper
 def test_figures(tmp_path: Path, nb101_results: Path):
-    from analysis.figures import curve_matrix, plot_ablation, plot_curves
+    from nar_core.ablations.figures import curve_matrix, plot_ablation, plot_curves
 
     m = curve_matrix([[1.0, 2.0, 3.0], [2.0, 2.5]])
     assert m.tolist() == [[1.0, 2.0, 3.0], [2.0, 2.5, 2.5]]  # carried forward
@@ -215,8 +225,9 @@ def test_figures(tmp_path: Path, nb101_results: Path):
     abl = plot_ablation("narq2t-IV", T.load_results([nb101_results]), tmp_path / "fig" / "tiers.png")
     assert _is_png(abl)
     assert not list((tmp_path / "fig").glob(".*"))  # no temporary files left
-    with pytest.raises(NarError, match="not an ablation"):
-        plot_ablation("narq2t-II", results, tmp_path / "x.png")
+    with pytest.raises(NarError, match="none of"):  # no rows of ours: nothing drawn
+        plot_ablation("narq2t-IX", T.load_results([nb101_results]), tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -225,16 +236,12 @@ def test_cli_table_all_and_exit_codes(tmp_path: Path, nb101_results: Path, capsy
     out = tmp_path / "report"
     assert cli_main(["table", "narq2t-IV", "--results", str(nb101_results), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| 5 | 5 | nar |" in printed and "94.07 ± 0.09 (94.19)" in printed
+    assert "| 5 | 5 | NB101 CIFAR-10 | other | paper | narq2t |" in printed and "94.07 ± 0.09 (94.19)" in printed
     csv = pd.read_csv(out / "narq2t-IV.csv")
     assert set(csv.columns) >= {"tiers", "top-k", "ours_mean", "paper_mean", "delta"}
     assert (out / "narq2t-IV.md").read_text().startswith("### NARQ2T Table IV")
     assert cli_main(["table", "narq2t-IV", "--results", str(nb101_results), "--format", "latex"]) == 0
     assert r"\begin{tabular}" in capsys.readouterr().out
-    assert cli_main(["all", "--results", str(nb101_results), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "no rows of ours:" in printed and "narq2t-II" in printed.split("no rows of ours:")[1]
-    assert (out / "nar-5.md").is_file() and (out / "index.md").is_file()
     assert cli_main(["table", "narq2t-IIV", "--results", str(nb101_results)]) == 2
     assert "did you mean" in capsys.readouterr().err
     assert cli_main(["table", "narq2t-II", "--results", str(nb101_results)]) == 2
@@ -245,10 +252,10 @@ def test_cli_table_all_and_exit_codes(tmp_path: Path, nb101_results: Path, capsy
 
 @needs_paper
 def test_cli_module_entry_point_paper():
-    proc = subprocess.run([sys.executable, "-m", "analysis", "paper", "narq2t-VII"], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "nar_core.cli", "tables", "paper", "narq2t-VII"], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "| 0.5 | 94.07 ± 0.09 (94.19) |" in proc.stdout
-    bad = subprocess.run([sys.executable, "-m", "analysis", "paper", "nope"], cwd=REPO,
+    bad = subprocess.run([sys.executable, "-m", "nar_core.cli", "tables", "paper", "nope"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown table" in bad.stderr

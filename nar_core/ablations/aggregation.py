@@ -1,0 +1,402 @@
+"""Our result rows -> one table per paper table: selection, labelling, seed aggregation, join with the paper.
+
+Two inputs, both tidy CSV tables:
+
+* our results: ``DIR/results.csv`` of ``nar run --out DIR`` (one row per seed), a sweep's
+  ``<storage>/<name>/results.csv`` (one row per trial and seed), or the copies under ``results/``.
+  Columns: every field of :class:`~nar_core.config.ExperimentConfig` plus the metrics; sweeps add
+  ``trial_id``, ``status``, ``error``. Extra columns are ignored, missing optional ones tolerated.
+* the papers' tables: ``shared/reference/paper_results/*.csv`` (long format, one printed number per
+  row, ``stat`` in mean/std/best). Their numbers are read from those files, never typed here.
+
+Every row of ours is tagged with where it ran (``ours_bench``: benchmark and dataset), its budget
+(``ours_budget``: a name of :data:`~nar_core.ablations.budget.BUDGETS`, or ``other``) and its
+settings (``ours_settings``: the preset of :data:`nar_core.config.PRESETS` its config matches, or
+``custom``). A table groups by these as well as by its row keys, so runs on another benchmark, at
+another budget or with other settings are never averaged together. The aggregation itself is
+:func:`nar_core.aggregate.seed_stats`, the project's one definition (mean, sample std, best, n).
+
+A row whose ablation knobs that the table does not sweep differ from the defaults of its settings
+is not part of the table (``loose=True`` keeps it).
+"""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..aggregate import seed_stats
+from ..benchmarks.base import canonical_dataset
+from ..config import PRESETS, ExperimentConfig
+from ..errors import DataError, NarError
+from .budget import budget_of
+from .registry import (
+    DATASET_LABEL, HELD_KNOBS, LOWER_IS_BETTER, METRICS, STRING_KNOBS, NoMatchingRowsError, TableSpec, col,
+    get_table, num_label, str_col,
+)
+
+__all__ = ["paper_results_dir", "load_results", "load_paper_table", "held_defaults", "select_rows",
+           "labelled_rows", "aggregate", "build_table", "budgets", "GROUP_COLUMNS", "describe"]
+
+PAPER_DIR_ENV = "NAR_PAPER_RESULTS"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+# where, at which budget and with which settings a row ran: never averaged across
+GROUP_COLUMNS = ("ours_bench", "ours_budget", "ours_settings")
+# Budget columns: not filtered, but reported under each table so a reader sees short runs.
+BUDGET_COLUMNS = ("train_size", "val_size", "epochs", "search_iterations")
+# Config columns that do not change the result (where it ran, where the data was).
+_NOT_IDENTITY = frozenset({"data_dir", "device", "num_threads"})
+_BUDGET_KEYS = frozenset({"train_size", "val_size", "search_iterations", "top_k", "batch_size", "sample_size",
+                          "epochs"})
+
+
+# ------------------------------------------------------------------------------------------------
+# inputs
+# ------------------------------------------------------------------------------------------------
+def paper_results_dir(path: str | os.PathLike | None = None) -> Path:
+    """The papers' CSV folder: ``path``, else ``$NAR_PAPER_RESULTS``, else ``../shared/reference/paper_results``."""
+    if path is not None:
+        d = Path(path).expanduser()
+    elif os.environ.get(PAPER_DIR_ENV):
+        d = Path(os.environ[PAPER_DIR_ENV]).expanduser()
+    else:
+        d = _REPO_ROOT.parent / "shared" / "reference" / "paper_results"
+        if not d.is_dir():
+            d = Path.cwd().parent / "shared" / "reference" / "paper_results"
+    if not d.is_dir():
+        raise DataError(d, f"paper results folder not found (pass --paper-dir or set {PAPER_DIR_ENV})")
+    return d
+
+
+def _expand(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p).expanduser()
+        if p.is_dir():
+            found = sorted(Path(f) for f in glob.glob(str(p / "**" / "*.csv"), recursive=True))
+            if not found:
+                raise DataError(p, "folder holds no results table (*.csv, e.g. <storage>/<name>/results.csv)")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise DataError(p, "results file not found")
+    return files
+
+
+def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Read and stack results tables (files, or folders searched for ``*.csv``).
+
+    Keeps rows of finished runs only (``status`` ok where a sweep wrote one), normalises the
+    dataset name, drops repeated runs (a run is a pure function of its config and seed: rows with
+    equal config columns, less ``data_dir``/``device``/``num_threads``, are one run), and adds
+    ``_source`` (the file), ``queries_budget`` (train + val cells + iterations x top-k) and the
+    group columns :data:`GROUP_COLUMNS`.
+    """
+    if not paths:
+        raise NarError("no results given (use --results PATH [PATH ...])")
+    frames = []
+    for f in _expand(paths):
+        try:
+            df = pd.read_csv(f)
+        except pd.errors.EmptyDataError:
+            raise DataError(f, "results file is empty") from None
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise DataError(f, f"not a readable CSV table ({exc})") from None
+        missing = [c for c in ("space", "dataset", "method", "seed") if c not in df.columns]
+        if missing:
+            raise DataError(f, f"not a results table: missing column(s) {', '.join(missing)}")
+        df["_source"] = str(f)
+        frames.append(df)
+    df = pd.concat(frames, ignore_index=True, sort=False)
+    if "status" in df.columns:
+        df = df[str_col(df["status"]).isin(["ok", ""])]
+    df = df.copy()
+    df["space"] = str_col(df["space"])
+    df["method"] = str_col(df["method"])
+    df["dataset"] = [_canonical_or_same(x, s) for x, s in zip(str_col(df["dataset"]), df["space"])]
+    identity = [c for c in ExperimentConfig.__dataclass_fields__ if c in df.columns and c not in _NOT_IDENTITY]
+    df = df.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
+    for m in METRICS:
+        if m in df.columns:
+            df[m] = pd.to_numeric(df[m], errors="coerce")
+    return _tag(df)
+
+
+def _canonical_or_same(name: str, space: str) -> str:
+    try:
+        return canonical_dataset(name, space if space in ("nb101", "nb201") else None)
+    except NarError:
+        return name
+
+
+def _tag(df: pd.DataFrame) -> pd.DataFrame:
+    short = {"nb101": "NB101", "nb201": "NB201"}
+    df["ours_bench"] = [f"{short.get(s, s)} {DATASET_LABEL.get(d, d)}" for s, d in zip(df["space"], df["dataset"])]
+    shape = [c for c in ("train_size", "val_size", "search_iterations", "epochs", "batch_size") if c in df.columns]
+    df["ours_budget"] = [budget_of(r) for r in df[shape].to_dict("records")] if shape else "other"
+    if {"train_size", "val_size", "search_iterations", "top_k"} <= set(df.columns):
+        df["queries_budget"] = (pd.to_numeric(df["train_size"], errors="coerce") + pd.to_numeric(df["val_size"], errors="coerce")
+                                + pd.to_numeric(df["search_iterations"], errors="coerce")
+                                * pd.to_numeric(df["top_k"], errors="coerce"))
+    else:
+        df["queries_budget"] = np.nan
+    df["ours_settings"] = settings_of(df)
+    defaults = held_defaults(df)  # once per load: every table and claim filters on them
+    for k in HELD_KNOBS:
+        df[f"_held_{k}"] = defaults[k]
+    return df
+
+
+# ------------------------------------------------------------------------------------------------
+# settings (presets) and the defaults a table holds
+# ------------------------------------------------------------------------------------------------
+def _preset_keys(space: str) -> list[str]:
+    keys: set[str] = set()
+    for p in PRESETS.values():
+        keys |= set(p.get(space, {}))
+    return sorted(keys - _BUDGET_KEYS)
+
+
+def _preset_config(space: str, preset: str, dataset: str, method: str) -> dict | None:
+    try:
+        return ExperimentConfig.for_space(space, preset, dataset=dataset, method=method).to_dict()
+    except NarError:
+        return None
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(b, str) or isinstance(a, str):
+        return str(a) == str(b)
+    try:
+        return bool(np.isclose(float(a), float(b)))
+    except (TypeError, ValueError):
+        return False
+
+
+def settings_of(df: pd.DataFrame, ignore: Iterable[str] = HELD_KNOBS) -> pd.Series:
+    """The preset (``PRESETS``) each row's config follows on the fields the presets set, else ``custom``.
+
+    The ablation knobs (``ignore``) are left out: a row of an ablation varies one of them on
+    purpose and keeps its settings' name.
+    """
+    out = pd.Series("custom", index=df.index, dtype=object)
+    if not {"space", "dataset", "method"} <= set(df.columns) or df.empty:
+        return out
+    ignore = set(ignore)
+    for (space, dataset, method), idx in df.groupby(["space", "dataset", "method"], sort=False).groups.items():
+        keys = [k for k in _preset_keys(space) if k in df.columns and k not in ignore]
+        sub = df.loc[idx, keys]
+        for name in PRESETS:
+            cfg = _preset_config(space, name, dataset, method)
+            if cfg is None:
+                continue
+            hit = pd.Series(True, index=sub.index)
+            for k in keys:
+                hit &= np.array([_same(v, cfg[k]) for v in sub[k]], dtype=bool)
+            free = out.loc[idx] == "custom"
+            out.loc[hit.index[hit & free.to_numpy()]] = name
+    return out
+
+
+def held_defaults(df: pd.DataFrame) -> pd.DataFrame:
+    """The default of every held knob for each row: its space, dataset, method and settings."""
+    if all(f"_held_{k}" in df.columns for k in HELD_KNOBS):  # computed by load_results
+        return pd.DataFrame({k: df[f"_held_{k}"] for k in HELD_KNOBS}, index=df.index)
+    out = pd.DataFrame(index=df.index, columns=list(HELD_KNOBS), dtype=object)
+    settings = df["ours_settings"] if "ours_settings" in df.columns else settings_of(df)
+    settings = settings.where(settings.isin(list(PRESETS)), "paper")
+    method = df["method"] if "method" in df.columns else pd.Series("narq2t", index=df.index)
+    frame = df.assign(_m=method, _p=settings)
+    for (space, dataset, meth, preset), idx in frame.groupby(["space", "dataset", "_m", "_p"], sort=False).groups.items():
+        cfg = _preset_config(space, preset, dataset, meth)
+        if cfg is None:
+            continue  # an unknown space/dataset: such rows fail the space filter anyway
+        for k in HELD_KNOBS:
+            out.loc[idx, k] = cfg.get(k, np.nan)
+    return out
+
+
+def _held_mask(df: pd.DataFrame, spec: TableSpec) -> pd.Series:
+    mask = pd.Series(True, index=df.index)
+    defaults = held_defaults(df)
+    for k in HELD_KNOBS:
+        if k in spec.swept or k not in df.columns:
+            continue
+        d = defaults[k]
+        if k in STRING_KNOBS:
+            mask &= str_col(df[k]) == d.astype(str)
+        else:
+            v = pd.to_numeric(df[k], errors="coerce").to_numpy(float)
+            mask &= np.isclose(v, pd.to_numeric(d, errors="coerce").to_numpy(float))
+    return mask
+
+
+def describe(df: pd.DataFrame, columns: Sequence[str]) -> str:
+    parts = []
+    for c in columns:
+        if c in df.columns:
+            counts = str_col(df[c]).value_counts().sort_index()
+            parts.append(f"{c}={{" + ", ".join(f"{v or '(empty)'}: {n}" for v, n in counts.items()) + "}")
+    return "; ".join(parts)
+
+
+def select_rows(results: pd.DataFrame, spec: TableSpec, loose: bool = False) -> pd.DataFrame:
+    """Our rows that belong to ``spec``; :class:`NoMatchingRowsError` says what was found instead."""
+    df = results
+    mask = str_col(col(df, "space")).isin(spec.spaces) & str_col(col(df, "method")).isin(spec.methods)
+    if spec.datasets is not None:
+        mask &= str_col(df["dataset"]).isin(spec.datasets)
+    sub = df[mask]
+    if not loose and len(sub):
+        sub = sub[_held_mask(sub, spec).to_numpy(bool)]
+    if spec.select is not None and len(sub):
+        sub = sub[spec.select(sub).to_numpy(bool)]
+    if sub.empty:
+        wanted = f"space in {spec.spaces}, method in {spec.methods}"
+        if spec.datasets:
+            wanted += f", dataset in {spec.datasets}"
+        held = [k for k in HELD_KNOBS if k not in spec.swept]
+        raise NoMatchingRowsError(
+            f"table {spec.name} ({spec.paper} {spec.label}): none of {len(df)} result rows match "
+            f"({wanted}; swept: {', '.join(spec.swept) or 'nothing'}; held at the defaults of their settings"
+            f"{' (off: --loose)' if loose else ''}: {', '.join(held)}). "
+            f"Found: {describe(df, ('space', 'dataset', 'method') + tuple(spec.swept) + tuple(held))}")
+    return sub
+
+
+def tag_columns(spec: TableSpec) -> list[str]:
+    """Columns shown with our rows and grouped by, not joined on the paper."""
+    return (["ours_method"] if spec.tag_method else []) + [f"ours_{c}" for c in spec.tag_columns]
+
+
+def labelled_rows(spec: TableSpec | str, results: pd.DataFrame, loose: bool = False) -> pd.DataFrame:
+    """One row per run of ours in ``spec``: its row keys, group and tag columns, metrics (per seed)."""
+    spec = get_table(spec) if isinstance(spec, str) else spec
+    rows = select_rows(results, spec, loose=loose)
+    out = pd.DataFrame({k: spec.ours[k](rows) for k in spec.keys}, index=rows.index)
+    for g in GROUP_COLUMNS:
+        out[g] = rows[g]
+    if spec.tag_method:
+        out["ours_method"] = rows["method"]
+    for c in spec.tag_columns:
+        out[f"ours_{c}"] = num_label(col(rows, c))
+    for c in ("seed", "space", "dataset", "method", "rank_loss_factor"):
+        if c in rows.columns:
+            out[f"_{c}"] = rows[c]
+    for m in spec.metrics:
+        out[m] = pd.to_numeric(rows[m], errors="coerce") if m in rows.columns else np.nan
+    return out
+
+
+def aggregate(rows: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean, std (ddof=1), best and number of seeds of each metric per group of ``by``.
+
+    One row per (group, metric): ``*by, metric, mean, std, best, n``
+    (:func:`nar_core.aggregate.seed_stats`; best is the minimum for :data:`LOWER_IS_BETTER`).
+    """
+    return seed_stats(rows, metrics, by=by, lower_is_better=LOWER_IS_BETTER)
+
+
+def load_paper_table(spec: TableSpec, paper_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The paper's table in wide form: row keys, ``metric``, ``paper_mean/std/best``, ``paper_n``, ``_order``.
+
+    Empty (same columns) for a table the paper printed no numbers for (``spec.csv`` "").
+    """
+    keys = list(spec.keys) + ["metric"]
+    columns = keys + ["paper_mean", "paper_std", "paper_best", "paper_n", "_order"]
+    if not spec.csv:
+        return pd.DataFrame(columns=columns)
+    path = paper_results_dir(paper_dir) / spec.csv
+    if not path.is_file():
+        raise DataError(path, f"paper table {spec.paper} {spec.label} not found")
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    need = {"paper", "table", "stat", "value"}
+    if not need <= set(raw.columns):
+        raise DataError(path, f"missing column(s) {', '.join(sorted(need - set(raw.columns)))}")
+    raw = raw[(raw["paper"] == spec.paper) & (raw["table"] == spec.label)].reset_index(drop=True)
+    if raw.empty:
+        raise DataError(path, f"no rows for paper={spec.paper} table={spec.label}")
+    try:
+        long = pd.DataFrame({k: fn(raw) for k, fn in spec.paper_keys.items()}, index=raw.index)
+        long["metric"] = spec.paper_metric(raw)
+    except KeyError as exc:
+        raise DataError(path, f"expected column {exc} for table {spec.name}") from None
+    long["stat"] = raw["stat"]
+    long["value"] = pd.to_numeric(raw["value"].replace("", np.nan), errors="coerce")
+    long["n"] = pd.to_numeric(raw.get("n_runs", pd.Series("", index=raw.index)).replace("", np.nan),
+                              errors="coerce")
+    long = long[long["metric"].notna()]
+    long["_order"] = long.groupby(keys, sort=False).ngroup()
+    wide = long.pivot_table(index=keys + ["_order"], columns="stat", values="value", aggfunc="first",
+                            dropna=False).reset_index()
+    wide.columns.name = None
+    n = long.groupby(keys, sort=False)["n"].first().rename("paper_n").reset_index()
+    wide = wide.merge(n, on=keys, how="left")
+    for stat in ("mean", "std", "best"):
+        if stat not in wide.columns:
+            wide[stat] = np.nan
+    wide = wide.rename(columns={"mean": "paper_mean", "std": "paper_std", "best": "paper_best"})
+    # Rows printed as "-" in every stat carry nothing to compare.
+    wide = wide[wide[["paper_mean", "paper_std", "paper_best"]].notna().any(axis=1)]
+    return wide[columns].sort_values("_order")
+
+
+def _natural(v: object) -> tuple:
+    try:
+        return (0, float(str(v)), "")
+    except ValueError:
+        return (1, 0.0, str(v))
+
+
+def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
+                paper_dir: str | os.PathLike | None = None, loose: bool = False,
+                labelled: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Our aggregate per row key and group beside the paper's numbers.
+
+    ``results`` None gives the paper's table alone. Columns: the row keys, the group columns
+    (``ours_bench``, ``ours_budget``, ``ours_settings``), the tag columns (``ours_method`` ...),
+    ``metric``, ``ours_mean``, ``ours_std``, ``ours_best``, ``ours_n``, ``paper_mean``,
+    ``paper_std``, ``paper_best``, ``paper_n``, ``delta`` (ours - paper mean). Paper rows come
+    first in printed order, then our rows the paper does not have; a paper row we have not run
+    stays, with ``ours_n`` 0. ``labelled``: :func:`labelled_rows` of ``results`` when the caller has them.
+    """
+    spec = get_table(spec) if isinstance(spec, str) else spec
+    keys = list(spec.keys)
+    paper = load_paper_table(spec, paper_dir)
+    groups = list(GROUP_COLUMNS) + tag_columns(spec)
+    if results is None:
+        ours = pd.DataFrame(columns=keys + groups + ["metric", "mean", "std", "best", "n"])
+    else:
+        rows = labelled if labelled is not None else labelled_rows(spec, results, loose=loose)
+        ours = aggregate(rows, keys + groups, spec.metrics)
+    ours = ours.rename(columns={"mean": "ours_mean", "std": "ours_std", "best": "ours_best", "n": "ours_n"})
+    for k in keys + ["metric"]:
+        ours[k] = ours[k].astype(object)
+        paper[k] = paper[k].astype(object)
+    table = paper.merge(ours, on=keys + ["metric"], how="outer", sort=False)
+    for t in groups:
+        if t not in table.columns:
+            table[t] = np.nan
+    table["delta"] = table["ours_mean"] - table["paper_mean"]
+    metric_rank = {m: i for i, m in enumerate(spec.metrics)}
+    table["_o0"] = [tuple(_natural(v) for v in row) for row in table[groups].fillna("").itertuples(index=False)]
+    table["_o1"] = table["_order"].astype(float).fillna(np.inf)
+    table["_o2"] = [tuple(_natural(v) for v in row) for row in table[keys].itertuples(index=False)]
+    table["_o3"] = table["metric"].map(metric_rank).fillna(len(metric_rank))
+    table = table.sort_values(["_o1", "_o2", "_o0", "_o3"], kind="stable")
+    cols = keys + groups + ["metric", "ours_mean", "ours_std", "ours_best", "ours_n",
+                            "paper_mean", "paper_std", "paper_best", "paper_n", "delta"]
+    table = table[cols].reset_index(drop=True)
+    table["ours_n"] = table["ours_n"].fillna(0).astype(int)
+    return table
+
+
+def budgets(results: pd.DataFrame, spec: TableSpec, loose: bool = False) -> str:
+    """A one-line summary of the budgets our rows for ``spec`` ran with (cells, epochs, iterations)."""
+    rows = select_rows(results, spec, loose=loose)
+    return describe(rows, BUDGET_COLUMNS) or "budgets not recorded"

@@ -1,0 +1,142 @@
+"""Rendering: a built table (:func:`~nar_core.ablations.aggregation.build_table`) as markdown, CSV or LaTeX.
+
+Every markdown table says which settings its rows ran with (the ``settings`` column: a preset of
+:data:`nar_core.config.PRESETS`, ``paper`` by default or ``authors``), where (``run on``) and at
+which budget (``budget``: total queries of the budget table), beside the paper's numbers. Output
+is deterministic: the same table gives the same bytes.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from ..aggregate import STD_DDOF
+from ..io import atomic_path
+from ..errors import NarError
+from .aggregation import GROUP_COLUMNS, tag_columns
+from .registry import TableSpec
+
+__all__ = ["display_frame", "render", "markdown", "header", "write_text", "write_table", "fmt"]
+
+GROUP_HEADERS = {"ours_bench": "run on", "ours_budget": "budget", "ours_settings": "settings", "ours_method": "ranker"}
+
+
+def fmt(x: float, digits: int = 2) -> str:
+    return "" if x is None or pd.isna(x) else f"{x:.{digits}f}"
+
+
+def _digits(metric: str) -> int:
+    return 0 if metric.startswith("latency_within") else 2
+
+
+def _cell(mean: float, std: float, best: float, n: int | float | None, digits: int, with_n: bool) -> str:
+    if pd.isna(mean) and pd.isna(best):
+        return "-"
+    s = fmt(mean, digits) if not pd.isna(mean) else ""
+    if not pd.isna(std):
+        s += f" ± {fmt(std, digits)}"
+    if not pd.isna(best):
+        s += f" ({fmt(best, digits)})" if s else f"({fmt(best, digits)})"
+    if with_n and n is not None and not pd.isna(n) and n > 0:
+        s += f" n={int(n)}"
+    return s
+
+
+def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
+    """The side-by-side table as strings: ``ours: m ± s (best) n=N | paper: m ± s (best) | delta``.
+
+    A paper row we have not run reads ``not run`` in the ``ours`` column.
+    """
+    groups = list(GROUP_COLUMNS) + tag_columns(spec)
+    keys = list(spec.keys) + groups
+    show_metric = table["metric"].nunique() > 1
+    out = pd.DataFrame({k: table[k].where(table[k].notna(), "").astype(str) for k in keys})
+    out = out.rename(columns={**GROUP_HEADERS, **{f"ours_{c}": c for c in spec.tag_columns}})
+    if show_metric:
+        out["metric"] = table["metric"].astype(str)
+    digits = table["metric"].astype(str).map(_digits)
+    out["ours"] = [_cell(m, s, b, n, d, True) if n > 0 else "not run" for m, s, b, n, d in
+                   zip(table["ours_mean"], table["ours_std"], table["ours_best"], table["ours_n"], digits)]
+    out["paper"] = [_cell(m, s, b, n, d, False) for m, s, b, n, d in
+                    zip(table["paper_mean"], table["paper_std"], table["paper_best"], table["paper_n"], digits)]
+    out["delta"] = [("" if pd.isna(x) else f"{x:+.{d}f}") for x, d in zip(table["delta"], digits)]
+    if not (table["ours_n"] > 0).any():  # the paper's table alone
+        drop = [GROUP_HEADERS[g] for g in groups if g in GROUP_HEADERS] + ["ours", "delta", *spec.tag_columns]
+        out = out.drop(columns=[c for c in drop if c in out.columns])
+    if not spec.csv:
+        out = out.drop(columns=[c for c in ("paper", "delta") if c in out.columns])
+    return out
+
+
+def markdown(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _latex(df: pd.DataFrame) -> str:
+    def esc(s: str) -> str:
+        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_"),
+                     ("±", r"$\pm$")):
+            s = s.replace(a, b)
+        return s
+
+    cols = list(df.columns)
+    lines = [r"\begin{tabular}{" + "l" * len(cols) + "}", r"\hline",
+             " & ".join(esc(c) for c in cols) + r" \\", r"\hline"]
+    for row in df.itertuples(index=False):
+        lines.append(" & ".join(esc(str(v)) for v in row) + r" \\")
+    lines += [r"\hline", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def header(spec: TableSpec) -> str:
+    if spec.paper == "ours":
+        return f"Queries vs accuracy: {spec.title}"
+    kind = "" if spec.label.startswith("Fig") else "Table "
+    return f"{spec.paper} {kind}{spec.label}: {spec.title}"
+
+
+def render(spec: TableSpec, table: pd.DataFrame, fmt: str = "markdown", note: str = "") -> str:
+    """The table as ``markdown`` (side by side, with a title line), ``csv`` (tidy numbers) or ``latex``."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        table.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
+        return buf.getvalue()
+    shown = display_frame(spec, table)
+    if fmt == "latex":
+        return f"% {header(spec)}\n" + _latex(shown)
+    if fmt != "markdown":
+        raise NarError(f"--format: unknown format {fmt!r}; expected markdown, csv or latex")
+    text = f"### {header(spec)}\n\n" + (f"{note}\n\n" if note else "") + markdown(shown)
+    paper = f"paper: as printed ({spec.csv}); delta = ours mean - paper mean" if spec.csv else "paper: no numbers printed"
+    return text + f"\nours: mean ± std (best) over n seeds, std with ddof={STD_DDOF}; settings: the preset the " \
+                  f"runs followed (paper = the default, authors = `--preset authors`); {paper}.\n"
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Atomic write, readable by others like any report (mkstemp alone would leave mode 0600)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+        os.chmod(tmp, 0o644)
+    return path
+
+
+def write_table(spec: TableSpec, table: pd.DataFrame, out_dir: str | os.PathLike, note: str = "",
+                formats: Sequence[str] = ("csv", "markdown")) -> list[Path]:
+    """Write ``<out>/<name>.csv`` (tidy numbers) and ``<name>.md`` (side by side), atomically."""
+    out = Path(out_dir)
+    written = []
+    ext = {"csv": ".csv", "markdown": ".md", "latex": ".tex"}
+    for f in formats:
+        path = out / f"{spec.name}{ext[f]}"
+        write_text(path, render(spec, table, f, note=note))
+        written.append(path)
+    return written

@@ -1,0 +1,17 @@
+#!/usr/bin/env python
+"""Building block of the ranker, ConvNet vs Transformer x top-k: NARQ2T Table X (narq2t), NAR Table 7 (nar).
+
+The sweeps are defined once, in the ablation registry (nar_core/ablations/registry.py); this
+script runs them: ``--table`` picks one, ``--space nb201 --budget 150`` runs its grid on NAS-Bench-201
+at 150 total queries, ``--preset authors`` with the authors' settings. ``--help`` lists the options.
+"""
+import sys
+
+from nar_core.ablations import script_specs
+from nar_core.sweep import sweep_main
+
+SPECS = script_specs("building_block")
+SPEC = next(iter(SPECS.values()))
+
+if __name__ == "__main__":
+    sys.exit(sweep_main(SPECS, prog="sweeps/building_block.py", description=__doc__))

@@ -1,0 +1,17 @@
+#!/usr/bin/env python
+"""Number of selected queries (top-k) x ranking loss: NARQ2T Table XI (narq2t), NAR Table 8 (nar).
+
+The sweeps are defined once, in the ablation registry (nar_core/ablations/registry.py); this
+script runs them: ``--table`` picks one, ``--space nb201 --budget 150`` runs its grid on NAS-Bench-201
+at 150 total queries, ``--preset authors`` with the authors' settings. ``--help`` lists the options.
+"""
+import sys
+
+from nar_core.ablations import script_specs
+from nar_core.sweep import sweep_main
+
+SPECS = script_specs("selected_queries")
+SPEC = next(iter(SPECS.values()))
+
+if __name__ == "__main__":
+    sys.exit(sweep_main(SPECS, prog="sweeps/selected_queries.py", description=__doc__))

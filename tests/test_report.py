@@ -1,0 +1,201 @@
+"""The ablation registry, the budget table, the verdicts and ``nar report``.
+
+The result rows built here are TEST INPUT for the verdict and report logic (accuracies chosen so
+that each verdict is known by construction). They are not results of any run; the committed
+``results/`` are, and the last test checks the committed ``report/`` is what they give.
+"""
+from __future__ import annotations
+
+import filecmp
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nar_core import ablations as A
+from nar_core.ablations.aggregation import paper_results_dir
+from nar_core.ablations.budget import BUDGETS, budget_of, budget_settings, total_queries
+from nar_core.ablations.report import write_report
+from nar_core.ablations.verdicts import judge_claim, verdict_table, welch_one_sided
+from nar_core.config import ExperimentConfig
+from nar_core.errors import ConfigError, DataError
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "sweeps"))
+try:
+    paper_results_dir()
+    HAVE_PAPER = True
+except DataError:
+    HAVE_PAPER = False
+needs_paper = pytest.mark.skipif(not HAVE_PAPER, reason="paper CSVs (../shared/reference/paper_results) absent")
+
+
+# --- budget table ----------------------------------------------------------------------------------
+def test_budget_table_adds_up_and_names_rows():
+    assert sorted(BUDGETS) == [50, 100, 150, 300, 600, 1506]
+    for total, s in BUDGETS.items():
+        assert total_queries(s) == total
+        assert s["sample_size"] == s["batch_size"] and s["batch_size"] >= 5
+        ExperimentConfig.for_space("nb201", **s)  # every budget is a valid config
+    # the measured setting of issue 10 and the papers' budget
+    assert BUDGETS[150] == dict(train_size=100, val_size=25, search_iterations=5, top_k=5, batch_size=50,
+                                sample_size=50, epochs=100)
+    paper = ExperimentConfig.for_space("nb201").to_dict()
+    assert all(paper[k] == v for k, v in BUDGETS[1506].items())
+    assert budget_of({**paper, "top_k": 1}) == "1506"  # top-k varies inside a budget (Table XI)
+    assert budget_of({**paper, "train_size": 999}) == "other"
+    with pytest.raises(ConfigError, match="150"):
+        budget_settings(151)
+
+
+def test_budget_and_preset_reach_every_trial():
+    spec = A.script_specs("tiers")["narq2t"]
+    r = spec.resolved(space="nb201", budget=150, preset="authors", overrides={"num_threads": 1})
+    cfg = r.trial_config({"num_tiers": 3, "top_k": 1}, seed=2)
+    assert (cfg.train_size, cfg.val_size, cfg.search_iterations, cfg.epochs, cfg.top_k) == (100, 25, 5, 100, 1)
+    assert cfg.sampling_mode == "interval" and cfg.interval_scope == "batch" and cfg.rank_loss_factor == 1.0
+    assert r.to_dict()["preset"] == "authors"
+    with pytest.raises(ConfigError, match="preset"):
+        spec.resolved(preset="nope")
+
+
+# --- registry ----------------------------------------------------------------------------------------
+def test_each_table_takes_its_papers_method():
+    for a in A.ABLATIONS.values():
+        for t in a.tables:
+            spec = A.get_table(t)
+            if spec.paper == "NAR":
+                assert a.sweep.method == "nar" and "narq2t" not in spec.methods
+            elif spec.label in ("IV", "V", "VII", "VIII", "X", "XI"):
+                assert a.sweep.method == "narq2t" and "nar" not in spec.methods
+    for c in (c for a in A.ABLATIONS.values() for c in a.claims):  # selectors name the table's keys
+        keys = set(A.get_table(c.table).keys)
+        assert set(c.better) <= keys and all(set(o) <= keys for o in c.others)
+
+
+@needs_paper
+def test_registry_grids_cover_the_paper_rows():
+    import selected_queries
+    import sampling_constraints
+    import building_block
+
+    t11 = pd.read_csv(paper_results_dir() / "narq2t_table11_num_selected_queries.csv")
+    grid = {("yes" if r.get("rank_loss_factor", 1) else "no", r["top_k"]) for r in selected_queries.SPEC.grid}
+    assert grid == {(r.ranking_loss, int(r.top_k)) for r in t11.itertuples()}
+    t8 = pd.read_csv(paper_results_dir() / "narq2t_table8_sampling_constraints.csv")
+    assert len(sampling_constraints.SPEC.grid) == t8[["constraints", "top_k"]].drop_duplicates().shape[0] == 9
+    assert {r["method"] for r in building_block.SPECS["nar"].grid} == {"convnet", "nar"}
+
+
+# --- verdicts ---------------------------------------------------------------------------------------
+def test_welch_matches_scipy_stats():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(94.1, 0.2, 5), rng.normal(93.9, 0.4, 7)
+    gt, lt = welch_one_sided(a, b)
+    assert gt == pytest.approx(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue, rel=1e-9)
+    assert lt == pytest.approx(stats.ttest_ind(a, b, equal_var=False, alternative="less").pvalue, rel=1e-9)
+    assert welch_one_sided([94.37] * 5, [94.37] * 5) == (1.0, 1.0)  # every seed at the optimum: no evidence
+    assert welch_one_sided([94.37] * 5, [94.0] * 5) == (0.0, 1.0)
+
+
+def _rows(method="narq2t", accs=(94.0,), preset="paper", **overrides) -> list[dict]:
+    out = []
+    for s, a in enumerate(accs):
+        cfg = ExperimentConfig.for_space("nb201", preset, dataset="cifar10", method=method, seed=s,
+                                         **{**BUDGETS[150], **overrides}).to_dict()
+        out.append({**cfg, "status": "ok", "val_acc": a - 3, "test_acc": a, "test_acc_valpick": a})
+    return out
+
+
+def _load(tmp_path: Path, rows: list[dict]) -> pd.DataFrame:
+    path = tmp_path / "r.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return A.load_results([path])
+
+
+def _verdicts(results: pd.DataFrame, claim: str) -> list[dict]:
+    c = next(c for a in A.ABLATIONS.values() for c in a.claims if c.name == claim)
+    return judge_claim(c, results)
+
+
+def test_verdicts_by_construction(tmp_path: Path):
+    hi, mid, lo = (94.3, 94.25, 94.35, 94.3, 94.28), (94.0, 94.1, 93.9, 94.05, 94.0), (93.5, 93.6, 93.4, 93.55, 93.5)
+    rows = _rows(accs=hi) + _rows(rank_loss_factor=0.0, accs=lo) + _rows(cls_loss_factor=0.0, accs=mid)
+    rows += _rows(random_proportion=0.0, accs=tuple(a + 0.5 for a in hi)) + _rows(random_proportion=1.0, accs=mid)  # p = 0 beats 0.5
+    rows += _rows(method="convnet", accs=(94.2, 94.4, 94.1, 94.3, 94.35))  # as good as the Transformer
+    rows += _rows(preset="authors", accs=hi)  # settings differ: a group of its own, never averaged in
+    res = _load(tmp_path, rows)
+    (v,) = [r for r in _verdicts(res, "losses") if r["settings"] == "paper"]
+    assert v["verdict"] == "reproduced" and v["n seeds"] == "5 vs 5 / 5 vs 5" and v["within"] == "top-k=5"
+    assert v["run on"] == "NB201 CIFAR-10" and v["budget"] == "150" and v["effect"].startswith("+0.")
+    paper = lambda claim: [r for r in _verdicts(res, claim) if r["settings"] == "paper"]  # noqa: E731
+    (p,) = paper("random_proportion")
+    assert p["verdict"] == "refuted"
+    (x,) = paper("building_block")
+    assert x["verdict"] == "inconclusive"
+    authors = [r for r in _verdicts(res, "losses") if r["settings"] == "authors"]
+    assert [r["verdict"] for r in authors] == ["not run"]  # no cls-only / rank-only rows with those settings
+    assert {r["verdict"] for r in _verdicts(res, "tiers")} == {"not run"}
+    assert set(verdict_table(None)["verdict"]) == {"not run"}
+
+
+def test_not_better_claim_uses_the_margin(tmp_path: Path):
+    base = (94.0, 94.1, 93.9, 94.05, 94.0)
+    rows = _rows(latency_loss_factor=7.0, accs=base) + _rows(accs=tuple(a + 0.02 for a in base))
+    (v,) = _verdicts(_load(tmp_path, rows), "latency_head")
+    assert v["verdict"] == "reproduced"  # 0.02 points, not significant
+    rows = _rows(latency_loss_factor=7.0, accs=base) + _rows(accs=tuple(a + 0.5 for a in base))
+    (v,) = _verdicts(_load(tmp_path, rows), "latency_head")
+    assert v["verdict"] == "refuted"
+
+
+def test_settings_are_inferred_from_the_presets(tmp_path: Path):
+    res = _load(tmp_path, _rows(accs=(94.0,)) + _rows(preset="authors", accs=(94.0,))
+                + _rows(accs=(94.0,), weight_decay=0.02))
+    assert res["ours_settings"].tolist() == ["paper", "authors", "paper"]  # weight decay is not a preset field
+    res = _load(tmp_path, _rows(accs=(94.0,), pooling="mean"))
+    assert res["ours_settings"].tolist() == ["custom"]
+
+
+# --- the report -------------------------------------------------------------------------------------
+@needs_paper
+def test_report_is_deterministic_and_says_not_run(tmp_path: Path):
+    rows = _rows(accs=(94.3, 94.2, 94.4)) + _rows(rank_loss_factor=0.0, accs=(93.5, 93.6, 93.4))
+    (tmp_path / "results").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "results" / "a.csv", index=False)
+    one = write_report([tmp_path / "results"], tmp_path / "one", figures=False)
+    two = write_report([tmp_path / "results"], tmp_path / "two", figures=False)
+    for f in ("index.md", "verdicts.csv", "tables/narq2t-V.md", "tables/narq2t-V.csv"):
+        assert (one / f).read_bytes() == (two / f).read_bytes(), f
+    index = (one / "index.md").read_text()
+    assert index.index("## Verdicts") < index.index("## Tables")
+    v = (one / "tables" / "narq2t-V.md").read_text()
+    assert "| Ranking Loss | 5 |" in v and "not run" in v and "| paper |" in v
+    assert "**not run**" in (one / "tables" / "nar-6.md").read_text()
+    assert not list(tmp_path.glob(".one*"))  # no temporary folder left
+
+
+def test_report_cli_bad_input_exit_2(tmp_path: Path):
+    proc = subprocess.run([sys.executable, "-m", "nar_core.cli", "report", "--results", str(tmp_path / "nope"),
+                           "--out", str(tmp_path / "rep")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "not found" in proc.stderr
+    assert not (tmp_path / "rep").exists()
+
+
+@needs_paper
+@pytest.mark.skipif(not (REPO / "report" / "index.md").is_file(), reason="no committed report/")
+def test_committed_report_is_what_the_committed_results_give(tmp_path: Path):
+    out = write_report([REPO / "results"], tmp_path / "report")
+    committed = REPO / "report"
+    for f in sorted(committed.rglob("*")):
+        if f.suffix in (".md", ".csv"):
+            rel = f.relative_to(committed)
+            assert (out / rel).is_file(), f"{rel} is committed but no longer generated"
+            assert filecmp.cmp(f, out / rel, shallow=False), f"{rel} differs: run `nar report --results results/ --out report/`"
+    made = {p.relative_to(out) for p in out.rglob("*") if p.suffix in (".md", ".csv")}
+    assert made == {p.relative_to(committed) for p in committed.rglob("*") if p.suffix in (".md", ".csv")}
