@@ -82,3 +82,10 @@ def test_uri_storage_keeps_a_local_copy_and_uploads_it(tmp_path, monkeypatch):
     (remote / "exp" / "driver.json").unlink()
     other.pull()
     assert (other.local / "records.jsonl").read_text() == '{"kind": "seed"}\n' and other.exists("results.csv")
+    # A local copy of an experiment no longer in the URI does not leak into a new one of that name.
+    fresh = ExperimentFolder((tmp_path / "empty").as_uri(), "exp")
+    fresh.local.mkdir(parents=True)
+    (fresh.local / "records.jsonl").write_text("stale\n")
+    with fresh.lock():
+        fresh.pull()
+        assert not (fresh.local / "records.jsonl").exists()

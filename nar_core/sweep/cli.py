@@ -1,7 +1,7 @@
 """The common command line of every ``sweeps/<name>.py`` script.
 
 ``python sweeps/tiers.py --local --seeds 0-1 --num-samples 3 --storage DIR --quick`` runs here;
-``ray submit cluster/cluster.yaml sweeps/loss_factors.py --table rank_cifar10 --storage '~/nar/runs'``
+``ray submit cluster/cluster.yaml sweeps/loss_factors.py -- --table rank_cifar10 --storage '~/nar/runs'``
 on a cluster. Exit status: 0 every trial finished; 3 some trials failed for good (the table is
 still written, with their errors); 2 bad input (one line naming the problem; also when another
 driver runs the same sweep); 130 interrupted (what finished is written; continue with --resume).

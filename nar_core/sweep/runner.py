@@ -196,11 +196,11 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, *, benchmark: Any = None) 
     plan = plan_trials(spec, state)
     if options.dry_run:
         return SweepOutcome(folder.location, pd.DataFrame(), plan=plan)
-    existed = folder.exists(STATE_FILE)
-    if existed and not options.resume:
-        raise ConfigError(f"{folder.location}: a sweep named {folder.name!r} already exists there; pass --resume "
-                          f"to continue it or choose another --name")
-    with folder.lock():
+    with folder.lock():  # first: a second driver is told that one runs, whatever its options
+        existed = folder.exists(STATE_FILE)
+        if existed and not options.resume:
+            raise ConfigError(f"{folder.location}: a sweep named {folder.name!r} already exists there; pass "
+                              f"--resume to continue it or choose another --name")
         folder.pull()
         state_path = folder.local / STATE_FILE
         if existed:

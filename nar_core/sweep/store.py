@@ -75,20 +75,19 @@ class ExperimentFolder:
 
     # --- the remote copy -----------------------------------------------------------------------------
     def pull(self) -> None:
-        """Replace the local copy by the URI's experiment (nothing to do for a local path)."""
+        """Make the local copy the URI's experiment (nothing to do for a local path)."""
         if not self.is_remote:
             return
         import pyarrow.fs as pafs
 
-        info = self._fs.get_file_info(self.remote)
-        if info.type != pafs.FileType.Directory:
-            return
-        for sub in (*LIVE_FILES, "sweep.json"):  # stale local copies must not survive
-            (self.local / sub).unlink(missing_ok=True)
-        self.local.mkdir(parents=True, exist_ok=True)
-        pafs.copy_files(self.remote, str(self.local), source_filesystem=self._fs,
-                        destination_filesystem=pafs.LocalFileSystem())
-        (self.local / REMOTE_HOLDER).unlink(missing_ok=True)
+        # A stale local copy (an experiment since deleted from the URI) must not leak into this one.
+        for path in self.local.iterdir() if self.local.is_dir() else ():
+            if path.name != LOCK_FILE:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if self._fs.get_file_info(self.remote).type == pafs.FileType.Directory:
+            pafs.copy_files(self.remote, str(self.local), source_filesystem=self._fs,
+                            destination_filesystem=pafs.LocalFileSystem())
+            (self.local / REMOTE_HOLDER).unlink(missing_ok=True)
 
     def push(self, *, force: bool = True) -> None:
         """Upload the local copy to the URI: all of it (``force``), or the results every few seconds."""
