@@ -25,6 +25,7 @@ from nar_core.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "sweeps"))
+sys.path.insert(0, str(REPO / "tests"))
 try:
     paper_results_dir()
     HAVE_PAPER = True
@@ -199,3 +200,34 @@ def test_committed_report_is_what_the_committed_results_give(tmp_path: Path):
             assert filecmp.cmp(f, out / rel, shallow=False), f"{rel} differs: run `nar report --results results/ --out report/`"
     made = {p.relative_to(out) for p in out.rglob("*") if p.suffix in (".md", ".csv")}
     assert made == {p.relative_to(committed) for p in committed.rglob("*") if p.suffix in (".md", ".csv")}
+
+
+@needs_paper
+def test_nb101_registry_grid_end_to_end_on_the_official_format(tmp_path: Path):
+    """The registry's Table IV grid on an official-format nasbench_only108.tfrecord, through the harness, into the report."""
+    import os
+
+    from fixtures_nb101 import reader_rows, subset_records
+    from nar_core.benchmarks.tfrecord import write_nasbench_tfrecord
+
+    data = tmp_path / "nasbench_only108.tfrecord"
+    write_nasbench_tfrecord(data, subset_records(reader_rows(400)))
+    env = {**os.environ, "NAR_CACHE_DIR": str(tmp_path / "cache")}
+    sweep = subprocess.run([sys.executable, "sweeps/tiers.py", "--local", "--num-cpus", "2", "--quick", "--seeds", "0-1",
+                            "--num-samples", "2", "--data", str(data), "--storage", str(tmp_path / "runs"), "--name", "t",
+                            "--set", "num_threads=1", "-q"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert sweep.returncode == 0, (sweep.stdout + sweep.stderr)[-3000:]
+    table = pd.read_csv(tmp_path / "runs" / "t" / "results.csv")
+    assert set(table["space"]) == {"nb101"} and len(table) == 4 and set(table["status"]) == {"ok"}
+    rep = subprocess.run([sys.executable, "-m", "nar_core.cli", "report", "--results", str(tmp_path / "runs" / "t"),
+                          "--out", str(tmp_path / "report"), "--no-figures"], cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert rep.returncode == 0, rep.stderr
+    iv = (tmp_path / "report" / "tables" / "narq2t-IV.md").read_text()
+    # the no-tier and 3-tier rows at top-5 on NB101, beside the paper's; --quick is neither a budget of the
+    # table nor a preset (its warm-up differs): "other", "custom"
+    assert "| - | 5 | NB101 CIFAR-10 | other | custom | no_tier |" in iv and "| 3 | 5 | NB101 CIFAR-10 | other | custom | narq2t |" in iv
+    assert "n=2" in iv and "93.55" in iv
+    verdicts = pd.read_csv(tmp_path / "report" / "verdicts.csv", dtype=str, keep_default_na=False)
+    tiers = verdicts[(verdicts["claim"] == "tiers") & (verdicts["run on"] == "NB101 CIFAR-10")]
+    assert tiers["verdict"].tolist() == ["not run"]  # 5 and 7 tiers were not run

@@ -77,9 +77,12 @@ def _expand(paths: Iterable[str | os.PathLike]) -> list[Path]:
     for p in paths:
         p = Path(p).expanduser()
         if p.is_dir():
-            found = sorted(Path(f) for f in glob.glob(str(p / "**" / "*.csv"), recursive=True))
+            # results/<sweep>.csv (the committed copies) and <storage>/<name>/results.csv at any depth;
+            # not every CSV below (Ray Tune's per-trial progress.csv is no results table)
+            found = sorted({Path(f) for f in glob.glob(str(p / "*.csv"))}
+                           | {Path(f) for f in glob.glob(str(p / "**" / "results.csv"), recursive=True)})
             if not found:
-                raise DataError(p, "folder holds no results table (*.csv, e.g. <storage>/<name>/results.csv)")
+                raise DataError(p, "folder holds no results table (DIR/*.csv or <storage>/<name>/results.csv)")
             files.extend(found)
         elif p.is_file():
             files.append(p)
@@ -89,7 +92,7 @@ def _expand(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """Read and stack results tables (files, or folders searched for ``*.csv``).
+    """Read and stack results tables (files, or folders: their ``*.csv`` and any ``results.csv`` below).
 
     Keeps rows of finished runs only (``status`` ok where a sweep wrote one), normalises the
     dataset name, drops repeated runs (a run is a pure function of its config and seed: rows with
