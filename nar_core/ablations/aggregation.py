@@ -388,7 +388,10 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
     table["delta"] = table["ours_mean"] - table["paper_mean"]
     metric_rank = {m: i for i, m in enumerate(spec.metrics)}
     table["_o0"] = [tuple(_natural(v) for v in row) for row in table[groups].fillna("").itertuples(index=False)]
-    table["_o1"] = table["_order"].astype(float).fillna(np.inf)
+    # a metric the paper does not print (test_acc_valpick) sits under the paper row of the same keys
+    first = paper.groupby(keys, sort=False)["_order"].min() if len(paper) else pd.Series(dtype=float)
+    by_keys = [first.get(k if len(keys) > 1 else k[0], np.nan) for k in table[keys].itertuples(index=False, name=None)]
+    table["_o1"] = table["_order"].astype(float).fillna(pd.Series(by_keys, index=table.index, dtype=float)).fillna(np.inf)
     table["_o2"] = [tuple(_natural(v) for v in row) for row in table[keys].itertuples(index=False)]
     table["_o3"] = table["metric"].map(metric_rank).fillna(len(metric_rank))
     table = table.sort_values(["_o1", "_o2", "_o0", "_o3"], kind="stable")

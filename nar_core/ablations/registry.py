@@ -472,8 +472,9 @@ def _paper_ablations(paper: str) -> list[Ablation]:
         Ablation(f"tiers{suffix}", "tiers", method, SweepSpec(
             name=f"tiers{suffix}", description=f"number of tiers x top-k ({label('tiers')})",
             space="nb101", dataset="cifar10", method=method,
-            # top-5 rows first: --num-samples 4 runs them alone
-            grid=[{"method": "no_tier", "top_k": 5}] + grid_product(num_tiers=[3, 5, 7], top_k=[5])
+            # top-5 rows first, the default (5 tiers) last of them: the default row is every ablation's
+            # default run, so --num-samples 3 adds only what other sweeps do not already hold
+            grid=[{"method": "no_tier", "top_k": 5}] + grid_product(num_tiers=[3, 7, 5], top_k=[5])
             + [{"method": "no_tier", "top_k": 1}] + grid_product(num_tiers=[3, 5, 7], top_k=[1]),
             derived={"tier_index": ("num_tiers", -1)},
             search_space={"num_tiers": Param.int(3, 9), "top_k": Param.int(1, 10)},
@@ -493,7 +494,7 @@ def _paper_ablations(paper: str) -> list[Ablation]:
         Ablation(f"random_proportion{suffix}", "random_proportion", method, SweepSpec(
             name=f"random_proportion{suffix}", description=f"random proportion p ({label('p')})",
             space="nb101", dataset="cifar10", method=method,
-            grid=[{"random_proportion": p} for p in (0.5, 0.0, 1.0, 0.3, 0.7)],  # the claim's rows first
+            grid=[{"random_proportion": p} for p in (0.0, 1.0, 0.5, 0.3, 0.7)],  # the claim's rows first
             search_space={"random_proportion": Param.float(0.0, 1.0)},
             metric="mean_test_acc", num_samples=20, paper_table=TABLES[tab["p"]].csv),
             (tab["p"],),
@@ -503,7 +504,7 @@ def _paper_ablations(paper: str) -> list[Ablation]:
             name=f"sampling_constraints{suffix}",
             description=f"FLOPs / #params / both as sampling constraints x top-k ({label('constraints')})",
             space="nb101", dataset="cifar10", method=method,
-            grid=grid_product(top_k=[5, 1, 3], constraints=["flops", "params", "flops+params"]),
+            grid=grid_product(top_k=[5, 1, 3], constraints=["flops", "params", "flops+params"]),  # default 3rd
             search_space={"constraints": Param.choice("flops", "params", "flops+params"),
                           "random_proportion": Param.float(0.0, 1.0)},
             metric="mean_test_acc", num_samples=20, paper_table=TABLES[tab["constraints"]].csv),
@@ -585,8 +586,8 @@ def _ablations() -> list[Ablation]:
             name="encoding_attributes",
             description="cell attributes in the encoding: O, F, P and their combinations (NARQ2T Fig. 10)",
             space="nb101", dataset="cifar10", method="narq2t",
-            grid=[{"encoding_attributes": a} for a in ("ops+flops+params", "ops", "ops+flops", "ops+params",
-                                                       "flops+params", "flops", "params")],
+            grid=[{"encoding_attributes": a} for a in ("ops", "ops+flops", "ops+params", "flops+params", "flops",
+                                                       "params", "ops+flops+params")],  # the default last
             search_space={"encoding_attributes": Param.choice("ops", "flops", "params", "ops+flops", "ops+params",
                                                               "flops+params", "ops+flops+params")},
             metric="mean_test_acc", num_samples=7, paper_table=""),

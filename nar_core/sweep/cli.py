@@ -139,6 +139,8 @@ def sweep_main(specs: SweepSpec | Mapping[str, SweepSpec], argv: Sequence[str] |
         return EXIT_INTERRUPTED
     if options.dry_run:
         print(f"{spec.name} ({options.mode}): {spec.description}")
+        print(f"settings: preset {options.preset or spec.preset}, "
+              + (f"budget {options.budget} queries" if options.budget else "budget as in the spec"))
         print(f"would run {len(outcome.plan)} trial(s) x {len(outcome.plan[0]['seeds']) if outcome.plan else 0} seed(s) "
               f"into {outcome.experiment_dir}")
         for i, t in enumerate(outcome.plan):
