@@ -82,7 +82,7 @@ def _wall_times(paths: Sequence[str | os.PathLike]) -> str:
         return ""
     df = pd.concat(frames, ignore_index=True)
     df["minutes"] = [f"{int(s) / 60:.1f}" if s.isdigit() else s for s in df["seconds"]]
-    return ("## Wall time of each sweep\n\nOn a 2-core CPU shared with other jobs, 2 trials at a time, "
+    return ("## Wall time of each sweep\n\nOn a 2-core CPU shared with other jobs (load 10-15), at most 2 trials of this session at a time, "
             "`--set num_threads=1`; exit 0 = every trial finished.\n\n"
             + markdown(df[["sweep", "minutes", "exit", "command"]]))
 
