@@ -516,7 +516,7 @@ def _paper_ablations(paper: str) -> list[Ablation]:
             name=f"building_block{suffix}",
             description=f"ConvNet vs Transformer (MSA) ranker x top-k ({label('block')})",
             space="nb101", dataset="cifar10", method=method,
-            grid=grid_product(top_k=[5, 1, 3], method=["convnet", method]),
+            grid=grid_product(top_k=[5, 1, 3], method=[method, "convnet"]),
             search_space={"top_k": Param.int(1, 10)},
             metric="mean_test_acc", num_samples=10, paper_table=TABLES[tab["block"]].csv),
             (tab["block"],),
