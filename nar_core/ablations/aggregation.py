@@ -158,11 +158,19 @@ def _tag(df: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 # settings (presets) and the defaults a table holds
 # ------------------------------------------------------------------------------------------------
-def _preset_keys(space: str) -> list[str]:
+def _preset_keys(space: str, configs: Sequence[dict]) -> list[str]:
+    """Config fields a preset decides: the fields ``PRESETS`` names, and those its configs differ in.
+
+    Reads ``PRESETS`` either per space (``{preset: {space: fields}}``) or flat (``{preset: fields}``, the
+    per-space values then coming from the space itself), so both layouts name the same fields.
+    """
+    fields = set(ExperimentConfig.__dataclass_fields__)
     keys: set[str] = set()
     for p in PRESETS.values():
-        keys |= set(p.get(space, {}))
-    return sorted(keys - _BUDGET_KEYS)
+        keys |= set(p[space]) if isinstance(p.get(space), dict) else {k for k in p if k in fields}
+    if configs:
+        keys |= {k for k in configs[0] if any(c.get(k) != configs[0].get(k) for c in configs[1:])}
+    return sorted(keys - _BUDGET_KEYS - {"seed", "dataset", "method", "space"})
 
 
 def _preset_config(space: str, preset: str, dataset: str, method: str) -> dict | None:
@@ -192,10 +200,11 @@ def settings_of(df: pd.DataFrame, ignore: Iterable[str] = HELD_KNOBS) -> pd.Seri
         return out
     ignore = set(ignore)
     for (space, dataset, method), idx in df.groupby(["space", "dataset", "method"], sort=False).groups.items():
-        keys = [k for k in _preset_keys(space) if k in df.columns and k not in ignore]
+        configs = {name: _preset_config(space, name, dataset, method) for name in PRESETS}
+        known = [c for c in configs.values() if c is not None]
+        keys = [k for k in _preset_keys(space, known) if k in df.columns and k not in ignore]
         sub = df.loc[idx, keys]
-        for name in PRESETS:
-            cfg = _preset_config(space, name, dataset, method)
+        for name, cfg in configs.items():
             if cfg is None:
                 continue
             hit = pd.Series(True, index=sub.index)
