@@ -104,12 +104,13 @@ def test_welch_matches_scipy_stats():
     assert welch_one_sided([94.37] * 5, [94.0] * 5) == (0.0, 1.0)
 
 
-def _rows(method="narq2t", accs=(94.0,), preset="paper", **overrides) -> list[dict]:
+def _rows(method="narq2t", accs=(94.0,), preset="paper", cell="", **overrides) -> list[dict]:
     out = []
     for s, a in enumerate(accs):
         cfg = ExperimentConfig.for_space("nb201", preset, dataset="cifar10", method=method, seed=s,
                                          **{**BUDGETS[150], **overrides}).to_dict()
-        out.append({**cfg, "status": "ok", "val_acc": a - 3, "test_acc": a, "test_acc_valpick": a})
+        out.append({**cfg, "status": "ok", "val_acc": a - 3, "test_acc": a, "test_acc_valpick": a,
+                    "found_key": f"{cell}{s}"})
     return out
 
 
@@ -126,7 +127,7 @@ def _verdicts(results: pd.DataFrame, claim: str) -> list[dict]:
 
 def test_verdicts_by_construction(tmp_path: Path):
     hi, mid, lo = (94.3, 94.25, 94.35, 94.3, 94.28), (94.0, 94.1, 93.9, 94.05, 94.0), (93.5, 93.6, 93.4, 93.55, 93.5)
-    rows = _rows(accs=hi) + _rows(rank_loss_factor=0.0, accs=lo) + _rows(cls_loss_factor=0.0, accs=mid)
+    rows = _rows(accs=hi) + _rows(rank_loss_factor=0.0, accs=lo, cell="x") + _rows(cls_loss_factor=0.0, accs=mid)
     rows += _rows(random_proportion=0.0, accs=tuple(a + 0.5 for a in hi)) + _rows(random_proportion=1.0, accs=mid)  # p = 0 beats 0.5
     rows += _rows(method="convnet", accs=(94.2, 94.4, 94.1, 94.3, 94.35))  # as good as the Transformer
     rows += _rows(preset="authors", accs=hi)  # settings differ: a group of its own, never averaged in
@@ -134,6 +135,7 @@ def test_verdicts_by_construction(tmp_path: Path):
     (v,) = [r for r in _verdicts(res, "losses") if r["settings"] == "paper"]
     assert v["verdict"] == "reproduced" and v["n seeds"] == "5 vs 5 / 5 vs 5" and v["within"] == "top-k=5"
     assert v["run on"] == "NB201 CIFAR-10" and v["budget"] == "150" and v["effect"].startswith("+0.")
+    assert v["same cell"] == "0/5; 5/5"  # found_key per seed: the rank-only rows returned the default's cells
     paper = lambda claim: [r for r in _verdicts(res, claim) if r["settings"] == "paper"]  # noqa: E731
     (p,) = paper("random_proportion")
     assert p["verdict"] == "refuted"

@@ -297,7 +297,7 @@ def labelled_rows(spec: TableSpec | str, results: pd.DataFrame, loose: bool = Fa
         out["ours_method"] = rows["method"]
     for c in spec.tag_columns:
         out[f"ours_{c}"] = num_label(col(rows, c))
-    for c in ("seed", "space", "dataset", "method", "rank_loss_factor"):
+    for c in ("seed", "space", "dataset", "method", "rank_loss_factor", "found_key"):
         if c in rows.columns:
             out[f"_{c}"] = rows[c]
     for m in spec.metrics:

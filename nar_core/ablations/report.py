@@ -52,7 +52,8 @@ default; `authors`: `--preset authors`, the authors' code; see `docs/fidelity.md
 
 
 def _verdict_section(verdicts: pd.DataFrame) -> str:
-    shown = verdicts[["text", "table", "run on", "budget", "settings", "within", "verdict", "n seeds", "effect", "p"]]
+    shown = verdicts[["text", "table", "run on", "budget", "settings", "within", "verdict", "n seeds", "effect", "p",
+                      "same cell"]]
     shown = shown.rename(columns={"text": "claim", "n seeds": "seeds (A vs B)", "effect": "effect (A - B)"})
     counts = verdicts["verdict"].value_counts()
     tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "refuted", "inconclusive", "not run"))
@@ -66,7 +67,9 @@ def _verdict_section(verdicts: pd.DataFrame) -> str:
         f"B > A with p < {ALPHA} (`p` is that of B > A), reproduced when not and B gains less than {MARGIN} "
         f"points, else inconclusive. The chosen rank-loss factor is tested against the best other factor. "
         f"Effect: difference of means in percentage points and Hedges' g. Several rows for one claim are its "
-        f"groups (benchmark, budget, settings, or the row keys it leaves open such as top-k).\n\n"
+        f"groups (benchmark, budget, settings, or the row keys it leaves open such as top-k). `same cell`: of the "
+        f"seeds both rows ran, how many returned the very same cell: where it is all of them, the compared "
+        f"setting did not change what the search returned (the sampler or the labelled cells decided it).\n\n"
         + markdown(shown.fillna(""))
     )
 

@@ -95,11 +95,29 @@ def _label(sel: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sel.items())
 
 
-def _pick(rows: pd.DataFrame, sel: Mapping[str, str], metric: str) -> np.ndarray:
+def _mask(rows: pd.DataFrame, sel: Mapping[str, str]) -> pd.Series:
     mask = pd.Series(True, index=rows.index)
     for k, v in sel.items():
         mask &= rows[k].astype(str) == str(v)
-    return rows.loc[mask, metric].dropna().to_numpy(float)
+    return mask
+
+
+def _pick(rows: pd.DataFrame, sel: Mapping[str, str], metric: str) -> np.ndarray:
+    return rows.loc[_mask(rows, sel), metric].dropna().to_numpy(float)
+
+
+def same_cell(rows: pd.DataFrame, a: Mapping[str, str], b: Mapping[str, str]) -> str:
+    """``k/n``: of the n seeds both rows ran, k returned the very same cell (``found_key``).
+
+    Equal cells mean the compared setting did not change what the search returned: at small
+    budgets the result can come from the sampler or the labelled cells rather than the ranker.
+    """
+    if "_found_key" not in rows.columns or "_seed" not in rows.columns:
+        return ""
+    ka = rows[_mask(rows, a)].drop_duplicates("_seed").set_index("_seed")["_found_key"].astype(str)
+    kb = rows[_mask(rows, b)].drop_duplicates("_seed").set_index("_seed")["_found_key"].astype(str)
+    both = ka.index.intersection(kb.index)
+    return f"{int((ka[both] == kb[both]).sum())}/{len(both)}" if len(both) else ""
 
 
 def _judge(kind: str, comps: list[Comparison]) -> str:
@@ -176,6 +194,7 @@ def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | Non
                             "detail": "no other value with 2 or more seeds"})
                 continue
             comps = [compare(f"{claim.choice_key}={label}", a, f"{claim.choice_key}={best}", means[best])]
+            same = [same_cell(g, {claim.choice_key: label}, {claim.choice_key: best})]
         else:
             a = _pick(g, claim.better, claim.metric)
             bs = [(o, _pick(g, o, claim.metric)) for o in claim.others]
@@ -185,6 +204,7 @@ def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | Non
                             "detail": "not run (fewer than 2 seeds): " + "; ".join(missing)})
                 continue
             comps = [compare(_label(claim.better), a, _label(o), b) for o, b in bs]
+            same = [same_cell(g, claim.better, o) for o, _ in bs]
         verdict = _judge(claim.kind, comps)
         p_of = (lambda c: c.p_b_gt_a) if claim.kind == "not_better" else (lambda c: c.p_a_gt_b)
         out.append({
@@ -193,6 +213,7 @@ def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | Non
             "effect": "; ".join(f"{c.diff:+.2f} pp (g {c.hedges_g:+.2f})" if not math.isnan(c.hedges_g)
                                 else f"{c.diff:+.2f} pp" for c in comps),
             "p": "; ".join(f"{p_of(c):.3f}" for c in comps),
+            "same cell": "; ".join(same),
             "detail": "; ".join(f"{c.a} {c.mean_a:.2f} vs {c.b} {c.mean_b:.2f}" for c in comps),
         })
     return out or not_run
@@ -203,4 +224,4 @@ def verdict_table(results: pd.DataFrame | None, labelled: dict | None = None) ->
     labelled = {} if labelled is None else labelled
     rows = [r for a in ABLATIONS.values() for c in a.claims for r in judge_claim(c, results, labelled)]
     return pd.DataFrame(rows, columns=["claim", "text", "table", "run on", "budget", "settings", "within",
-                                       "verdict", "n seeds", "effect", "p", "metric", "detail"])
+                                       "verdict", "n seeds", "effect", "p", "same cell", "metric", "detail"])
