@@ -181,17 +181,15 @@ def _figures(df: pd.DataFrame, out: Path) -> str:
         except NarError:
             continue
         lines.append(f"{header(spec)}:\n\n![{name}](figures/{name}.png)\n")
-    # best-so-far curves of the queries-vs-accuracy runs at the separating budget, per benchmark
-    q = df[(df["ours_budget"] == str(SEPARATING_BUDGET))]
+    # best-so-far curves at the separating budget, per benchmark: each method's default runs only (the
+    # rows of the queries-vs-accuracy table), never an ablation's variants
+    try:
+        q = df.loc[labelled_rows("queries", df).index]
+    except NarError:
+        q = df.iloc[:0]
+    q = q[(q["ours_budget"] == str(SEPARATING_BUDGET)) & (q["ours_settings"] == "paper")]
     if "best_so_far_val" in q.columns:
-        for (space, dataset), _ in q.groupby(["space", "dataset"], sort=True):
-            rows = q[(q["space"] == space) & (q["dataset"] == dataset)
-                     & q["method"].isin(["narq2t", "nar", "no_tier", "convnet", "random_search", "evolution"])]
-            rows = rows[rows["ours_settings"] == "paper"]
-            # one curve per method: only the default configuration of each (the ablation rows would mix in)
-            rows = rows[rows["_source"].str.contains("queries_vs_accuracy")]
-            if rows.empty:
-                continue
+        for (space, dataset), rows in q.groupby(["space", "dataset"], sort=True):
             path = out / "figures" / f"best_so_far_{space}_{dataset}.png"
             try:
                 plot_curves(rows, path)
