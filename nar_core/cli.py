@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  nar data info --space nb201 --data ../shared/data\n"
             "  nar run --space nb201 --dataset cifar10 --method narq2t --seeds 0-9 --out runs/c10\n"
             "sweeps: python sweeps/<name>.py --help; tables: python -m analysis --help\n"
-            "data: --data DIR_OR_FILE, else $NAR_DATA, else ../shared/data"
+            "data: --data DIR_OR_FILE, else $NAR_DATA, else ../shared/data, else the NAS-Bench-201 table shipped with the package"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

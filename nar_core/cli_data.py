@@ -44,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument(
         "--data", default=None, metavar="PATH",
         help="data directory (shared layout <dir>/nb201, <dir>/nb101) or a benchmark file; "
-        "default: $NAR_DATA, else ../shared/data",
+        "default: $NAR_DATA, else ../shared/data, else (nb201) the table shipped with the package",
     )
     info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     info.add_argument("--no-cache", action="store_true", help="read the source directly, neither using nor writing the .npz cache")

@@ -172,7 +172,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--method", default=None,
                    help="narq2t, nar, no_tier, convnet, random_search or evolution (default narq2t)")
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-9 or 0,3,5 (default 0)")
-    p.add_argument("--data", default=None, help="benchmark data file or directory (default: NAR_DATA or ../shared/data)")
+    p.add_argument("--data", default=None, help="benchmark data file or directory (default: $NAR_DATA, else ../shared/data, else the NAS-Bench-201 table shipped with the package)")
     p.add_argument("--out", required=True, help="output directory (results.csv, results.parquet, summary.csv)")
     p.add_argument("--config", default=None, help="YAML file of config overrides")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field (repeatable)")

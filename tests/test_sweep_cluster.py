@@ -10,12 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nar_core.paths import default_data_dir
-
 ROOT = Path(__file__).resolve().parents[1]
-DATA = default_data_dir()
-pytestmark = pytest.mark.skipif(not (DATA / "nb201" / "nb201_accuracy.csv").exists(),
-                                reason=f"NAS-Bench-201 data not found under {DATA} (set NAR_DATA)")
 
 
 @pytest.fixture()
@@ -40,7 +35,7 @@ def test_sweep_runs_on_two_nodes(two_node_cluster, tmp_path):
     spec_path.write_text(json.dumps(spec))
     r = subprocess.run(
         [sys.executable, "sweeps/tiers.py", "--spec", str(spec_path), "--address", two_node_cluster.address,
-         "--quick", "--storage", str(tmp_path), "--data", str(DATA), "-q"],
+         "--quick", "--storage", str(tmp_path), "-q"],
         cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     table = pd.read_csv(tmp_path / "cluster" / "results.csv")

@@ -8,12 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nar_core.paths import default_data_dir
-
-DATA = default_data_dir()
-pytestmark = pytest.mark.skipif(not (DATA / "nb201" / "nb201_accuracy.csv").exists(),
-                                reason=f"NAS-Bench-201 data not found under {DATA} (set NAR_DATA)")
-
 ray = pytest.importorskip("ray")
 
 
@@ -21,7 +15,7 @@ ray = pytest.importorskip("ray")
 def bench():
     from nar_core.benchmarks import load_benchmark
 
-    return load_benchmark("nb201", DATA)
+    return load_benchmark("nb201")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@
   cell-information ``*.json``;
 * a specific file: ``.pth`` (official NAS-Bench-201), ``.json`` (NAR cell information),
   ``.csv`` (the shared CSV layout), ``.tfrecord`` (NAS-Bench-101);
-* ``None``: the default data directory (``NAR_DATA``, else ``../shared/data``).
+* ``None``: the default data directory (``NAR_DATA``, else ``../shared/data``); when
+  ``NAR_DATA`` is unset and that directory holds no data of the space, the NAS-Bench-201 table
+  shipped with the package (:func:`.nb201.read_nb201_embedded`), so a fresh install runs.
 
 Slow official formats go through the ``.npz`` cache (:mod:`.cache`). The computed whole-network
 ``{dataset}_flops`` / ``{dataset}_params`` columns are added to every NAS-Bench-201 table.
@@ -19,7 +21,7 @@ import os
 from pathlib import Path
 
 from ..errors import DataError
-from ..paths import resolve_data_dir
+from ..paths import ENV_VAR, resolve_data_dir
 from .base import DATASET_ALIASES, SPACE_DATASETS, Benchmark, canonical_dataset
 
 __all__ = ["Benchmark", "DATASET_ALIASES", "SPACE_DATASETS", "canonical_dataset", "find_source", "load_benchmark"]
@@ -60,7 +62,15 @@ def load_benchmark(space: str, path: str | os.PathLike | None = None, *, cache: 
     Raises :class:`~nar_core.errors.DataError` naming the file for missing/corrupt data.
     """
     space = _space_name(space)
-    source = find_source(space, path)
+    try:
+        source = find_source(space, path)
+    except DataError:
+        # nothing named and nothing found: the embedded table, never in place of data the user gave
+        if path is None and not os.environ.get(ENV_VAR) and space == "nb201":
+            from . import nb201
+
+            return nb201.add_cost_columns(nb201.read_nb201_embedded())
+        raise
     if space == "nb101":
         from .nb101 import load_nb101
 

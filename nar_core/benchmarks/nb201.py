@@ -6,7 +6,9 @@ Three formats, same columns (see ``base.py``), keys = official index (int64):
   ``nb201_latency_ms.csv`` and ``nb201_hw_<dataset>.csv`` optional);
 * :func:`read_nb201_pth`: the official ``NAS-Bench-201-v1_*.pth`` through the official
   ``nas_201_api`` package (200-epoch results, ``hp='200'``);
-* :func:`read_nb201_cell_info`: the NAR authors' cell-information JSON.
+* :func:`read_nb201_cell_info`: the NAR authors' cell-information JSON;
+* :func:`read_nb201_embedded`: the compact table shipped with the package (used when the user
+  names no data and none is found; see ``resources/README.md``).
 
 Every problem with a file is one :class:`~nar_core.errors.DataError` naming the file.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from importlib import resources
 import os
 import pickle
 import zipfile
@@ -130,6 +133,46 @@ def read_nb201_csv(path: str | os.PathLike) -> Benchmark:
         cell_arrays={"ops": index_to_ops(keys)},
         source=str(acc_path.parent if Path(path).is_dir() else acc_path),
         meta={"format": "nb201-csv", "files": [str(s) for s in sources]},
+    )
+
+
+# --- embedded table (package data) -----------------------------------------------------------
+EMBEDDED_TABLE = "nb201_table.npz"
+#: columns of the embedded table: every accuracy column of the CSV and the NARQ2T latency target
+EMBEDDED_COLUMNS: tuple[str, ...] = (*CSV_COLUMNS.values(), "latency_ms")
+#: decimals of each column in its source CSV: the int32 fixed point that stores it exactly
+EMBEDDED_DECIMALS: dict[str, int] = {**{c: 6 for c in CSV_COLUMNS.values()}, "latency_ms": 5}
+EMBEDDED_SOURCE = f"embedded NAS-Bench-201 table (nar_core/resources/{EMBEDDED_TABLE})"
+
+
+def decode_fixed(values: np.ndarray, decimals: int) -> np.ndarray:
+    """Floats of int fixed-point values; one correctly rounded division, so equal to the parsed decimal text."""
+    return np.asarray(values, dtype=np.float64) / 10.0**decimals
+
+
+def read_nb201_embedded() -> Benchmark:
+    """The NAS-Bench-201 table shipped with the package (built by ``benchmarks/make_embedded_nb201.py``).
+
+    All 15,625 cells: the 200-epoch ``*_val``/``*_test`` and 12-epoch ``*_val_12ep`` accuracies
+    and ``latency_ms`` (GTX 1080 Ti, batch 256), equal to the shared CSVs.
+    """
+    where = resources.files("nar_core.resources").joinpath(EMBEDDED_TABLE)
+    try:
+        with where.open("rb") as f, np.load(f, allow_pickle=False) as z:
+            names = [str(n) for n in z["names"]]
+            values, decimals = z["values"], z["decimals"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise DataError(str(where), f"the embedded table is unreadable ({exc}); reinstall nar_core") from None
+    if values.shape != (len(names), NUM_CELLS) or decimals.shape != (len(names),):
+        raise DataError(str(where), f"the embedded table has shape {values.shape}; reinstall nar_core")
+    keys = np.arange(NUM_CELLS, dtype=np.int64)
+    return Benchmark(
+        space="nb201",
+        keys=keys,
+        columns={name: decode_fixed(values[i], int(decimals[i])) for i, name in enumerate(names)},
+        cell_arrays={"ops": index_to_ops(keys)},
+        source=EMBEDDED_SOURCE,
+        meta={"format": "nb201-embedded", "files": [str(where)]},
     )
 
 

@@ -62,7 +62,7 @@ def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, descri
     p.add_argument("--resume", action="store_true", help="continue the interrupted sweep <storage>/<name>")
     p.add_argument("--dry-run", action="store_true", help="print the trials that would run and exit")
     p.add_argument("--quick", action="store_true", help="small settings for a smoke test (see below)")
-    p.add_argument("--data", default=None, help="benchmark data folder (default: $NAR_DATA, else ../shared/data)")
+    p.add_argument("--data", default=None, help="benchmark data folder (default: $NAR_DATA, else ../shared/data, else the NAS-Bench-201 table shipped with the package)")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a failing trial before it is recorded as failed (default 2)")
     p.add_argument("--optuna-seed", type=int, default=0, help="seed of the Optuna TPE sampler (default 0)")
     p.add_argument("--early-stop", action="store_true", help="optuna mode: ASHA stops poor configurations after a few seeds")
