@@ -54,7 +54,26 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def quick_stat(path: str | os.PathLike) -> tuple[int, int]:
-    """(size, mtime in ns): the cheap first check of a cache against its source file."""
+def quick_stat(path: str | os.PathLike) -> dict[str, int]:
+    """Size, mtime, ctime (ns) and inode: the cheap first check of a cache against its source file.
+
+    ctime matters: any write sets it and no user tool can set it back, so a same-size edit whose
+    mtime was restored (``touch -d``, ``os.utime``) still shows.
+    """
     st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
+
+
+def dir_writable(directory: str | os.PathLike) -> bool:
+    """Whether we may write into ``directory`` (or create it: judged on its first existing parent).
+
+    Checks the mode bits as well as ``os.access``: root may write anywhere, but a directory its
+    owner marked read-only (the shared data directory is ``r-xr-xr-x``) must stay untouched.
+    """
+    d = Path(directory)
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    try:
+        return d.is_dir() and os.access(d, os.W_OK) and bool(d.stat().st_mode & 0o222)
+    except OSError:
+        return False

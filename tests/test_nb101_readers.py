@@ -183,6 +183,8 @@ def test_cell_information_json_reference_example(tmp_path):
         (lambda c: c["vertex_params"].__setitem__("stack0/module0", 5), r"vertex_params\[stack0/module0\] = 5"),
         (lambda c: c.__setitem__("avg_test_accuracy", "high"), "field 'avg_test_accuracy' must be a number"),
         (lambda c: c.__setitem__("module_operations", ["input", "conv5x5-bn-relu", "output"]), "operation"),
+        (lambda c: c.__setitem__("avg_test_accuracy", 1e7), r"column 'avg_test_accuracy', cell 0: value 1000000000.0 is not an accuracy"),
+        (lambda c: c.__setitem__("avg_training_time", -2.0), r"column 'avg_training_time', cell 0: value -2.0 is not a non-negative cost"),
     ],
 )
 def test_bad_cell_information_json_one_error_no_cache(tmp_path, change, message):

@@ -24,7 +24,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -57,6 +57,45 @@ def canonical_dataset(name: str, space: str | None = None) -> str:
             + f"; expected one of {', '.join(allowed)}"
         )
     return key
+
+
+#: (low, high, what) of every column kind; a value outside is a broken file, never a result
+_ACCURACY_RANGE = (0.0, 100.0, "an accuracy in %")
+_COST_RANGE = (0.0, np.inf, "a non-negative cost")
+
+
+def value_range(name: str) -> tuple[float, float, str]:
+    """Allowed values of a metric column, by its kind: accuracies in [0, 100] %, costs (latency,
+    time, FLOPs, parameters, energy, hardware metrics) non-negative."""
+    base = name.split("@")[0]
+    if base.endswith(("_val", "_test", "_val_12ep")):
+        return _ACCURACY_RANGE
+    return _COST_RANGE
+
+
+def check_column(
+    path: str | os.PathLike, name: str, values: np.ndarray, *, allow_missing: bool = False,
+    row_name: Callable[[int], str] | None = None, kind: str | None = None,
+) -> None:
+    """DataError naming the file, column and row of the first value that cannot be a measurement.
+
+    Missing values (NaN, an empty cell) are errors unless ``allow_missing`` (formats whose
+    sources leave some metrics unevaluated); infinities and out-of-range values always are.
+    ``row_name(i)`` names row ``i`` as the file does (default ``row i``, 0-based data rows);
+    ``kind`` is the Benchmark column whose range applies when the file's own name (``name``) differs.
+    """
+    low, high, what = value_range(kind or name)
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    with np.errstate(invalid="ignore"):
+        bad = (values < low) | (values > high) | np.isinf(values)
+    if not allow_missing:
+        bad |= missing
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        where = row_name(r) if row_name else f"row {r}"
+        problem = "is missing (empty or NaN)" if missing[r] else f"{float(values[r])!r} is not {what} (allowed {low:g} to {high:g})"
+        raise DataError(path, f"column {name!r}, {where}: value {problem}")
 
 
 def read_csv_frame(path: str | os.PathLike):
