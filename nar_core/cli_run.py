@@ -2,9 +2,11 @@
 
     nar run --space nb201 --dataset cifar10 --method narq2t --seeds 0-9 --data ../shared/data --out DIR
 
-Writes ``DIR/results.csv`` and ``DIR/results.parquet`` (one row per seed, atomically after every
-seed) and ``DIR/summary.csv``, and prints the summary like the papers' tables. Re-running with
-the same ``--out`` skips the seeds already in ``results.csv`` with the same config hash.
+Writes ``DIR/results.csv`` and ``DIR/results.parquet`` (one row per config hash and seed,
+atomically after every seed), ``DIR/summary.csv`` (one row per config hash) and
+``DIR/configs/<config hash>.yaml``, and prints the summary like the papers' tables. Re-running
+with the same ``--out`` skips the seeds already there for the same config hash; rows of other
+configs are kept, never deleted or replaced. The output directory is checked before any work.
 ``--quick`` is a smoke run: 3 epochs, 2+2 layers, 10 search iterations (a minute or so on CPU).
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from .config import ExperimentConfig
 from .errors import ConfigError, DataError
-from .io import atomic_path, atomic_write_text
+from .io import atomic_path, atomic_write_text, check_output_dir
 
 QUICK = {"epochs": 3, "encoder_layers": 2, "decoder_layers": 2, "search_iterations": 10}
 DATASET_LABEL = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
@@ -102,58 +104,94 @@ def format_summary(s: dict[str, Any], dataset: str, method: str) -> str:
             f"time {s['total_seconds_mean']:.1f} s  ({s['runs']} runs)")
 
 
+#: columns every table written by ``nar run`` has: a results.csv without them is someone else's
+RESULT_KEY_COLUMNS = ("config_hash", "seed", "space", "dataset", "method")
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Rows of an earlier ``nar run`` results table; DataError (exit 2) for a damaged or foreign file."""
+    import pandas as pd
+
+    if not path.exists():
+        return []
+    try:
+        old = pd.read_csv(path, dtype={"config_hash": str})
+    except pd.errors.EmptyDataError:
+        raise DataError(path, "is empty, not a results table of nar run; use another --out") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read existing results ({' '.join(str(exc).split())}); use another --out") from None
+    missing = [c for c in RESULT_KEY_COLUMNS if c not in old.columns]
+    if missing:
+        raise DataError(path, f"not a results table of nar run (no column {', '.join(missing)}); "
+                        "use another --out rather than overwrite it")
+    seeds = pd.to_numeric(old["seed"], errors="coerce")
+    if seeds.isna().any() or (seeds % 1 != 0).any() or old["config_hash"].isna().any():
+        row = int(next(i for i in range(len(old)) if pd.isna(seeds.iloc[i]) or seeds.iloc[i] % 1 or pd.isna(old["config_hash"].iloc[i])))
+        raise DataError(path, f"row {row}: seed {old['seed'].iloc[row]!r} / config_hash {old['config_hash'].iloc[row]!r} "
+                        "is not a nar run result; use another --out")
+    return old.to_dict("records")
+
+
 def _write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
     import pandas as pd
 
-    df = pd.DataFrame(rows).sort_values("seed", kind="stable")
+    df = pd.DataFrame(rows).sort_values(["config_hash", "seed"], kind="stable")
     with atomic_path(out / "results.csv") as tmp:
         df.to_csv(tmp, index=False)
     with atomic_path(out / "results.parquet", suffix=".parquet") as tmp:
         df.astype({"found_key": str}).to_parquet(tmp, index=False)
 
 
-def run(args: argparse.Namespace) -> int:
+def _write_summary(out: Path, summary: dict[str, Any]) -> None:
+    """``summary.csv``: one row per config hash; this config's row replaced, every other kept."""
     import pandas as pd
+
+    path = out / "summary.csv"
+    rows = []
+    if path.exists():
+        try:
+            rows = [r for r in pd.read_csv(path, dtype={"config_hash": str}).to_dict("records")
+                    if str(r.get("config_hash")) != summary["config_hash"]]
+        except (OSError, ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+            raise DataError(path, f"cannot read existing summary ({' '.join(str(exc).split())}); use another --out") from None
+    atomic_write_text(path, pd.DataFrame(rows + [summary]).to_csv(index=False))
+
+
+def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .benchmarks import load_benchmark
-    from .experiment import config_hash, run_experiment
+    from .experiment import config_hash, resolve_device, run_experiment
 
     log = logging.getLogger("nar.run")
     base = build_config(args)
     seeds = parse_seeds(args.seeds)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # everything that can fail before the first seed fails here, leaving no file and no empty --out
+    out = check_output_dir(args.out)
     chash = config_hash(base)
-    rows: list[dict[str, Any]] = []
     results_csv = out / "results.csv"
-    if results_csv.exists():
-        try:
-            old = pd.read_csv(results_csv)
-        except Exception as exc:  # a foreign or damaged file: refuse rather than overwrite it
-            raise DataError(results_csv, f"cannot read existing results ({exc}); use another --out") from None
-        rows = old.to_dict("records")
-    done = {int(r["seed"]) for r in rows if str(r.get("config_hash")) == chash}
-    rows = [r for r in rows if str(r.get("config_hash")) == chash or int(r["seed"]) not in seeds]
+    rows = read_results(results_csv)  # every config's rows: never deleted, never replaced
+    done = {int(r["seed"]) for r in rows if str(r["config_hash"]) == chash}
     todo = [s for s in seeds if s not in done]
     if done & set(seeds):
-        log.info("skipping seeds already in %s: %s", results_csv, sorted(done & set(seeds)))
+        log.info("skipping seeds already in %s for config %s: %s", results_csv, chash, sorted(done & set(seeds)))
     if todo:
+        resolve_device(base.device)  # --device cuda without CUDA: a ConfigError now, not after loading
         bench = load_benchmark(base.space, base.data_dir)
         for seed in tqdm(todo, desc=f"{base.method} {base.dataset}", unit="seed"):
             cfg = base.replace(seed=seed)
             res = run_experiment(cfg, bench, progress=args.progress, log=log)
             # tidy rows: every config value as a column, then every metric (as the sweep tables)
-            rows = [r for r in rows if int(r["seed"]) != seed] + [{**cfg.to_dict(), **res.to_dict()}]
+            rows.append({**cfg.to_dict(), **res.to_dict()})
             _write_tables(out, rows)  # after every seed: an interrupted run resumes from here
-    mine = [r for r in rows if str(r.get("config_hash")) == chash and int(r["seed"]) in seeds]
+    mine = [r for r in rows if str(r["config_hash"]) == chash and int(r["seed"]) in seeds]
     if not mine:
         raise ConfigError("no results to summarise")
     summary = summarise(mine)
     summary.update(space=base.space, dataset=base.dataset, method=base.method, config_hash=chash,
                    seeds=args.seeds)
-    atomic_write_text(out / "summary.csv", pd.DataFrame([summary]).to_csv(index=False))
-    atomic_write_text(out / "config.yaml", _yaml(base.to_dict()))
+    _write_summary(out, summary)
+    atomic_write_text(out / "configs" / f"{chash}.yaml", _yaml(base.to_dict()))
     print(format_summary(summary, base.dataset, base.method))
     return 0
 

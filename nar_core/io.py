@@ -5,8 +5,11 @@ import contextlib
 import hashlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Iterator
+
+from .errors import ConfigError
 
 
 @contextlib.contextmanager
@@ -77,3 +80,29 @@ def dir_writable(directory: str | os.PathLike) -> bool:
         return d.is_dir() and os.access(d, os.W_OK) and bool(d.stat().st_mode & 0o222)
     except OSError:
         return False
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """``path`` if results can be written there; a ConfigError naming ``flag`` otherwise. Creates nothing.
+
+    Run before any work, so a file in the way or a read-only directory is found at once, not
+    after the first result was computed and then lost.
+    """
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{flag} {out}: is a file, not a directory")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{flag} {out}: cannot create it, {existing} is a file")
+    where = "it" if existing == out else f"its parent {existing}"
+    if not dir_writable(existing):
+        raise ConfigError(f"{flag} {out}: {where} is read-only; choose a writable directory")
+    try:  # what the mode bits cannot show (a read-only mount, an ACL): try once
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".nar-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{flag} {out}: cannot write in {where} ({exc.strerror or exc})") from None
+    return out
