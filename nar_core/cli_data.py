@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .benchmarks import Benchmark, load_benchmark
-from .spaces import get_space
+from .spaces import get_space, space_names
 
 _INFO_HELP = """\
 Load a benchmark the way every other command does and print a summary: the number of cells,
@@ -40,7 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=_INFO_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    info.add_argument("--space", default="nb201", choices=("nb201", "nb101"), help="search space (default: nb201)")
+    info.add_argument("--space", default=space_names()[0], choices=space_names(),
+                      help=f"search space: {', '.join(space_names())} (default: {space_names()[0]})")
     info.add_argument(
         "--data", default=None, metavar="PATH",
         help="data directory (shared layout <dir>/nb201, <dir>/nb101) or a benchmark file; "

@@ -1,18 +1,15 @@
 """``nar run``: run one method on one benchmark for several seeds; write results and a summary.
 
-    nar run --space nb201 --dataset cifar10 --method narq2t --seeds 0-9 --data ../shared/data --out DIR
-
-Writes ``DIR/results.csv`` and ``DIR/results.parquet`` (one row per config hash and seed,
-atomically after every seed), ``DIR/summary.csv`` (one row per config hash) and
-``DIR/configs/<config hash>.yaml``, and prints the summary like the papers' tables. Re-running
-with the same ``--out`` skips the seeds already there for the same config hash; rows of other
-configs are kept, never deleted or replaced. The output directory is checked before any work.
-``--quick`` is a smoke run: 3 epochs, 2+2 layers, 10 search iterations (a minute or so on CPU).
+The user-facing text is ``_DESCRIPTION`` (plain, for ``--help``). ``--quick`` is a smoke run:
+3 epochs, 2+2 layers, 10 search iterations (a minute or so on CPU).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +154,21 @@ def _write_summary(out: Path, summary: dict[str, Any]) -> None:
     atomic_write_text(path, pd.DataFrame(rows + [summary]).to_csv(index=False))
 
 
+def _seed_text(seeds: list[int]) -> str:
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 1 else ",".join(map(str, seeds))
+
+
+def _duration(seconds: float) -> str:
+    """``1 h 02 min``, ``3 min 05 s`` or ``42 s``: a time left a person reads at a glance."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .benchmarks import load_benchmark
     from .experiment import config_hash, resolve_device, run_experiment
@@ -178,12 +188,25 @@ def run(args: argparse.Namespace) -> int:
     if todo:
         resolve_device(base.device)  # --device cuda without CUDA: a ConfigError now, not after loading
         bench = load_benchmark(base.space, base.data_dir)
-        for seed in tqdm(todo, desc=f"{base.method} {base.dataset}", unit="seed"):
-            cfg = base.replace(seed=seed)
-            res = run_experiment(cfg, bench, progress=args.progress, log=log)
-            # tidy rows: every config value as a column, then every metric (as the sweep tables)
-            rows.append({**cfg.to_dict(), **res.to_dict()})
-            _write_tables(out, rows)  # after every seed: an interrupted run resumes from here
+        show = sys.stderr.isatty() if args.progress is None else args.progress
+        log.info("%s on %s %s: %d seed(s) %s, data %s, results in %s", base.method, base.space, base.dataset,
+                 len(todo), _seed_text(todo), bench.source, out)
+        t0 = time.perf_counter()
+        with contextlib.ExitStack() as stack:
+            seeds_iter = todo
+            if show:
+                stack.enter_context(logging_redirect_tqdm())  # log lines above the bars, not through them
+                seeds_iter = stack.enter_context(tqdm(todo, desc=f"{base.method} {base.dataset}", unit="seed"))
+            for i, seed in enumerate(seeds_iter, 1):
+                cfg = base.replace(seed=seed)
+                res = run_experiment(cfg, bench, progress=show, log=log)
+                # tidy rows: every config value as a column, then every metric (as the sweep tables)
+                rows.append({**cfg.to_dict(), **res.to_dict()})
+                _write_tables(out, rows)  # after every seed: an interrupted run resumes from here
+                if not show:
+                    left = (time.perf_counter() - t0) / i * (len(todo) - i)
+                    log.info("seed %d done (%d/%d)%s", seed, i, len(todo),
+                             f", about {_duration(left)} left" if i < len(todo) else "")
     mine = [r for r in rows if str(r["config_hash"]) == chash and int(r["seed"]) in seeds]
     if not mine:
         raise ConfigError("no results to summarise")
@@ -202,20 +225,44 @@ def _yaml(d: dict[str, Any]) -> str:
     return yaml.safe_dump({k: v for k, v in d.items() if k != "seed"}, sort_keys=False)
 
 
+_DESCRIPTION = """\
+Run one method on one benchmark for several seeds, write the results and print a summary
+like the papers' tables.
+
+Writes DIR/results.csv and DIR/results.parquet (one row per config hash and seed, after every
+seed), DIR/summary.csv (one row per config hash) and DIR/configs/<config hash>.yaml. Running
+again into the same --out skips the seeds already there for the same config; rows of other
+configs are kept, never deleted or replaced. The output directory, the data and the device are
+checked before any work (exit status 2 and one line naming the problem).
+
+Progress (seeds, epochs, search iterations, with the time left) is shown when stderr is a
+terminal; otherwise one plain log line per seed. --progress / --no-progress force either.
+"""
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("run", help="run a method for several seeds and summarise",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", choices=("nb201", "nb101"), default=None, help="search space (default nb201)")
-    p.add_argument("--dataset", default=None, help="cifar10, cifar100 or imagenet16 (nb201)")
-    p.add_argument("--method", default=None,
-                   help="narq2t, nar, no_tier, convnet, random_search or evolution (default narq2t)")
+    from .cli import allowed_values_text
+    from .spaces import space_names
+
+    p = subparsers.add_parser(
+        "run", help="run a method for several seeds and summarise", description=_DESCRIPTION,
+        epilog="allowed values:\n" + allowed_values_text() + (
+            "\nexamples:\n"
+            "  nar run --space nb201 --dataset cifar10 --method narq2t --seeds 0-9 --out runs/c10\n"
+            "  nar run --method random_search --seeds 0-2 --quick --out runs/smoke\n"
+            "  nar run --space nb101 --data nasbench_only108.tfrecord --seeds 0-4 --out runs/nb101"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", choices=space_names(), default=None, metavar="SPACE", help="search space (see below)")
+    p.add_argument("--dataset", default=None, help="dataset of the space (see below)")
+    p.add_argument("--method", default=None, help="search method (see below)")
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-9 or 0,3,5 (default 0)")
     p.add_argument("--data", default=None, help="benchmark data file or directory (default: $NAR_DATA, else ../shared/data, else the NAS-Bench-201 table shipped with the package)")
     p.add_argument("--out", required=True, help="output directory (results.csv, results.parquet, summary.csv)")
     p.add_argument("--config", default=None, help="YAML file of config overrides")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--quick", action="store_true", help=f"smoke-run settings {QUICK}")
-    p.add_argument("--progress", action="store_true", help="per-epoch progress bar inside each seed")
+    p.add_argument("--quick", action="store_true", help="smoke-run settings: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars for seeds, epochs and search iterations (default: when stderr is a terminal)")
     p.set_defaults(func=run)
     return p

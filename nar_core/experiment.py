@@ -247,7 +247,7 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.epochs, desc=f"train {config.method} seed {config.seed}", leave=False)
+        bar = tqdm(total=config.epochs, desc=f"train {config.method} seed {config.seed}", unit="epoch", leave=False)
     cb = (lambda e, rec: (bar.update(1), bar.set_postfix(loss=f"{rec['loss']:.3f}", tau=f"{rec.get('tau', 0):.3f}"))) \
         if bar is not None else None
     tr = train_ranker(model, train, val, settings, seed=model_seed + 1, device=device,
@@ -263,10 +263,19 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         constraints=config.constraints, random_proportion=config.random_proportion,
         constraint_reuse=config.constraint_reuse, batch_factor=config.batch_factor,
         kl_thresholds=(config.kl_threshold_flops, config.kl_threshold_params), tier_index=config.tier_index)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.search_iterations, desc=f"search {config.method} seed {config.seed}", unit="it",
+                   leave=False)
+    cb = (lambda i, best: (bar.update(1), bar.set_postfix(best_val=f"{best:.2f}"))) if bar is not None else None
     outcome = ranker_search(model, encode_rows, sampler, queries, iterations=config.search_iterations,
                             sample_size=config.sample_size, top_k=config.top_k, val_column=val_col,
                             select_column=sel_col, use_tiers=has_tiers,
-                            latency_norm=tr.latency_norm if use_lat else None)
+                            latency_norm=tr.latency_norm if use_lat else None, progress=cb)
+    if bar is not None:
+        bar.close()
     search_seconds = time.perf_counter() - t_search
 
     # --- evaluation (not part of the search cost) -------------------------------------------

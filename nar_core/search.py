@@ -78,8 +78,12 @@ def ranker_search(
     select_column: str,
     use_tiers: bool = True,
     latency_norm: tuple[float, float] | None = None,
+    progress: Callable[[int, float], None] | None = None,
 ) -> SearchOutcome:
-    """Algorithm 4 with ``model`` (a NARanker or any module returning ``.score``/``.tier_logits``)."""
+    """Algorithm 4 with ``model`` (a NARanker or any module returning ``.score``/``.tier_logits``).
+
+    ``progress(iteration, best_val)`` is called after each iteration (1-based), for progress bars.
+    """
     device = next(model.parameters()).device
     model.eval()
     out = SearchOutcome(best_row=-1)
@@ -125,6 +129,8 @@ def ranker_search(
                 for r, v in zip(picked.tolist(), lat[chosen].tolist()):
                     out.predicted_latency[r] = v * s + m
         out.best_so_far_val.append(float(best_val))
+        if progress is not None:
+            progress(len(out.best_so_far_val), float(best_val))
     out.best_row = best_row
     return out
 

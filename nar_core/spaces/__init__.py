@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..errors import NarError
 from .base import CellArrays, SearchSpace
 
-__all__ = ["CellArrays", "SearchSpace", "get_space"]
+__all__ = ["CellArrays", "SearchSpace", "get_space", "space_names"]
 
 _SPACES: dict[str, SearchSpace] = {}
 
@@ -21,3 +21,8 @@ def get_space(name: str) -> SearchSpace:
             raise NarError(f"unknown search space {name!r}; expected 'nb201' or 'nb101'")
         _SPACES[key] = cls()
     return _SPACES[key]
+
+
+def space_names() -> tuple[str, ...]:
+    """Names of the available search spaces, the default first."""
+    return ("nb201", "nb101")

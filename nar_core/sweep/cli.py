@@ -12,6 +12,7 @@ import logging
 import sys
 from typing import Mapping, Sequence
 
+from ..cli import allowed_values_text, plain_text
 from ..errors import NarError
 from .runner import SweepOptions, run_sweep
 from .spec import QUICK_SETTINGS, SweepSpec, load_spec, parse_seeds
@@ -28,13 +29,16 @@ Kill the sweep at any point (Ctrl-C, or even SIGKILL of this process) and run th
 with --resume: finished trials are kept, unfinished ones continue from their last finished seed.
 
 --quick settings: {quick}
-"""
+
+Allowed space, dataset and method of a spec (edit them with --print-spec and --spec FILE.yaml):
+{allowed}"""
 
 
 def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, description: str = "") -> argparse.ArgumentParser:
     quick = ", ".join(f"{k}={v}" for k, v in QUICK_SETTINGS.items())
-    p = argparse.ArgumentParser(prog=prog, description=description,
-                                epilog=EPILOG.format(quick=quick), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=prog, description=plain_text(description),
+                                epilog=EPILOG.format(quick=quick, allowed=allowed_values_text(prefix="")),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     names = list(specs)
     if len(names) > 1:
         p.add_argument("--table", choices=names, default=names[0],
