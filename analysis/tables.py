@@ -39,7 +39,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from nar_core.benchmarks.base import canonical_dataset
+from nar_core.spaces import canonical_dataset, space_names
 from nar_core.config import ExperimentConfig
 from nar_core.errors import DataError, NarError
 from nar_core.io import atomic_path
@@ -482,7 +482,7 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
 
 def _canonical_or_same(name: str, space: str) -> str:
     try:
-        return canonical_dataset(name, space if space in ("nb101", "nb201") else None)
+        return canonical_dataset(name, space if space in space_names() else None)
     except NarError:
         return name
 

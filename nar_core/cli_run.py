@@ -49,6 +49,8 @@ def _parse_value(v: str) -> Any:
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
     """Papers' defaults for the space, then the YAML file, ``--quick``, flags and ``--set`` overrides."""
+    from .spaces import space_names
+
     overrides: dict[str, Any] = {}
     if args.config:
         import yaml
@@ -75,7 +77,7 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
             raise ConfigError(f"--set: expected key=value, got {item!r}")
         k, v = item.split("=", 1)
         overrides[k.strip()] = _parse_value(v)
-    space = args.space or overrides.pop("space", "nb201")
+    space = args.space or overrides.pop("space", space_names()[0])
     overrides.pop("space", None)
     return ExperimentConfig.for_space(space, **overrides)
 

@@ -15,9 +15,8 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, NarError
 
-SPACES = ("nb201", "nb101")
 METHODS = (
     "narq2t",          # learnable tier queries (NARQ2T)
     "nar",             # running-mean tier embeddings (NAR)
@@ -38,7 +37,7 @@ class ExperimentConfig:
     dataset: str = "cifar10"
     method: str = "narq2t"
     seed: int = 0
-    data_dir: str | None = None          # None: NAR_DATA or ../shared/data
+    data_dir: str | None = None          # None: NAR_DATA, ../shared/data, else the space's embedded table
     # --- data protocol (NB201: 1000 + 256 on *_val; NB101: 4236 + 1024) -------------------------
     train_size: int = 1000
     val_size: int = 256
@@ -91,22 +90,16 @@ class ExperimentConfig:
     # ------------------------------------------------------------------------------------------------
     @classmethod
     def for_space(cls, space: str, **overrides: Any) -> "ExperimentConfig":
-        """The papers' settings for ``space``, then ``overrides`` (validated)."""
-        if space not in SPACES:
-            raise ConfigError(f"space: unknown search space {space!r}; expected one of {', '.join(SPACES)}")
-        base: dict[str, Any] = {"space": space}
-        if space == "nb101":
-            base.update(
-                dataset="cifar10", train_size=4236, val_size=1024, d_model=256, d_ff=1024, n_heads=4,
-                epochs=35, batch_size=256, warmup_steps=50, adam_beta2=0.982, weight_decay=5e-4,
-                rank_loss_factor=21.0, sampling_mode="statistics", sample_size=256,
-            )
-        else:
-            # NARQ2T Table VI bold rows: the rank-loss factor chosen per dataset.
-            from .benchmarks.base import canonical_dataset
-
-            ds = canonical_dataset(overrides.get("dataset", "cifar10"), "nb201")
-            base["rank_loss_factor"] = {"cifar10": 5.0, "cifar100": 23.0, "imagenet16": 18.0}[ds]
+        """The papers' settings for ``space`` (the space's own :meth:`~nar_core.spaces.SearchSpace.defaults`
+        for its first or the given dataset and method), then ``overrides`` (validated)."""
+        sp = _space(space)
+        dataset = overrides.get("dataset", sp.datasets[0])
+        try:
+            dataset = sp.canonical_dataset(dataset)
+        except NarError as exc:
+            raise ConfigError(f"dataset: {exc}") from None
+        base: dict[str, Any] = {"space": sp.name, "dataset": dataset}
+        base.update(sp.defaults(dataset, overrides.get("method", cls.method)))
         base.update(overrides)
         return cls.from_dict(base)
 
@@ -138,16 +131,14 @@ class ExperimentConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first field that is out of range."""
-        from .benchmarks.base import canonical_dataset  # local: avoids a cycle at import time
-
         def need(cond: bool, name: str, what: str) -> None:
             if not cond:
                 raise ConfigError(f"{name}: {what} (got {getattr(self, name)!r})")
 
-        need(self.space in SPACES, "space", f"must be one of {', '.join(SPACES)}")
+        sp = _space(self.space)
         try:
-            canonical_dataset(self.dataset, self.space)
-        except Exception as exc:  # NarError -> ConfigError naming the field
+            sp.canonical_dataset(self.dataset)
+        except NarError as exc:
             raise ConfigError(f"dataset: {exc}") from None
         need(self.method in METHODS, "method", f"must be one of {', '.join(METHODS)}")
         need(self.sampling_mode in SAMPLING_MODES, "sampling_mode", f"must be one of {', '.join(SAMPLING_MODES)}")
@@ -173,10 +164,20 @@ class ExperimentConfig:
             need(getattr(self, name) >= 0, name, "must be >= 0")
         need(0.0 <= self.adam_beta1 < 1.0 and 0.0 <= self.adam_beta2 < 1.0, "adam_beta2", "betas must be in [0, 1)")
         need(self.adam_eps > 0, "adam_eps", "must be > 0")
-        need(self.latency_loss_factor == 0 or self.space == "nb201", "latency_loss_factor",
-             "latency labels exist only for nb201")
+        need(self.latency_loss_factor == 0 or sp.has_latency, "latency_loss_factor",
+             f"the {sp.name} benchmark has no latency labels")
         need(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "device",
              "must be 'cpu', 'cuda', 'cuda:N' or 'auto'")
+
+
+def _space(name: str):
+    """The registered search space ``name``; ConfigError naming the field otherwise."""
+    from .spaces import get_space  # local: the registry loads plug-ins, which import the pipeline
+
+    try:
+        return get_space(name)
+    except NarError as exc:
+        raise ConfigError(f"space: {exc}") from None
 
 
 def _coerce(name: str, type_hint: Any, value: Any) -> Any:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .benchmarks.base import Benchmark, canonical_dataset
+from .benchmarks.base import Benchmark
 from .config import ExperimentConfig
 from .errors import ConfigError, NarError
 from .ranker.convnet import ConvNetRanker
@@ -146,7 +146,7 @@ def run_experiment(
         benchmark = load_benchmark(config.space, config.data_dir)
     bench = benchmark
     space = get_space(config.space)
-    ds = canonical_dataset(config.dataset, config.space)
+    ds = space.canonical_dataset(config.dataset)
     val_col, test_col, sel_col = f"{ds}_val", f"{ds}_test", f"{ds}_{config.query_metric}"
     for col in (val_col, test_col):
         bench.column(col)  # clear error now if the benchmark lacks it

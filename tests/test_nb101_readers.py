@@ -20,7 +20,8 @@ from nar_core.benchmarks.tfrecord import (  # noqa: E402
     iter_tfrecord_batches, read_nasbench_tfrecord, read_tfrecords, write_nasbench_tfrecord, write_tfrecords,
 )
 from nar_core.errors import DataError  # noqa: E402
-from nar_core.spaces.nb101 import NB101Space, cells_from_specs  # noqa: E402
+from nar_core.plugins.nb101 import NB101Space
+from nar_core.spaces.nb101 import cells_from_specs  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nar_cell_info_examples" / "nasbench101_vertice_example.json"
 space = NB101Space()
