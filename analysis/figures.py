@@ -25,7 +25,7 @@ from nar_core.errors import NarError  # noqa: E402
 from nar_core.io import atomic_path  # noqa: E402
 
 from .tables import (  # noqa: E402
-    DATASET_LABEL, SPACE_LABEL, STD_DDOF, TableSpec, _describe, build_table, get_table, load_paper_table,
+    DATASET_LABEL, STD_DDOF, TableSpec, _describe, build_table, get_table, load_paper_table, space_label,
     parse_curve,
 )
 
@@ -129,7 +129,7 @@ def plot_curves(results: pd.DataFrame, out: str | os.PathLike, space: str | None
         ax.axhline(opt, color="k", ls="--", lw=1, label=f"benchmark optimum {opt:.2f}")
     ax.set_xlabel("search iteration")
     ax.set_ylabel("best validation accuracy so far (%)")
-    ax.set_title(f"{SPACE_LABEL.get(space, space)} {DATASET_LABEL.get(dataset, dataset)}: "
+    ax.set_title(f"{space_label(space)} {DATASET_LABEL.get(dataset, dataset)}: "
                  f"best-so-far (mean ± std over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

@@ -98,9 +98,10 @@ class ExperimentConfig:
             dataset = sp.canonical_dataset(dataset)
         except NarError as exc:
             raise ConfigError(f"dataset: {exc}") from None
-        base: dict[str, Any] = {"space": sp.name, "dataset": dataset}
+        base: dict[str, Any] = {"space": sp.name}
         base.update(sp.defaults(dataset, overrides.get("method", cls.method)))
         base.update(overrides)
+        base["dataset"] = dataset  # canonical: one spelling per dataset in configs and their hashes
         return cls.from_dict(base)
 
     @classmethod

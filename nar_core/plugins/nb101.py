@@ -25,6 +25,7 @@ class NB101Space(SearchSpace):
     """NAS-Bench-101: 423,624 unique cells stacked 3 x 3 into a CIFAR-10 network."""
 
     name = "nb101"
+    label = "NAS-Bench-101"
     datasets = DATASETS
     dataset_aliases = DATASET_ALIASES
     feature_shape = (19, 7, 7)

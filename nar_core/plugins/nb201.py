@@ -24,6 +24,7 @@ class NB201Space(SearchSpace):
     """NAS-Bench-201 (Dong & Yang, ICLR 2020) as used by NAR / NARQ2T."""
 
     name = "nb201"
+    label = "NAS-Bench-201"
     datasets = DATASETS
     dataset_aliases = DATASET_ALIASES
     feature_shape = (31, 4, 4)

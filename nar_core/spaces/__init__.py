@@ -57,7 +57,9 @@ def register_space(space: SearchSpace, *, replace: bool = False) -> SearchSpace:
         taken = next((n for n in _registry if _key(n) == _key(space.name)), None)
         if taken is not None and not replace:
             current = _registry[taken]
-            same = current is space or (isinstance(current, SearchSpace) and type(current) is type(space))
+            where = f"{type(space).__module__}:{type(space).__qualname__}"
+            same = current is space or current == where or (
+                isinstance(current, SearchSpace) and type(current) is type(space))
             if not same:
                 raise NarError(f"register_space: a search space named {space.name!r} is already registered")
         if taken is not None:

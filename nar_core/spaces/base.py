@@ -42,6 +42,8 @@ class SearchSpace(ABC):
 
     #: short name, as given to ``--space`` and stored in results ("nb201", "nb101", ...)
     name: str
+    #: name in tables and figures ("NAS-Bench-201"); the short name when not set
+    label: str = ""
     #: datasets of the benchmark, canonical names; the first is the default
     datasets: tuple[str, ...]
     #: other spellings of dataset names (lower case) -> canonical name
@@ -140,6 +142,9 @@ class SearchSpace(ABC):
     @abstractmethod
     def op_counts(self, cells: CellArrays) -> np.ndarray:
         """``(n, len(op_names()))`` int64: how often each operation occurs in each cell."""
+
+    def display_name(self) -> str:
+        return self.label or self.name
 
     def describe(self) -> dict[str, Any]:
         return {"space": self.name, "datasets": self.datasets, "feature_shape": self.feature_shape,
