@@ -539,9 +539,10 @@ def load_paper_table(spec: TableSpec, paper_dir: str | os.PathLike | None = None
 def _defaults(df: pd.DataFrame) -> pd.DataFrame:
     """The papers' setting of every held knob, per row (it depends on space and dataset)."""
     out = pd.DataFrame(index=df.index, columns=list(HELD_KNOBS), dtype=object)
-    for (space, dataset), idx in df.groupby(["space", "dataset"], sort=False).groups.items():
-        try:
-            cfg = ExperimentConfig.for_space(space, dataset=dataset).to_dict()
+    method = df["method"] if "method" in df.columns else pd.Series("narq2t", index=df.index)
+    for (space, dataset, meth), idx in df.assign(_m=method).groupby(["space", "dataset", "_m"], sort=False).groups.items():
+        try:  # the default depends on the method too (NAR's own rank-loss factor, issue 9 item 12)
+            cfg = ExperimentConfig.for_space(space, dataset=dataset, method=meth).to_dict()
         except NarError:
             continue  # an unknown space/dataset: such rows fail the space filter anyway
         for k in HELD_KNOBS:

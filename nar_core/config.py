@@ -28,6 +28,34 @@ METHODS = (
 SAMPLING_MODES = ("statistics", "interval", "random")
 QUERY_METRICS = ("test", "val")
 CONSTRAINTS = ("flops+params", "flops", "params")
+# the switches of issue 9 (docs/fidelity.md): every value names its source
+CHOICES = {
+    "pooling": ("flatten", "mean"),
+    "tier_labels": ("global", "batch"),
+    "tier_embedding_reset": ("epoch", "never"),
+    "kl_definition": ("softmax", "smoothed"),
+    "constraint_bound": ("upper", "bin"),
+    "interval_scope": ("top_tier", "batch"),
+    "op_sampling": ("statistics", "uniform"),
+    "stats_epochs": ("best_epoch", "all_epochs"),
+    "stats_turns": ("iteration", "constraint"),
+    "search_queried": ("allow", "skip"),
+}
+ENCODING_ATTRIBUTES = ("ops", "flops", "params")
+
+#: Named presets: the fields a preset sets on top of the dataclass defaults (which follow the
+#: papers' text, the authors' code where the text is silent). "paper" is the default; "authors" is
+#: the authors' public code (AlbertiPot/nar: process/, sampler/). Only what holds for every space
+#: is here: each space's own preset values (config201.yml for nb201, config.yml for nb101) come
+#: from its plug-in, :meth:`nar_core.spaces.SearchSpace.defaults`.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "authors": dict(
+        pooling="flatten", tier_labels="global", tier_embedding_reset="epoch", kl_definition="softmax",
+        constraint_bound="upper", stats_epochs="best_epoch", stats_turns="iteration", search_queried="allow",
+        dropout=0.1,
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -41,44 +69,84 @@ class ExperimentConfig:
     # --- data protocol (NB201: 1000 + 256 on *_val; NB101: 4236 + 1024) -------------------------
     train_size: int = 1000
     val_size: int = 256
-    # --- model: L = L_d = 6 as in the papers; the width is not stated. NB201: D 64, FFN 256, no
-    # dropout, 3.5-4x cheaper per step on a CPU than the authors' public 128/512 with dropout 0.1
-    # (benchmarks/ranker_step.py) and at or above the papers' NB201 numbers (README). NB101 keeps
-    # the authors' 256/1024 (for_space), also without dropout. ---------------------------------------
-    d_model: int = 64
+    # --- model: L = L_d = 6 as in the papers; widths and dropout are not stated, so the authors'
+    # code (config201.yml: D 128, FFN 512, dropout 0.1; config.yml NB101: 256/1024, for_space).
+    # D 64 with no dropout is 3.5-4x cheaper per CPU step (benchmarks/ranker_step.py). -------------
+    d_model: int = 128                   # papers silent; authors' config201.yml d_model
     n_heads: int = 4
-    d_ff: int = 256
+    d_ff: int = 512                      # papers silent; authors' config201.yml d_ffn_inner
     encoder_layers: int = 6
     decoder_layers: int = 6
-    dropout: float = 0.0
+    dropout: float = 0.1                 # papers silent; authors' configs
     num_tiers: int = 5
+    # how the N x D feature x_alpha reaches the score/latency heads (Eq. 8 leaves it open):
+    # "flatten" (authors' models.py: N*D inputs) or "mean" (token mean, before issue 9)
+    pooling: str = "flatten"             # papers silent; authors' code flattens
+    # cell attributes in the feature tensor (NARQ2T Fig. 10 ablation): "+"-joined subset of
+    # ops, flops, params; the channels left out are zero
+    encoding_attributes: str = "ops+flops+params"  # the papers' encoding (App. A)
     # --- training (App. B / Sec. IV-A) ------------------------------------------------------------
     epochs: int = 55
     batch_size: int = 128
-    lr_scale: float = 1.0                # multiplies the Transformer schedule d^-0.5 * min(s^-0.5, s*w^-1.5)
+    lr_scale: float = 1.0                # Transformer schedule as printed (NAR Sec. 4); authors' lr_mul 0.07/0.1
     warmup_steps: int = 30
     adam_beta1: float = 0.9
     adam_beta2: float = 0.99
     adam_eps: float = 1e-9
     weight_decay: float = 1e-2
+    # L = cls * L_cls + rank * L_rank (+ latency * L_lat). cls 0 = "ranking only" row, rank 0 =
+    # "classification only" row (NAR Table 4 / NARQ2T Table V): the search then orders by what
+    # was trained (see search.py), never by an untrained head.
     cls_loss_factor: float = 1.0
-    rank_loss_factor: float = 5.0        # NARQ2T lambda2 (Sec. IV-D; Table VI); NAR lambda (Eq. 12)
+    rank_loss_factor: float = 5.0        # NARQ2T lambda2 (Table VI bold); NAR lambda 9/1 from the authors' configs (for_space)
     latency_loss_factor: float = 0.0     # NARQ2T lambda1 (Table IX); 0 turns the latency head off
     latency_column: str = "latency_ms"   # GTX 1080 Ti, batch 256 (NARQ2T Sec. IV-C)
+    # tier labels: "global" = the training set split into T tiers once by ground truth (NARQ2T
+    # Algo. 2, authors' SplitSubet); "batch" = each batch split equally (NAR Algo. 1 line 7)
+    tier_labels: str = "global"          # NARQ2T text and authors' code (for_space: "batch" for method nar)
+    # NAR running-mean tier embeddings (Eq. 13): "epoch" = zeroed at the start of every epoch and
+    # of the search (authors' train_epoch / init_tier_list); "never" = one mean over all epochs
+    tier_embedding_reset: str = "epoch"  # papers silent; authors' code
     # --- tier statistics and sampling (Algorithms 2 / 5, App. B) --------------------------------
-    num_bins: int = 10                   # q of Eq. 14 (not stated in the papers)
-    kl_threshold_flops: float = 2.5      # zeta
-    kl_threshold_params: float = 2.5     # zeta
-    batch_factor: float = 0.1            # theta
-    tier_index: int = 4                  # beta
-    sampling_mode: str = "interval"      # NB201 tables use the interval only; NB101 "statistics"
+    num_bins: int = 5                    # q: papers silent; authors' config201.yml bins (NB101 8, for_space)
+    # KL of Algorithm 2: "softmax" = KL(softmax(counts_T1) || softmax(counts_Ti)) / q, the
+    # authors' compute_kl_div (log_softmax of raw counts, kl_div batchmean); "smoothed" = KL of the
+    # histograms normalised after 1e-3 per-bin smoothing (before issue 9)
+    kl_definition: str = "softmax"       # papers say only "KL"; the thresholds were set on the authors' definition
+    kl_threshold_flops: float = 2.5      # zeta (NAR App. B)
+    kl_threshold_params: float = 2.5     # zeta (NAR App. B)
+    batch_factor: float = 0.1            # theta (NAR App. B)
+    tier_index: int = 4                  # beta (NAR App. B)
+    sampling_mode: str = "interval"      # NB201 "sample randomly on the interval" (NAR Sec. 4.2); NB101 "statistics"
+    # a drawn constraint tau bounds a cell from above, f <= tau (the constrained problem of NAR
+    # Eq. 1; authors' arch_sampler "f <= flops and p <= params"); "bin" = inside the drawn bin or
+    # interval, both sides (before issue 9)
+    constraint_bound: str = "upper"      # paper Eq. 1 and authors' code agree
+    # where tau is drawn when only the interval is kept: "top_tier" = a bin edge of the top
+    # tier's interval r_T1 (NAR Algo. 2 line 4); "batch" = any of the q bin edges of the batch
+    # (authors' _sample_target_value fallback and force_uniform)
+    interval_scope: str = "top_tier"     # NAR Algo. 2 text
+    # operations of constrained cells: "statistics" = the top tier's op counts (NAR Sec. 3.2 "to
+    # guide the sampling"); "uniform" (authors' samplers: uniform types, force_uniform on NB201)
+    op_sampling: str = "statistics"      # NAR Sec. 3.2 text
     constraints: str = "flops+params"
-    random_proportion: float = 0.5       # p
-    constraint_reuse: int = 25           # R
+    random_proportion: float = 0.5       # p (NAR App. B)
+    constraint_reuse: int = 25           # R (NAR App. B)
+    # which training batches feed the search: "best_epoch" = the batches of the epoch whose
+    # weights are kept (authors' checkpoint 'distri'); "all_epochs" (before issue 9)
+    stats_epochs: str = "best_epoch"     # papers silent; authors' train.py
+    # how the batches take turns: "iteration" = shuffled, one batch per search iteration, each
+    # reused ceil(T / batches) iterations (authors' distri_reuse_step); "constraint" = the next
+    # batch at every constraint draw (before issue 9)
+    stats_turns: str = "iteration"       # NAR Sec. 5.3 "used by turns across all sampling iterations"
     # --- search (Sec. 3.3 / Algorithm 4) -------------------------------------------------------------
     search_iterations: int = 50          # T
     sample_size: int = 128               # k, equal to the training batch size (App. B)
     top_k: int = 5                       # m candidates queried per iteration
+    # cells already queried (training labels, earlier iterations): "allow" = candidates come from
+    # the whole space and a repeat query costs nothing new, so a training cell can be returned
+    # (authors' sample.py); "skip" = never candidates, every query is new (before issue 9)
+    search_queried: str = "allow"        # papers silent; authors' code
     # Which queried accuracy picks the returned cell. The papers query the candidates' *test*
     # accuracy (NAR App. E, NARQ2T Sec. IV-D "query their test accuracies"), so "test"
     # reproduces their tables; "val" never looks at test labels (the stricter protocol).
@@ -89,17 +157,28 @@ class ExperimentConfig:
 
     # ------------------------------------------------------------------------------------------------
     @classmethod
-    def for_space(cls, space: str, **overrides: Any) -> "ExperimentConfig":
-        """The papers' settings for ``space`` (the space's own :meth:`~nar_core.spaces.SearchSpace.defaults`
-        for its first or the given dataset and method), then ``overrides`` (validated)."""
+    def for_space(cls, space: str, preset: str = "paper", **overrides: Any) -> "ExperimentConfig":
+        """The settings of ``preset`` (``PRESETS``) for ``space``, then ``overrides`` (validated).
+
+        ``"paper"`` follows the papers' text (the authors' code where the text is silent);
+        ``"authors"`` follows the authors' public code. The space's own values (its
+        :meth:`~nar_core.spaces.SearchSpace.defaults` for the first or given dataset, the method and
+        the preset) come first. The sweep harness and ``nar run --preset`` both come through here.
+        """
         sp = _space(space)
+        if preset not in PRESETS:
+            raise ConfigError(f"preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
         dataset = overrides.get("dataset", sp.datasets[0])
         try:
             dataset = sp.canonical_dataset(dataset)
         except NarError as exc:
             raise ConfigError(f"dataset: {exc}") from None
+        method = overrides.get("method", cls.method)
         base: dict[str, Any] = {"space": sp.name}
-        base.update(sp.defaults(dataset, overrides.get("method", cls.method)))
+        base.update(sp.defaults(dataset, method, preset))
+        if method == "nar" and preset == "paper":
+            base["tier_labels"] = "batch"  # NAR Algo. 1 line 7
+        base.update(PRESETS[preset])
         base.update(overrides)
         base["dataset"] = dataset  # canonical: one spelling per dataset in configs and their hashes
         return cls.from_dict(base)
@@ -145,6 +224,13 @@ class ExperimentConfig:
         need(self.sampling_mode in SAMPLING_MODES, "sampling_mode", f"must be one of {', '.join(SAMPLING_MODES)}")
         need(self.query_metric in QUERY_METRICS, "query_metric", f"must be one of {', '.join(QUERY_METRICS)}")
         need(self.constraints in CONSTRAINTS, "constraints", f"must be one of {', '.join(CONSTRAINTS)}")
+        for name, allowed in CHOICES.items():
+            need(getattr(self, name) in allowed, name, f"must be one of {', '.join(allowed)}")
+        attrs = self.encoding_attributes.split("+")
+        need(len(attrs) == len(set(attrs)) and set(attrs) <= set(ENCODING_ATTRIBUTES), "encoding_attributes",
+             "must be a '+'-joined subset of ops, flops, params (e.g. 'ops+flops')")
+        need(self.cls_loss_factor > 0 or self.rank_loss_factor > 0, "rank_loss_factor",
+             "cls_loss_factor and rank_loss_factor cannot both be 0 (nothing would be trained)")
         need(self.seed >= 0, "seed", "must be >= 0")
         for name in ("train_size", "val_size", "d_model", "n_heads", "d_ff", "epochs", "batch_size",
                      "num_tiers", "num_bins", "search_iterations", "sample_size", "top_k", "constraint_reuse"):

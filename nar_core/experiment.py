@@ -7,7 +7,8 @@
     the ranker with learnable tier queries / running-mean tier embeddings, tier statistics
     and the tier-guided search (Algorithms 1-5);
 ``no_tier``
-    encoder + ranking head only; the same sampler, candidates ranked by score alone;
+    encoder + ranking head only; candidates drawn uniformly from the whole space (no tier
+    statistics exist without tiers: the "-" row of NARQ2T Table IV) and ranked by score alone;
 ``convnet``
     the ReNAS-style 3-layer ConvNet ranker, candidates drawn uniformly from the whole space;
 ``random_search`` / ``evolution``
@@ -49,7 +50,7 @@ from .ranker.metrics import kendall_tau
 from .ranker.model import NARanker
 from .ranker.train import TrainData, TrainSettings, evaluate, predict, train_ranker
 from .sampler import CandidateSampler
-from .search import QueryLog, SearchOutcome, random_search, ranker_search, regularized_evolution
+from .search import QueryLog, SearchOutcome, random_search, ranker_search, regularized_evolution, search_order
 from .spaces import get_space
 
 HELDOUT_MAX = 5000
@@ -204,6 +205,18 @@ def run_experiment(
 
 
 # ------------------------------------------------------------------------------------------------
+def attribute_mask(n_channels: int, attributes: str) -> np.ndarray | None:
+    """Channels of the feature tensor kept by ``encoding_attributes`` (NARQ2T Fig. 10), or None
+    for all. Both encodings put the op matrix in channel 0 and then, per cell/module, its FLOPs
+    matrix (odd channels) and its parameter matrix (even channels >= 2) (App. A)."""
+    wanted = set(attributes.split("+"))
+    if wanted == {"ops", "flops", "params"}:
+        return None
+    ch = np.arange(n_channels)
+    kind = np.where(ch == 0, "ops", np.where(ch % 2 == 1, "flops", "params"))
+    return np.isin(kind, sorted(wanted))
+
+
 def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_ss, sampler_ss, eval_ss,
                      val_col, sel_col, progress, log):
     t0 = time.perf_counter()
@@ -212,7 +225,13 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     train_rows, val_rows = rows[: config.train_size], rows[config.train_size:]
     labels = queries.query(rows, val_col, "train")  # the papers train on validation accuracy
     cells_of = lambda r: {k: v[r] for k, v in bench.cell_arrays.items()}  # noqa: E731
-    encode_rows = lambda r: torch.from_numpy(np.ascontiguousarray(space.encode(cells_of(r), ds)))  # noqa: E731
+    mask = attribute_mask(space.feature_shape[0], config.encoding_attributes)
+
+    def encode_rows(r: np.ndarray) -> torch.Tensor:
+        x = space.encode(cells_of(r), ds)
+        if mask is not None:
+            x = x * mask[None, :, None, None].astype(x.dtype)  # attributes left out are zero
+        return torch.from_numpy(np.ascontiguousarray(x))
 
     train_cells = cells_of(train_rows)
     flops, params = space.network_cost(train_cells, ds)
@@ -235,14 +254,16 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
             model = NARanker(space.feature_shape, d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff,
                              encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers,
                              dropout=config.dropout, num_tiers=config.num_tiers,
-                             tier_mode=_TIER_MODE[config.method], latency_head=use_lat)
+                             tier_mode=_TIER_MODE[config.method], latency_head=use_lat,
+                             pooling=config.pooling)
     assert torch.equal(torch_state, torch.random.get_rng_state())
     has_tiers = config.method in ("narq2t", "nar")
     settings = TrainSettings(
         epochs=config.epochs, batch_size=config.batch_size, lr_scale=config.lr_scale,
         warmup_steps=config.warmup_steps, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_eps,
         weight_decay=config.weight_decay, cls_loss_factor=config.cls_loss_factor if has_tiers else 0.0,
-        rank_loss_factor=config.rank_loss_factor, latency_loss_factor=config.latency_loss_factor)
+        rank_loss_factor=config.rank_loss_factor, latency_loss_factor=config.latency_loss_factor,
+        tier_labels=config.tier_labels, tier_embedding_reset=config.tier_embedding_reset)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -256,13 +277,23 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         bar.close()
     train_seconds = time.perf_counter() - t0
 
+    if tr.stats is not None and config.stats_epochs == "best_epoch":
+        tr.stats.keep_epoch(tr.best_epoch)  # authors: the statistics saved with the best checkpoint
+    if config.tier_embedding_reset == "epoch":
+        model.reset_tier_embeddings()  # authors: fresh Buckets (zeros) at the start of the search
+
     t_search = time.perf_counter()
-    mode = "random" if config.method == "convnet" else config.sampling_mode
+    # without a tier classifier there are no tier statistics to guide the sampler: whole space
+    mode = "random" if config.method in ("convnet", "no_tier") else config.sampling_mode
     sampler = CandidateSampler(
         space, ds, bench, tr.stats, np.random.default_rng(sampler_ss), sampling_mode=mode,
         constraints=config.constraints, random_proportion=config.random_proportion,
         constraint_reuse=config.constraint_reuse, batch_factor=config.batch_factor,
-        kl_thresholds=(config.kl_threshold_flops, config.kl_threshold_params), tier_index=config.tier_index)
+        kl_thresholds=(config.kl_threshold_flops, config.kl_threshold_params), tier_index=config.tier_index,
+        kl_definition=config.kl_definition, constraint_bound=config.constraint_bound,
+        interval_scope=config.interval_scope, op_sampling=config.op_sampling, stats_turns=config.stats_turns,
+        iterations=config.search_iterations)
+    order = search_order(has_tiers, config.cls_loss_factor, config.rank_loss_factor)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -272,7 +303,7 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     cb = (lambda i, best: (bar.update(1), bar.set_postfix(best_val=f"{best:.2f}"))) if bar is not None else None
     outcome = ranker_search(model, encode_rows, sampler, queries, iterations=config.search_iterations,
                             sample_size=config.sample_size, top_k=config.top_k, val_column=val_col,
-                            select_column=sel_col, use_tiers=has_tiers,
+                            select_column=sel_col, order=order, queried=config.search_queried,
                             latency_norm=tr.latency_norm if use_lat else None, progress=cb)
     if bar is not None:
         bar.close()
@@ -281,6 +312,10 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     # --- evaluation (not part of the search cost) -------------------------------------------
     extra: dict[str, Any] = {"best_epoch": tr.best_epoch, "encode_seconds": encode_seconds,
                              "stats_seconds": tr.stats_seconds, "tier_short_iterations": outcome.tier_short}
+    # how often each branch of Algorithm 2 fired (one count per batch and quantity selected)
+    for q, counts in sampler.branch_counts.items():
+        for branch, c in counts.items():
+            extra[f"alg2_{q}_{branch.replace(' ', '_')}"] = c
     used = np.zeros(len(bench), dtype=bool)
     used[rows] = True
     held = np.flatnonzero(~used)

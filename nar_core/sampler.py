@@ -1,21 +1,30 @@
 """The search-phase sampler (NAR Sec. 3.3 / App. B; NARQ2T Algorithm 4 lines 5-17).
 
-Each call draws ``k`` cells:
+Each call (one search iteration) draws ``k`` cells:
 
-* a proportion ``p`` (``random_proportion``) uniformly from the whole space (diversity, NAR Sec. 5.3);
-* the rest built by the space's own procedure (NB201: each edge's op drawn from the top tier's
-  operation counts; NB101: the edge sampling of App. B with the top tier's op counts) and kept
-  only when their FLOPs / parameters satisfy the current constraint (rejection sampling).
+* a proportion ``p`` (``random_proportion``) uniformly over the benchmark's unique cells (NAR
+  Sec. 5.3; the authors' ``random.choices`` over dataset rows). Rows, not generated specs: on
+  NB101 many specs prune to the same small cell, so a random spec is not a uniform cell;
+* the rest built by the space's own procedure (NB201: each edge's op; NB101: the edge sampling of
+  App. B; ops from the top tier's counts, or uniform with ``op_sampling="uniform"``) and kept only
+  when their FLOPs / parameters satisfy the current constraint (rejection sampling).
 
-Constraints (``sampling_mode``): ``"statistics"`` runs Algorithm 2 on one training batch's tier
-histograms (batches are used by turns): when the top tier's histogram is kept, a bin is drawn from
-it and the constraint is that bin's range; otherwise the constraint is the top tier's interval.
-``"interval"`` always uses the interval ("sample randomly on the interval", NB201 tables).
-``"random"`` draws every cell uniformly. ``constraints`` picks FLOPs, parameters or both
-(Table 6 / VIII). A constraint is reused for ``R`` tries (Algorithm 4 line 7), which makes the
-rejection loop vectorise: R candidates are built and checked at once. The loop is bounded
+Constraints. Algorithm 2 runs on one training batch's tier histograms: when the top tier's
+histogram is kept (``sampling_mode="statistics"``) a bin is drawn from it, otherwise a bin is drawn
+uniformly from the top tier's interval (``interval_scope="top_tier"``, NAR Algo. 2) or from all q
+bins of the batch (``"batch"``, the authors' fallback). With ``constraint_bound="upper"`` (default,
+NAR Eq. 1 and the authors' ``f <= flops and p <= params``) the drawn bin's right edge tau bounds the
+cell from above; ``"bin"`` keeps the pre-issue-9 two-sided test (inside the drawn bin, or inside the
+whole interval). ``"interval"`` never uses the histogram; ``"random"`` draws every cell uniformly.
+``constraints`` picks FLOPs, parameters or both (Table 6 / VIII).
+
+Which batch: ``stats_turns="iteration"`` (default) shuffles the batches once and uses one batch
+for a whole iteration, each for ceil(T / batches) iterations (the authors' ``distri_reuse_step``);
+``"constraint"`` moves to the next batch at every constraint draw (before issue 9).
+A constraint is reused for ``R`` tries (Algorithm 4 line 7), which makes the rejection loop
+vectorise: R candidates are built and checked at once. The loop is bounded
 (``max_tries_factor * k`` tries); cells still missing are then drawn uniformly and counted in
-``SampleBatch.fallback``.
+``SampleBatch.fallback``. ``branch_counts`` counts how often each branch of Algorithm 2 fired.
 
 Restricted pools: when the benchmark does not hold the whole space (the 2,500-cell NB101 subset),
 cells are drawn from the benchmark's rows instead of generated, with the same constraints.
@@ -86,6 +95,12 @@ class CandidateSampler:
         batch_factor: float = 0.1,
         kl_thresholds: tuple[float, float] = (2.5, 2.5),
         tier_index: int = 4,
+        kl_definition: str = "softmax",
+        constraint_bound: str = "upper",
+        interval_scope: str = "top_tier",
+        op_sampling: str = "statistics",
+        stats_turns: str = "iteration",
+        iterations: int = 50,
         restrict_to_benchmark: bool | None = None,
         max_tries_factor: int = 200,
     ):
@@ -97,51 +112,75 @@ class CandidateSampler:
         self.batch_factor = batch_factor
         self.kl = {"flops": kl_thresholds[0], "params": kl_thresholds[1]}
         self.tier_index = tier_index
+        self.kl_definition = kl_definition
+        self.constraint_bound = constraint_bound
+        self.interval_scope = interval_scope
+        self.stats_turns = stats_turns
         self.max_tries_factor = max_tries_factor
         if restrict_to_benchmark is None:
             restrict_to_benchmark = len(bench) < space.num_cells
         self.restricted = bool(restrict_to_benchmark)
         self._turn = 0
+        self._iteration = 0
+        n_batches = len(stats) if stats is not None else 0
+        # authors' train.py: random.shuffle(distri_list); distri_reuse_step = ceil(T / len)
+        self._order = rng.permutation(n_batches) if n_batches else np.zeros(0, np.int64)
+        self._iter_reuse = max(1, -(-int(iterations) // n_batches)) if n_batches else 1
         self._selections: dict[tuple[int, str], Selection] = {}
         self._pool_costs: dict[str, np.ndarray] | None = None
-        self.op_probs = stats.op_probs(0) if stats is not None and len(stats) else None
+        use_ops = op_sampling == "statistics" and stats is not None and len(stats)
+        self.op_probs = stats.op_probs(0) if use_ops else None
         self.selection_log: list[str] = []
+        self.branch_counts: dict[str, dict[str, int]] = {
+            q: {"distribution": 0, "thin top tier": 0, "not distinct": 0} for q in ("flops", "params")}
 
     # --- constraints ------------------------------------------------------------------------
     def _selection(self, batch: int, quantity: str) -> Selection:
         key = (batch, quantity)
         if key not in self._selections:
-            sel = self.stats.select(batch, quantity, self.batch_factor, self.kl[quantity], self.tier_index)
+            sel = self.stats.select(batch, quantity, self.batch_factor, self.kl[quantity], self.tier_index,
+                                    self.kl_definition)
             self._selections[key] = sel
             self.selection_log.append(f"batch {batch} {quantity}: {sel.reason}")
+            self.branch_counts[quantity][sel.branch] = self.branch_counts[quantity].get(sel.branch, 0) + 1
         return self._selections[key]
 
-    def draw_constraint(self) -> dict[str, tuple[float, float]]:
-        """One constraint per active quantity: ``{quantity: (low, high)}``, closed interval."""
-        batch = self._turn % len(self.stats)
-        self._turn += 1
+    def _iteration_batch(self) -> int:
+        """The batch whose statistics serve the current iteration (``stats_turns="iteration"``)."""
+        return int(self._order[min(self._iteration // self._iter_reuse, len(self._order) - 1)])
+
+    def draw_constraint(self, batch: int | None = None) -> dict[str, tuple[float, float]]:
+        """One constraint per active quantity: ``{quantity: (low, high)}``, closed interval.
+
+        ``batch``: the training batch whose statistics to use; None takes the next one by turns.
+        """
+        if batch is None:
+            batch = self._turn % len(self.stats)
+            self._turn += 1
         out = {}
         for q in self.quantities:
             sel = self._selection(batch, q)
+            if self.constraint_bound == "bin":  # before issue 9: a two-sided window
+                if self.sampling_mode == "statistics" and sel.probs is not None:
+                    out[q] = sel.bin_range(int(self.rng.choice(len(sel.probs), p=sel.probs)))
+                else:
+                    out[q] = sel.interval
+                continue
             if self.sampling_mode == "statistics" and sel.probs is not None:
                 kappa = int(self.rng.choice(len(sel.probs), p=sel.probs))
-                out[q] = sel.bin_range(kappa)
+            elif self.interval_scope == "top_tier":
+                kappa = int(self.rng.integers(sel.interval_bins[0], sel.interval_bins[1] + 1))
             else:
-                out[q] = sel.interval
+                kappa = int(self.rng.integers(sel.num_bins))
+            out[q] = (-np.inf, sel.bin_range(kappa)[1])  # tau = the bin's right edge, an upper bound
         return out
 
     # --- candidates -------------------------------------------------------------------------
     def _uniform_rows(self, n: int) -> np.ndarray:
+        """``n`` cells uniform over the benchmark's unique cells (its rows), with replacement."""
         if n <= 0:
             return np.zeros(0, dtype=np.int64)
-        if self.restricted:
-            return self.rng.integers(0, len(self.bench), size=n).astype(np.int64)
-        rows = np.zeros(0, dtype=np.int64)
-        while rows.size < n:  # NB101 generation may give cells the benchmark lacks: draw again
-            cells = self.space.sample_uniform(self.rng, n - rows.size)
-            r = keys_to_rows(self.bench, self.space.keys(cells))
-            rows = np.concatenate([rows, r[r >= 0]])
-        return rows[:n]
+        return self.rng.integers(0, len(self.bench), size=n).astype(np.int64)
 
     def _costs(self, rows: np.ndarray, cells: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         if self.restricted:
@@ -167,7 +206,11 @@ class CandidateSampler:
         return rows, (self._costs(rows, cells) if rows.size else {"flops": np.zeros(0), "params": np.zeros(0)})
 
     def sample(self, k: int) -> SampleBatch:
-        """Draw ``k`` candidate rows (Algorithm 4 lines 3-17, vectorised by constraint)."""
+        """Draw ``k`` candidate rows for one search iteration (Algorithm 4 lines 3-17, vectorised)."""
+        batch = None
+        if self.sampling_mode != "random" and self.stats_turns == "iteration":
+            batch = self._iteration_batch()
+        self._iteration += 1
         if self.sampling_mode == "random":
             return SampleBatch(self._uniform_rows(k), k, 0, 0, 0)
         n_random = int(round(self.random_proportion * k))
@@ -176,7 +219,7 @@ class CandidateSampler:
         got = tries = 0
         max_tries = self.max_tries_factor * max(k, 1)
         while got < n_con and tries < max_tries:
-            constraint = self.draw_constraint()
+            constraint = self.draw_constraint(batch)
             rows, costs = self._constrained_chunk(self.reuse)
             tries += self.reuse
             ok = np.ones(rows.size, dtype=bool)

@@ -1,18 +1,27 @@
 """The search phase (NAR Sec. 3.3, NARQ2T Algorithm 4) and query accounting.
 
 Each of the T iterations draws k candidates with :class:`~nar_core.sampler.CandidateSampler`,
-classifies them with the ranker, keeps the predicted top tier, takes the top-m by score and
-queries their accuracy from the benchmark. Decisions the papers leave open:
+orders them with the ranker and queries the accuracy of the first m. ``order`` says how:
 
-* candidates already queried (training labels or an earlier iteration) are skipped, so every
-  query brings new information (a cell queried twice would count once anyway);
-* when the predicted top tier holds fewer than m new cells, the rest are the best-scored cells
-  of the other tiers (``use_tiers=False`` ranks every sample by score alone: the no-tier
-  ablation and the ConvNet ranker);
-* NAR (running-mean tiers) updates its tier embeddings with the predicted tiers of each
-  iteration's samples (NAR Sec. 3.2, "we update according to tier predictions during search");
-* the returned cell is the searched cell with the best queried ``select_column`` (the
-  papers query test accuracy; ``query_metric="val"`` keeps test labels out of the decision).
+* ``"tier+score"`` (both heads trained): the predicted top tier by score, best first (NAR Fig. 3
+  "selects the architecture with highest score in tier 1"); when it holds fewer than m cells the
+  rest are the best-scored cells of the other tiers;
+* ``"tier_prob"`` (classification loss only, NAR Table 4 / NARQ2T Table V): the predicted top
+  tier by its softmax probability of tier 1 ("chooses the candidate architectures according to the
+  highest logits", NAR Sec. 5.2; authors' sample.py when ``aux_loss`` is off); the untrained score
+  head is never read;
+* ``"score"`` (ranking loss only, the no-tier ranker, the ConvNet): every sample by score alone,
+  the untrained or absent classifier is never read.
+
+``queried``: ``"allow"`` (the authors' code) lets a cell queried before (a training label, an
+earlier iteration) be chosen again; the repeat costs nothing new and a training cell can be the
+result. ``"skip"`` (before issue 9) removes queried cells from the candidates so every query is
+new; training cells can then never be returned.
+
+NAR (running-mean tiers) updates its tier embeddings with the predicted tiers of each iteration's
+samples (NAR Sec. 3.2, "we update according to tier predictions during search"). The returned
+cell is the searched cell with the best queried ``select_column`` (the papers query test
+accuracy; ``query_metric="val"`` keeps test labels out of the decision).
 """
 from __future__ import annotations
 
@@ -23,6 +32,18 @@ import numpy as np
 import torch
 
 from .benchmarks.base import Benchmark
+
+
+SEARCH_ORDERS = ("tier+score", "tier_prob", "score")
+
+
+def search_order(has_tiers: bool, cls_loss_factor: float, rank_loss_factor: float) -> str:
+    """How the search orders candidates given what was trained (item 1 of issue 9)."""
+    if not has_tiers or cls_loss_factor == 0:
+        return "score"
+    if rank_loss_factor == 0:
+        return "tier_prob"
+    return "tier+score"
 
 
 class QueryLog:
@@ -76,14 +97,20 @@ def ranker_search(
     top_k: int,
     val_column: str,
     select_column: str,
-    use_tiers: bool = True,
+    order: str = "tier+score",
+    queried: str = "skip",
     latency_norm: tuple[float, float] | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> SearchOutcome:
     """Algorithm 4 with ``model`` (a NARanker or any module returning ``.score``/``.tier_logits``).
 
-    ``progress(iteration, best_val)`` is called after each iteration (1-based), for progress bars.
-    """
+    ``order`` and ``queried``: see the module doc. ``progress(iteration, best_val)`` is called
+    after each iteration (1-based), for progress bars."""
+    if order not in SEARCH_ORDERS:
+        raise ValueError(f"order must be one of {SEARCH_ORDERS}, got {order!r}")
+    if queried not in ("allow", "skip"):
+        raise ValueError(f"queried must be 'allow' or 'skip', got {queried!r}")
+    use_tiers = order != "score"
     device = next(model.parameters()).device
     model.eval()
     out = SearchOutcome(best_row=-1)
@@ -96,24 +123,26 @@ def ranker_search(
         with torch.no_grad():
             res = model(encode_rows(rows).to(device))
             score = res.score.float().cpu().numpy()
-            tiers = None
+            tiers = probs_top = None
             if use_tiers and getattr(res, "tier_logits", None) is not None:
                 tiers_t = res.tier_logits.argmax(dim=1)
                 if hasattr(model, "update_tier_embeddings"):
                     model.update_tier_embeddings(res.feature, tiers_t)  # NAR: Eq. 13 by prediction
                 tiers = tiers_t.cpu().numpy()
+                probs_top = torch.softmax(res.tier_logits.float(), dim=1)[:, 0].cpu().numpy()
             lat = getattr(res, "latency", None)
             lat = lat.float().cpu().numpy() if lat is not None else None
-        new = ~queries.seen(rows)
-        order = np.lexsort((-score,))  # by score, best first
+        new = ~queries.seen(rows) if queried == "skip" else np.ones(rows.size, dtype=bool)
+        key = probs_top if order == "tier_prob" and probs_top is not None else score
+        ranked = np.lexsort((-key,))  # best first; ties keep row order
         if tiers is not None:
-            top = order[(tiers[order] == 0) & new[order]]
-            rest = order[(tiers[order] != 0) & new[order]]
+            top = ranked[(tiers[ranked] == 0) & new[ranked]]
+            rest = ranked[(tiers[ranked] != 0) & new[ranked]]
             if top.size < top_k:
                 out.tier_short += 1
             chosen = np.concatenate([top, rest])[:top_k]
         else:
-            chosen = order[new[order]][:top_k]
+            chosen = ranked[new[ranked]][:top_k]
         picked = rows[chosen]
         if picked.size:
             sel = queries.query(picked, select_column, "search")

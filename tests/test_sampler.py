@@ -36,8 +36,9 @@ def test_interval_constraint_and_random_proportion(bench):
     tiers[order] = np.minimum(np.arange(128) * 5 // 128, 4)
     st, f, p = stats_from(bench, rows, tiers)
     sel_f = st.select(0, "flops", 0.1, 2.5, 4)
+    # the two-sided window of before issue 9 (constraint_bound="bin")
     s = CandidateSampler(space, "cifar10", bench, st, np.random.default_rng(1), sampling_mode="interval",
-                         constraints="flops", random_proportion=0.25)
+                         constraints="flops", random_proportion=0.25, constraint_bound="bin")
     batch = s.sample(128)
     assert batch.rows.shape == (128,) and batch.n_random == 32 and batch.fallback == 0
     con = np.asarray(f_all)[batch.rows[: batch.n_constrained]]
@@ -55,10 +56,11 @@ def test_statistics_mode_draws_bins_of_the_distribution(bench):
     tiers = np.empty(128, int)
     tiers[order] = np.minimum(np.arange(128) * 5 // 128, 4)
     st, f, p = stats_from(bench, rows, tiers)
-    sel = st.select(0, "flops", 0.1, 2.5, 4)
+    sel = st.select(0, "flops", 0.1, 2.5, 4, "smoothed")  # the pre-issue-9 setting this test encodes
     assert sel.probs is not None
     s = CandidateSampler(space, "cifar10", bench, st, np.random.default_rng(3), sampling_mode="statistics",
-                         constraints="flops", random_proportion=0.0)
+                         constraints="flops", random_proportion=0.0, constraint_bound="bin",
+                         kl_definition="smoothed")
     batch = s.sample(64)
     vals = np.asarray(f_all)[batch.rows]
     allowed = [sel.bin_range(k) for k in np.flatnonzero(sel.probs > 0)]
@@ -71,7 +73,7 @@ def test_rejection_is_bounded_and_counted(bench):
     st, f, p = stats_from(bench, rows, np.minimum(np.arange(128) * 5 // 128, 4))
     # an impossible constraint: no cell has FLOPs in this interval
     s = CandidateSampler(space, "cifar10", bench, st, np.random.default_rng(4), sampling_mode="interval",
-                         constraints="flops", random_proportion=0.5, max_tries_factor=2)
+                         constraints="flops", random_proportion=0.5, max_tries_factor=2, constraint_bound="bin")
     s._selections[(0, "flops")] = type(st.select(0, "flops", 0.1, 2.5, 4))(None, (-2.0, -1.0), 0.0, 1.0, "test")
     batch = s.sample(20)
     assert batch.rows.shape == (20,) and batch.fallback == 10 and batch.n_constrained == 0

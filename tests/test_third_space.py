@@ -92,7 +92,7 @@ class ChainSpace(SearchSpace):
         return flops.sum(axis=1), params.sum(axis=1)
 
     # plug-in parts
-    def defaults(self, dataset, method):
+    def defaults(self, dataset, method, preset="paper"):
         return dict(train_size=96, val_size=32, d_model=16, n_heads=2, d_ff=32, encoder_layers=1, decoder_layers=1,
                     epochs=2, batch_size=32, sample_size=32, search_iterations=4, constraint_reuse=2, num_threads=1)
 
@@ -167,7 +167,8 @@ def test_every_method_runs_on_the_third_space(bench, method):
     row = bench.row_of_key(res.found_key)
     assert res.space == "chain" and res.found_arch == get_space("chain").format(bench.cell_arrays, row)
     assert (res.val_acc, res.test_acc) == (val[row], test[row])
-    assert res.queries_total == cfg.train_size + cfg.val_size + cfg.search_iterations * cfg.top_k
+    budget = cfg.train_size + cfg.val_size + cfg.search_iterations * cfg.top_k
+    assert cfg.train_size + cfg.val_size < res.queries_total <= budget  # a repeated query costs nothing new
     assert res.rank_test <= np.sum(test >= np.median(test))  # better than the median cell
     again = run_experiment(cfg, bench)
     assert (again.found_key, again.val_acc, again.best_so_far_val) == (res.found_key, res.val_acc, res.best_so_far_val)

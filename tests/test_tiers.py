@@ -12,9 +12,10 @@ def test_discretise_step_rounded_up_and_bins():
     assert idx.tolist() == [0, 0, 1, 7]
 
 
-def test_kl_zero_bins_are_finite_and_zero_for_equal():
-    assert kl_divergence([5, 0, 0], [5, 0, 0]) == pytest.approx(0.0, abs=1e-12)
-    d = kl_divergence([5, 0, 0], [0, 0, 5])
+def test_smoothed_kl_zero_bins_are_finite_and_zero_for_equal():
+    # the pre-issue-9 definition, still reachable as kl_definition="smoothed"
+    assert kl_divergence([5, 0, 0], [5, 0, 0], "smoothed") == pytest.approx(0.0, abs=1e-12)
+    d = kl_divergence([5, 0, 0], [0, 0, 5], "smoothed")
     assert np.isfinite(d) and d > 5
 
 

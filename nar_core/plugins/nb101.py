@@ -20,6 +20,18 @@ from ..spaces.nb101 import (
 
 __all__ = ["NB101Space"]
 
+#: NAR's lambda (Eq. 12) is not printed; the authors' config.yml uses loss_factor 9
+NAR_RANK_LOSS_FACTOR = 9.0
+#: this space's values of the presets of :data:`nar_core.config.PRESETS` (docs/fidelity.md)
+PRESETS: dict[str, dict[str, Any]] = {
+    "authors": dict(  # the authors' config/config.yml
+        lr_scale=0.1, warmup_steps=50, num_bins=8,
+        rank_loss_factor=9.0,                    # loss_factor (the public code is NAR's, for every method)
+        # force_uniform: False; the fallback draws any bin edge; vertex types are uniform
+        sampling_mode="statistics", interval_scope="batch", op_sampling="uniform",
+    ),
+}
+
 
 class NB101Space(SearchSpace):
     """NAS-Bench-101: 423,624 unique cells stacked 3 x 3 into a CIFAR-10 network."""
@@ -159,11 +171,18 @@ class NB101Space(SearchSpace):
         return encoding.network_cost(cells)
 
     # --- settings, data, mutation -------------------------------------------------------------
-    def defaults(self, dataset: str, method: str) -> dict[str, Any]:
+    def defaults(self, dataset: str, method: str, preset: str = "paper") -> dict[str, Any]:
         # the NAR paper's NB101 protocol (App. B) and the authors' NB101 widths (config.yml)
-        return dict(dataset="cifar10", train_size=4236, val_size=1024, d_model=256, d_ff=1024, n_heads=4,
-                    epochs=35, batch_size=256, warmup_steps=50, adam_beta2=0.982, weight_decay=5e-4,
-                    rank_loss_factor=21.0, sampling_mode="statistics", sample_size=256)
+        out: dict[str, Any] = dict(
+            train_size=4236, val_size=1024, d_model=256, d_ff=1024, n_heads=4, epochs=35, batch_size=256,
+            warmup_steps=50, adam_beta2=0.982, weight_decay=5e-4, rank_loss_factor=21.0,
+            sampling_mode="statistics", sample_size=256,
+            num_bins=8,  # q: authors' config.yml bins
+        )
+        if method == "nar":
+            out["rank_loss_factor"] = NAR_RANK_LOSS_FACTOR  # NAR's own lambda, not NARQ2T's
+        out.update(PRESETS.get(preset, {}))
+        return out
 
     def read(self, source: Path, *, cache: bool = True) -> Benchmark:
         return load_nb101(source, cache=cache)

@@ -38,3 +38,6 @@ class ConvNetRanker(nn.Module):
 
     def update_tier_embeddings(self, feature: torch.Tensor, tiers: torch.Tensor) -> None:
         """No tiers: nothing to update."""
+
+    def reset_tier_embeddings(self) -> None:
+        """No tiers: nothing to reset."""

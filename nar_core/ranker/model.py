@@ -25,8 +25,10 @@ Two tier-embedding modes (``tier_mode``):
 ``None``
     no decoder at all (the no-tier ablation, the "-" row of NARQ2T Table IV).
 
-Design choice the papers leave open: Eq. 8 maps the token matrix ``x_alpha`` (N x D) to a scalar;
-we average the N tokens first (mean pooling), for the score and latency heads alike.
+Design choice the papers leave open: Eq. 8 maps the token matrix ``x_alpha`` (N x D) to a scalar.
+``pooling="flatten"`` (the authors' models.py, ``view(-1, N * D)``) feeds the N*D values to the
+head's first layer; ``"mean"`` averages the N tokens first. The same holds for the score and
+latency heads and, in the ``"mean"`` tier mode, for the summed tier outputs before the tier head.
 """
 from __future__ import annotations
 
@@ -100,8 +102,11 @@ class DecoderLayer(nn.Module):
         return q + self.ffn(self.ln3(q))
 
 
-def _two_layer_head(d_model: int, d_out: int, bias: bool) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_model, d_model, bias=bias), nn.ReLU(), nn.Linear(d_model, d_out, bias=bias))
+POOLINGS = ("flatten", "mean")
+
+
+def _two_layer_head(d_in: int, d_hidden: int, d_out: int, bias: bool) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_hidden, bias=bias), nn.ReLU(), nn.Linear(d_hidden, d_out, bias=bias))
 
 
 @dataclass
@@ -125,6 +130,7 @@ class NARanker(nn.Module):
         num_tiers: T (5 in the papers).
         tier_mode: ``"query"`` (NARQ2T), ``"mean"`` (NAR) or ``None`` (no decoder).
         latency_head: add the NARQ2T latency head (Eq. 10).
+        pooling: ``"flatten"`` or ``"mean"`` (module doc).
     """
 
     def __init__(
@@ -139,10 +145,14 @@ class NARanker(nn.Module):
         num_tiers: int = 5,
         tier_mode: str | None = "query",
         latency_head: bool = False,
+        pooling: str = "mean",
     ):
         super().__init__()
         if tier_mode not in TIER_MODES:
             raise ValueError(f"tier_mode must be one of {TIER_MODES}, got {tier_mode!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.pooling = pooling
         n_tokens, p1, p2 = feature_shape
         self.feature_shape = tuple(feature_shape)
         self.num_tiers = num_tiers
@@ -153,12 +163,14 @@ class NARanker(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.encoder = nn.ModuleList(EncoderLayer(d_model, n_heads, d_ff, dropout) for _ in range(encoder_layers))
         self.enc_norm = nn.LayerNorm(d_model)                               # Eq. 7
-        self.score_head = _two_layer_head(d_model, 1, bias=False)           # Eq. 8 ("neglect the bias")
-        self.latency_head = _two_layer_head(d_model, 1, bias=True) if latency_head else None  # NARQ2T Eq. 10
+        d_pooled = n_tokens * d_model if pooling == "flatten" else d_model
+        self.score_head = _two_layer_head(d_pooled, d_model, 1, bias=False)  # Eq. 8 ("neglect the bias")
+        self.latency_head = _two_layer_head(d_pooled, d_model, 1, bias=True) if latency_head else None  # NARQ2T Eq. 10
         if tier_mode is not None:
             self.decoder = nn.ModuleList(DecoderLayer(d_model, n_heads, d_ff, dropout) for _ in range(decoder_layers))
             self.dec_norm = nn.LayerNorm(d_model)
-            self.tier_head = _two_layer_head(d_model, num_tiers, bias=True)  # Eq. 11 / 13
+            d_tier = d_pooled if tier_mode == "mean" else d_model  # query mode: T summed D-vectors
+            self.tier_head = _two_layer_head(d_tier, d_model, num_tiers, bias=True)  # Eq. 11 / 13
         if tier_mode == "query":
             self.tier_queries = nn.Parameter(torch.randn(num_tiers, d_model) * 0.02)  # Q0 in R^{T x D}
         elif tier_mode == "mean":
@@ -176,8 +188,12 @@ class NARanker(nn.Module):
             h = layer(h)
         return self.enc_norm(h)
 
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) -> (B, N*D) or (B, D), by ``pooling``."""
+        return tokens.flatten(1) if self.pooling == "flatten" else tokens.mean(dim=1)
+
     def score_from_feature(self, feature: torch.Tensor) -> torch.Tensor:
-        return self.score_head(feature.mean(dim=1)).squeeze(-1)
+        return self.score_head(self.pool(feature)).squeeze(-1)
 
     def classify(self, feature: torch.Tensor) -> torch.Tensor:
         """Tier logits ``(B, T)`` from x_alpha; all T tiers go through the decoder in one batch."""
@@ -196,18 +212,26 @@ class NARanker(nn.Module):
             mem = feature.unsqueeze(1).expand(-1, t, -1, -1).reshape(b * t, n, d)
             for layer in self.decoder:
                 q = layer(q, mem)
-            z = self.dec_norm(q).reshape(b, t, n, d).sum(dim=1).mean(dim=1)  # sum tiers, mean tokens
+            z = self.pool(self.dec_norm(q).reshape(b, t, n, d).sum(dim=1))  # sum tiers, then pool tokens
         return self.tier_head(z)
 
     def forward(self, x: torch.Tensor, with_tiers: bool = True) -> RankerOutput:
         feature = self.encode(x)
-        pooled = feature.mean(dim=1)
+        pooled = self.pool(feature)
         score = self.score_head(pooled).squeeze(-1)
         latency = self.latency_head(pooled).squeeze(-1) if self.latency_head is not None else None
         logits = self.classify(feature) if (with_tiers and self.tier_mode is not None) else None
         return RankerOutput(score=score, feature=feature, tier_logits=logits, latency=latency)
 
     # --- NAR running means (Eq. 13) -----------------------------------------------------------
+    @torch.no_grad()
+    def reset_tier_embeddings(self) -> None:
+        """Zero the running means and their counts (authors: fresh ``Bucket``s each epoch and at
+        the start of the search). A no-op in the other modes."""
+        if self.tier_mode == "mean":
+            self.tier_embeddings.zero_()
+            self.tier_counts.zero_()
+
     @torch.no_grad()
     def update_tier_embeddings(self, feature: torch.Tensor, tiers: torch.Tensor) -> None:
         """Eq. 13: e_i <- (e_i * C_i + sum of this batch's x_alpha in tier i) / (C_i + c_i).

@@ -2,14 +2,19 @@
 
 Optimiser and schedule (NAR App. B, NARQ2T Sec. IV-A): AdamW with the papers' betas, eps and weight
 decay; the Transformer learning-rate schedule ``lr = lr_scale * D^-0.5 * min(s^-0.5, s * w^-1.5)``
-(step s from 1, w warm-up steps). Each batch is split into T equal quality tiers by its ground
-truth (Algorithm 1 line 7); the loss is ``cls_loss_factor * CE + rank_loss_factor * L_rank
-(+ latency_loss_factor * MSE)``.
+(step s from 1, w warm-up steps; the authors multiply it by ``lr_mul``, our ``lr_scale``).
+Tier labels (``tier_labels``): ``"global"`` splits the whole training set into T equal tiers once
+by ground truth (NARQ2T Algo. 2; the authors' ``SplitSubet``), ``"batch"`` splits every batch
+(NAR Algo. 1 line 7). The loss is ``cls_loss_factor * CE + rank_loss_factor * L_rank
+(+ latency_loss_factor * MSE)``. NAR's running-mean tier embeddings are zeroed at the start of
+every epoch with ``tier_embedding_reset="epoch"`` (the authors build fresh ``Bucket``s in
+``train_epoch``).
 
 Model selection (the papers leave it open): after every epoch the ranker is scored on the
-validation set (256 cells on NB201) by Kendall's tau of its score plus its tier accuracy; the
-weights of the best epoch are kept. Tier statistics are collected over every training batch of
-every epoch, by ground truth, as in Algorithm 1 line 17.
+validation set (256 cells on NB201) by Kendall's tau of its score plus its tier accuracy, each
+term only when its loss is on (a head that was not trained says nothing); the weights of the best
+epoch are kept. Tier statistics are collected over every training batch, by the tier labels, as
+in Algorithm 1 line 17, tagged with their epoch (the search may keep the best epoch's only).
 
 Determinism: weight initialisation, shuffling and dropout all draw from torch's generator seeded
 with ``seed`` inside :func:`torch.random.fork_rng`, so a run neither reads nor disturbs the
@@ -46,6 +51,8 @@ class TrainSettings:
     rank_loss_factor: float = 5.0
     latency_loss_factor: float = 0.0
     select_best_epoch: bool = True
+    tier_labels: str = "global"          # "global" (NARQ2T) or "batch" (NAR Algo. 1 line 7)
+    tier_embedding_reset: str = "epoch"  # "epoch" (authors) or "never"
 
 
 @dataclass
@@ -148,7 +155,12 @@ def train_ranker(
             opt, lambda i: transformer_lr(i + 1, _d_model(model), settings.warmup_steps, settings.lr_scale))
         history: list[dict[str, float]] = []
         best_key, best_state, best_epoch = -np.inf, None, -1
+        if settings.tier_labels not in ("global", "batch"):
+            raise ValueError(f"tier_labels must be 'global' or 'batch', got {settings.tier_labels!r}")
+        global_labels = tier_labels(y_all, T) if settings.tier_labels == "global" else None
         for epoch in range(settings.epochs):
+            if settings.tier_embedding_reset == "epoch":
+                model.reset_tier_embeddings()
             perm = torch.randperm(n, generator=gen).to(device)
             total, steps = 0.0, 0
             for s in range(0, n, settings.batch_size):
@@ -156,7 +168,7 @@ def train_ranker(
                 if idx.numel() < 2 * T:  # too small a tail batch to split into T tiers
                     continue
                 y = y_all[idx]
-                labels = tier_labels(y, T)
+                labels = global_labels[idx] if global_labels is not None else tier_labels(y, T)
                 out = model(x_all[idx], with_tiers=model.tier_mode is not None and settings.cls_loss_factor > 0)
                 loss = settings.rank_loss_factor * pairwise_ranking_loss(out.score, y)
                 if out.tier_logits is not None:
@@ -173,12 +185,13 @@ def train_ranker(
                 if stats is not None:
                     t0 = time.perf_counter()
                     rows = idx.cpu().numpy()
-                    stats.update(train.flops[rows], train.params[rows], train.ops[rows], labels.cpu().numpy())
+                    stats.update(train.flops[rows], train.params[rows], train.ops[rows], labels.cpu().numpy(), epoch)
                     stats_seconds += time.perf_counter() - t0
             rec = {"epoch": epoch, "loss": total / max(steps, 1), "lr": sched.get_last_lr()[0]}
             if val is not None:
                 rec.update(evaluate(model, val, T))
-                key = rec["tau"] + rec.get("tier_acc", 0.0)
+                key = (rec["tau"] if settings.rank_loss_factor > 0 else 0.0) + \
+                    (rec.get("tier_acc", 0.0) if settings.cls_loss_factor > 0 else 0.0)
                 if settings.select_best_epoch and key > best_key:
                     best_key, best_epoch = key, epoch
                     best_state = copy.deepcopy(model.state_dict())

@@ -62,8 +62,9 @@ class SearchSpace(ABC):
         """Canonical name of one of :attr:`datasets`; NarError naming the allowed ones."""
         return resolve_dataset(name, self.datasets, self.dataset_aliases, self.name)
 
-    def defaults(self, dataset: str, method: str) -> dict[str, Any]:
-        """Config settings of this space (and dataset, method) on top of the dataclass defaults."""
+    def defaults(self, dataset: str, method: str, preset: str = "paper") -> dict[str, Any]:
+        """Config settings of this space for ``dataset``, ``method`` and ``preset`` (a name of
+        :data:`nar_core.config.PRESETS`: "paper", "authors"), on top of the dataclass defaults."""
         return {}
 
     @abstractmethod
