@@ -222,3 +222,22 @@ def test_the_core_names_no_space():
         strings = [t.string for t in tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
                    if t.type == tokenize.STRING and not t.string.startswith(('"""', "'''"))]
         assert not [s for s in strings if "nb201" in s or "nb101" in s], path  # dispatch goes through the space
+
+
+def test_a_space_declared_as_an_entry_point_is_found(tmp_path, monkeypatch):
+    import nar_core.spaces as registry
+
+    # an installed distribution's metadata, as pip writes it: entry point group nar_core.spaces
+    dist = tmp_path / "chain_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: chain-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[nar_core.spaces]\nlongchain = chain_plugin:LongChainSpace\n")
+    (tmp_path / "chain_plugin.py").write_text(
+        "from test_third_space import ChainSpace\n\n\n"
+        "class LongChainSpace(ChainSpace):\n    name = 'longchain'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_entry_points_read", False)
+    monkeypatch.setattr(registry, "_registry", dict(registry._registry))  # restored after the test
+    assert "longchain" in space_names()
+    space = get_space("longchain")
+    assert type(space).__name__ == "LongChainSpace" and ExperimentConfig.for_space("longchain").space == "longchain"
