@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -131,17 +130,6 @@ def test_padding_is_zero_and_normalised_values_bounded():
     assert x.min() >= 0 and x.max() <= 1.01
     # deterministic and independent of the batch it is in
     assert np.array_equal(encode_cells({k: v[:7] for k, v in cells.items()}), x[:7])
-
-
-def test_encoding_speed_at_least_50k_cells_per_second():
-    cells = space.sample_uniform(np.random.default_rng(0), 20000)
-    encode_cells({k: v[:2048] for k, v in cells.items()})  # warm up
-    best = float("inf")
-    for _ in range(3):  # best of 3: the machine is shared
-        t = time.perf_counter()
-        encode_cells(cells)
-        best = min(best, time.perf_counter() - t)
-    assert 20000 / best >= 50_000, f"{20000 / best:.0f} cells/s"
 
 
 def test_malformed_batches_raise_unknown_cell_error():

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -86,14 +85,12 @@ def test_encoding_of_index0(example):
     assert norm[0, 2, 0, 2] == pytest.approx(288 / (9 * 256 + 32))
 
 
-def test_encoding_all_cells_is_fast_and_bounded():
+def test_encoding_all_cells_is_bounded_and_distinct():
+    # speed is measured by benchmarks/encoding_speed.py, never asserted here (noisy machines)
     ops = index_to_ops(np.arange(NUM_CELLS))
     for ds in DATASETS:
-        encode(ops[:10], ds)  # warm-up
-        t0 = time.perf_counter()
+
         x = encode(ops, ds)
-        elapsed = time.perf_counter() - t0
-        assert elapsed < 1.0, f"encoding 15,625 cells took {elapsed:.3f} s"
         assert x.shape == (NUM_CELLS, 31, 4, 4)
         assert x.min() == 0.0 and x.max() == 1.0
         # every encoding is distinct (the op channel alone identifies the cell)
