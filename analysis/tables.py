@@ -17,7 +17,7 @@ aggregates our rows per row key (mean, std, best, number of seeds), joins the pa
 mean/std/best for the same row (outer join: a paper row we have not run stays visible) and
 returns one tidy frame; :func:`render` prints it as markdown, CSV or LaTeX.
 
-Statistics: ``std`` is the sample standard deviation (ddof=1, :data:`STD_DDOF`) over seeds; the
+Statistics (:mod:`nar_core.aggregate`): ``std`` is the sample standard deviation (ddof=1) over seeds; the
 papers print "mean ± std" over 5 or 10 runs without saying which estimator. ``best`` is the
 maximum over seeds (the minimum for error-like metrics such as ``latency_rmse``), which is
 what the papers' bracketed "(best)" numbers are. A row key whose other ablation knobs differ
@@ -39,6 +39,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from nar_core.aggregate import STD_DDOF, seed_stats
 from nar_core.spaces import canonical_dataset, space_names
 from nar_core.config import ExperimentConfig
 from nar_core.errors import DataError, NarError
@@ -62,8 +63,6 @@ __all__ = [
     "write_table",
 ]
 
-STD_DDOF = 1
-"""Sample standard deviation over seeds (the papers do not state their estimator)."""
 
 METRICS = (
     "val_acc", "test_acc", "rank_val", "rank_test", "percentile_test", "regret_val", "regret_test",
@@ -602,24 +601,13 @@ def select_rows(results: pd.DataFrame, spec: TableSpec, loose: bool = False) -> 
     return sub
 
 
-def aggregate(rows: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], ddof: int = STD_DDOF) -> pd.DataFrame:
-    """Mean, std (``ddof``), best and number of seeds of each metric per group of ``by``.
+def aggregate(rows: pd.DataFrame, by: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean, std (ddof=1), best and number of seeds of each metric per group of ``by``.
 
-    Returns one row per (group, metric) with columns ``*by, metric, mean, std, best, n``.
-    A metric that is missing or NaN in a row does not count for that row.
+    Returns one row per (group, metric) with columns ``*by, metric, mean, std, best, n``
+    (:func:`nar_core.aggregate.seed_stats`; best is the minimum for :data:`LOWER_IS_BETTER`).
     """
-    present = [m for m in metrics if m in rows.columns]
-    if not present:
-        return pd.DataFrame(columns=[*by, "metric", "mean", "std", "best", "n"])
-    long = rows[list(by) + present].melt(id_vars=list(by), value_vars=present, var_name="metric", value_name="value")
-    long["value"] = pd.to_numeric(long["value"], errors="coerce")
-    long = long.dropna(subset=["value"])
-    g = long.groupby(list(by) + ["metric"], sort=False)["value"]
-    out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=ddof), "max": g.max(), "min": g.min(), "n": g.count()})
-    out = out.reset_index()
-    lower = out["metric"].isin(LOWER_IS_BETTER)
-    out["best"] = out["max"].where(~lower, out["min"])
-    return out[[*by, "metric", "mean", "std", "best", "n"]]
+    return seed_stats(rows, metrics, by=by, lower_is_better=LOWER_IS_BETTER)
 
 
 def _natural(v: object) -> tuple:

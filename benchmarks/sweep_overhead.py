@@ -39,11 +39,11 @@ def main() -> None:
 
     t0 = time.perf_counter()
     for row in spec.grid:
-        run_experiment(spec.trial_config(row, quick=False, seed=0, extra=extra), bench)
+        run_experiment(spec.trial_config(row, seed=0, extra=extra), bench)
     plain = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     startup = time.perf_counter() - t0
     times = {}
     try:

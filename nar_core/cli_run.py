@@ -1,7 +1,7 @@
 """``nar run``: run one method on one benchmark for several seeds; write results and a summary.
 
-The user-facing text is ``_DESCRIPTION`` (plain, for ``--help``). ``--quick`` is a smoke run:
-3 epochs, 2+2 layers, 10 search iterations (a minute or so on CPU).
+The user-facing text is ``_DESCRIPTION`` (plain, for ``--help``). ``--quick`` is a smoke run
+(:data:`nar_core.cli_common.QUICK_SETTINGS`: a small ranker, 3 epochs, 5 search iterations).
 """
 from __future__ import annotations
 
@@ -13,38 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .aggregate import seed_stats_dict
+from .cli_common import QUICK_SETTINGS, parse_seeds, parse_set
 from .config import PRESETS, ExperimentConfig
 from .errors import ConfigError, DataError
 from .io import atomic_path, atomic_write_text, check_output_dir
 
-QUICK = {"epochs": 3, "encoder_layers": 2, "decoder_layers": 2, "search_iterations": 10}
 DATASET_LABEL = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-9"``, ``"0,3,5"`` or ``"2"`` -> list of seeds."""
-    seeds: list[int] = []
-    try:
-        for part in str(text).split(","):
-            part = part.strip()
-            if "-" in part:
-                a, b = part.split("-", 1)
-                seeds.extend(range(int(a), int(b) + 1))
-            elif part:
-                seeds.append(int(part))
-    except ValueError:
-        raise ConfigError(f"--seeds: expected e.g. '0-9' or '0,2,5', got {text!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise ConfigError(f"--seeds: expected non-negative seeds, got {text!r}")
-    return sorted(set(seeds))
-
-
-def _parse_value(v: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(v)
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
@@ -66,32 +41,27 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
             raise DataError(path, "expected a mapping of config keys to values")
         overrides.update(data)
     if args.quick:
-        overrides.update(QUICK)
+        overrides.update(QUICK_SETTINGS)
     for flag in ("dataset", "method", "device"):
         if getattr(args, flag) is not None:
             overrides[flag] = getattr(args, flag)
     if args.data is not None:
         overrides["data_dir"] = args.data
-    for item in args.set or []:
-        if "=" not in item:
-            raise ConfigError(f"--set: expected key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        overrides[k.strip()] = _parse_value(v)
+    overrides.update(parse_set(args.set))
     space = args.space or overrides.pop("space", space_names()[0])
     overrides.pop("space", None)
     return ExperimentConfig.for_space(space, preset=getattr(args, "preset", "paper"), **overrides)
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean, sample std (ddof=1, as ``python -m analysis``) and best of the headline numbers over seeds."""
+    """Mean, sample std (ddof=1, :mod:`nar_core.aggregate`) and best of the headline numbers over seeds."""
+    keys = ("val_acc", "test_acc", "rank_test", "kendall_tau", "queries_train", "queries_search",
+            "total_seconds", "train_seconds", "search_seconds")
+    stats = seed_stats_dict(rows, keys)
     out: dict[str, Any] = {"runs": len(rows)}
-    for k in ("val_acc", "test_acc", "rank_test", "kendall_tau", "queries_train", "queries_search",
-              "total_seconds", "train_seconds", "search_seconds"):
-        v = np.array([float(r[k]) for r in rows], dtype=np.float64)
-        out[f"{k}_mean"] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
-        out[f"{k}_std"] = float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else float("nan")
-    out["val_acc_best"] = float(max(float(r["val_acc"]) for r in rows))
-    out["test_acc_best"] = float(max(float(r["test_acc"]) for r in rows))
+    for k in keys:
+        out[f"{k}_mean"], out[f"{k}_std"] = stats[k]["mean"], stats[k]["std"]
+    out["val_acc_best"], out["test_acc_best"] = stats["val_acc"]["best"], stats["test_acc"]["best"]
     return out
 
 
@@ -266,7 +236,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML file of config overrides")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--quick", action="store_true", help="smoke-run settings: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
+    p.add_argument("--quick", action="store_true", help="smoke-run settings: " + ", ".join(f"{k}={v}" for k, v in QUICK_SETTINGS.items()))
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars for seeds, epochs and search iterations (default: when stderr is a terminal)")
     p.set_defaults(func=run)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from nar_core.errors import ConfigError
-from nar_core.sweep import Param, SweepSpec, load_spec, parse_seeds
+from nar_core.sweep import QUICK_SETTINGS, Param, SweepSpec, load_spec, parse_seeds
 from nar_core.sweep.runner import SweepOptions, prepare, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,8 @@ def test_random_proportion_grid_matches_table_vii():
 @pytest.mark.parametrize("mode", ["grid", "optuna"])
 @pytest.mark.parametrize("quick", [False, True])
 def test_every_shipped_spec_validates(spec, mode, quick):
-    spec.validate(mode, quick=quick)
+    spec.validate(mode)
+    spec.resolved(quick=quick, mode=mode)
     assert SweepSpec.from_dict(spec.to_dict()) == spec.replace(grid=tuple(dict(r) for r in spec.grid),
                                                                seeds=tuple(spec.seeds))
 
@@ -139,6 +140,31 @@ def test_parse_seeds_refuses(text):
         parse_seeds(text)
 
 
+def test_descending_seed_range_says_how_to_write_it():
+    with pytest.raises(ConfigError, match="^seeds: range 5-2 is descending; write 2-5$"):
+        parse_seeds("5-2")
+
+
+def test_quick_and_set_are_validated():
+    # The spec as written is checked before --quick replaces its values.
+    with pytest.raises(ConfigError, match=r"spec.fixed: epochs: must be >= 1"):
+        _base(fixed={"epochs": -3}).resolved(quick=True)
+    # --quick, then --set on top; the result is what every trial runs.
+    spec = _base(fixed={"epochs": 9, "top_k": 2}, grid=[{"num_tiers": 6}])
+    r = spec.resolved(quick=True, overrides={"epochs": 2}, dataset="cifar100")
+    assert r.fixed["epochs"] == 2 and r.fixed["d_model"] == QUICK_SETTINGS["d_model"] and r.fixed["top_k"] == 2
+    cfg = r.trial_config(r.grid[0], seed=1)
+    assert (cfg.epochs, cfg.dataset, cfg.num_tiers, cfg.seed) == (2, "cifar100", 6, 1)
+    with pytest.raises(ConfigError, match="--set epochz: unknown parameter .did you mean 'epochs'"):
+        spec.resolved(overrides={"epochz": 2})
+    with pytest.raises(ConfigError, match="--set num_tiers: the grid of this spec varies it"):
+        spec.resolved(overrides={"num_tiers": 4})
+    with pytest.raises(ConfigError, match="epochs: must be >= 1"):
+        spec.resolved(overrides={"epochs": 0})
+    with pytest.raises(ConfigError, match="latency_loss_factor"):
+        _base(grid=[{"latency_loss_factor": 1.0}]).resolved(space="nb101")
+
+
 def test_bad_options_refused_before_anything_starts(tmp_path):
     spec = _base()
     for opts, field in [(SweepOptions(num_samples=0), "num_samples"), (SweepOptions(cpus_per_trial=0), "cpus_per_trial"),
@@ -192,13 +218,14 @@ def test_yaml_round_trip_and_errors(tmp_path):
         load_spec(tmp_path / "missing.yaml")
 
 
-def test_param_to_tune_domains():
-    from ray.tune.search.sample import Categorical, Float, Integer
+def test_param_to_optuna_distributions():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    assert isinstance(Param.float(0, 1).to_tune(), Float)
-    i = Param.int(3, 9).to_tune()
-    assert isinstance(i, Integer) and (i.lower, i.upper) == (3, 10)  # randint's upper bound is exclusive
-    assert isinstance(Param.choice("flops", "params").to_tune(), Categorical)
+    f = Param.float(0.1, 10, log=True).to_optuna()
+    assert isinstance(f, FloatDistribution) and (f.low, f.high, f.log) == (0.1, 10, True)
+    i = Param.int(3, 9, step=2).to_optuna()
+    assert isinstance(i, IntDistribution) and (i.low, i.high, i.step) == (3, 9, 2)  # both bounds inclusive
+    assert Param.choice("flops", "params").to_optuna() == CategoricalDistribution(["flops", "params"])
 
 
 # --- the scripts' command line ----------------------------------------------------------------------------------
@@ -210,12 +237,20 @@ def test_script_exit_codes_and_dry_run(tmp_path):
     r = _script("sweeps/tiers.py", "--dry-run", "--quick", "--seeds", "0-1", "--num-samples", "3", "--storage", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "would run 3 trial(s) x 2 seed(s)" in r.stdout and "no_tier" in r.stdout
-    r = _script("sweeps/tiers.py", "--dry-run", "--seeds", "3-1")
-    assert r.returncode == 2 and "seeds" in r.stderr
+    r = _script("sweeps/tiers.py", "--dry-run", "--seeds", "5-2")
+    assert r.returncode == 2 and r.stderr.strip() == "sweeps/tiers.py: error: seeds: range 5-2 is descending; write 2-5"
+    r = _script("-m", "nar_core.cli", "run", "--seeds", "5-2", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and r.stderr.strip() == "nar run: error: seeds: range 5-2 is descending; write 2-5"
+    r = _script("sweeps/tiers.py", "--dry-run", "--set", "top_kk=3")
+    assert r.returncode == 2 and "--set top_kk: unknown parameter (did you mean 'top_k'?)" in r.stderr
+    r = _script("sweeps/tiers.py", "--dry-run", "--space", "nb201", "--dataset", "cifar100", "--set", "epochs=2",
+                "--num-samples", "1")
+    assert r.returncode == 0 and "would run 1 trial(s) x 5 seed(s)" in r.stdout, r.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nspace: nb201\ngrid:\n  - {num_teirs: 3}\n")
     r = _script("sweeps/tiers.py", "--spec", str(bad), "--dry-run")
     assert r.returncode == 2 and "spec.grid[0].num_teirs" in r.stderr
     r = _script("sweeps/loss_factors.py", "--help")
     assert r.returncode == 0 and "--table" in r.stdout and "--resume" in r.stdout
-    assert not any(tmp_path.glob("tiers*"))
+    assert not any(tmp_path.glob("tiers*")) and not (tmp_path / "run").exists()
+

@@ -1,12 +1,16 @@
-"""The Ray Tune trainable and the in-process harness: per-seed reports, resumable seeds, actor
-reuse isolation, failure retry, Optuna mode, CPU fallback of a GPU request. One Ray instance per module."""
+"""The Ray Tune trainable and the in-process harness: per-seed reports, the driver's ledger, seeds
+learned from the SeedBook on restart, actor reuse isolation, failure retry, Optuna mode with its
+journal, GPU requests that never fall back to CPU, failed starts. One Ray instance per module."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+
+from nar_core.errors import DataError, NarError
 
 ray = pytest.importorskip("ray")
 
@@ -20,7 +24,7 @@ def bench():
 
 @pytest.fixture(scope="module")
 def ray_session():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
 
@@ -36,22 +40,30 @@ def _spec(**kw):
 
 def test_grid_sweep_reports_every_seed(ray_session, bench, tmp_path):
     from nar_core.experiment import run_experiment
-    from nar_core.sweep import SweepOptions, run_sweep
+    from nar_core.sweep import Ledger, SweepOptions, run_sweep
 
     spec = _spec()
     out = run_sweep(spec, SweepOptions(storage=str(tmp_path), quick=True, max_concurrent=2), benchmark=bench)
     df = out.table
-    assert out.complete and len(df) == 6 and (df.status == "ok").all()
+    assert out.complete and out.failed == 0 and len(df) == 6 and (df.status == "ok").all()
+    assert sorted(df.trial_id.unique()) == ["grid-0000", "grid-0001"]
     assert sorted(df.top_k.unique()) == [1, 5]
     assert all(sorted(g.seed) == [0, 1, 2] for _, g in df.groupby("trial_id"))
     # Each row is the experiment itself: same config + seed -> the same numbers as a direct call.
     row = df[(df.top_k == 5) & (df.seed == 2)].iloc[0]
-    direct = run_experiment(spec.trial_config({"top_k": 5}, quick=True, seed=2, extra={"num_threads": 1}), bench)
+    cfg = spec.resolved(quick=True).trial_config({"top_k": 5}, seed=2, extra={"num_threads": 1})
+    direct = run_experiment(cfg, bench)
     assert (row.val_acc, row.test_acc, row.found_key) == (direct.val_acc, direct.test_acc, direct.found_key)
     assert row.queries_total == direct.queries_total and row.hostname and row.pid > 0 and row.node_id
-    # Per-seed reports: running aggregates after each seed, and the seed's record.
+    # One source of truth: the driver's ledger holds each seed once, as it arrived.
+    ledger = Ledger(out.local_dir / "records.jsonl")
+    assert ledger.executions == 6 and {k: sorted(v) for k, v in ledger.seeds.items()} == \
+        {"grid-0000": [0, 1, 2], "grid-0001": [0, 1, 2]}
+    assert {k: e["status"] for k, e in ledger.ends.items()} == {"grid-0000": "ok", "grid-0001": "ok"}
+    # Per-seed reports: running aggregates (sample std, ddof=1) after each seed, and the seed's record.
     for tid, grp in df.groupby("trial_id"):
-        trial_dir = next(out.experiment_dir.glob(f"*{tid}*"))
+        tune_id = grp.tune_trial_id.iloc[0]
+        trial_dir = next((out.local_dir / "tune").glob(f"*{tune_id}*"))
         reports = [json.loads(l) for l in (trial_dir / "result.json").read_text().splitlines()]
         assert [r["seeds_done"] for r in reports] == [1, 2, 3]
         vals = grp.sort_values("seed").val_acc.to_numpy()
@@ -59,11 +71,10 @@ def test_grid_sweep_reports_every_seed(ray_session, bench, tmp_path):
             assert r["seed_record"]["seed"] == k - 1
             assert r["mean_val_acc"] == pytest.approx(vals[:k].mean())
             assert r["best_val_acc"] == pytest.approx(vals[:k].max())
-            assert r["std_val_acc"] == pytest.approx(vals[:k].std())
+            if k > 1:
+                assert r["std_val_acc"] == pytest.approx(vals[:k].std(ddof=1))
             assert r["mean_total_seconds"] > 0
     # The tidy table on disk (CSV + Parquet) has every row, every config column and metric.
-    import pandas as pd
-
     csv, pq = pd.read_csv(out.results_csv), pd.read_parquet(out.results_parquet)
     assert len(csv) == len(pq) == 6
     for col in ("trial_id", "status", "error", "seed", "top_k", "num_tiers", "random_proportion", "val_acc",
@@ -72,72 +83,98 @@ def test_grid_sweep_reports_every_seed(ray_session, bench, tmp_path):
     curve = pq.best_so_far_val.iloc[0]  # a JSON list (ExperimentResult.to_dict's convention)
     curve = json.loads(curve) if isinstance(curve, str) else list(curve)
     assert len(curve) == 5 and curve == sorted(curve)  # best-so-far per search iteration (quick: 5)
+    # A second driver on the finished sweep with --resume runs nothing and writes the same table.
+    again = run_sweep(spec, SweepOptions(storage=str(tmp_path), quick=True, resume=True), benchmark=bench)
+    assert Ledger(out.local_dir / "records.jsonl").executions == 6
+    pd.testing.assert_frame_equal(again.table, df)
 
 
-def test_trainable_resumes_per_seed_and_reuse_is_isolated(ray_session, bench, tmp_path):
+def test_trainable_skips_seeds_the_driver_holds_and_reuse_is_isolated(ray_session, bench):
     from ray import tune
 
+    from nar_core.sweep.ledger import SeedBook
     from nar_core.sweep.trainable import ExperimentTrainable
 
-    spec = _spec()
-    sweep = {"spec": spec.to_dict(), "seeds": [0, 1, 2], "quick": True, "extra": {"num_threads": 1}}
+    spec = _spec().resolved(quick=True)
+    held = {"val_acc": 12.5, "test_acc": 13.5, "seed": 0, "trial_id": "grid-0001"}
+    book = SeedBook.remote({"grid-0001": {0: held}})
+    sweep = {"spec": spec.to_dict(), "seeds": [0, 1, 2], "extra": {"num_threads": 1}, "book": book}
     cls = tune.with_parameters(ExperimentTrainable, benchmark=bench, sweep=sweep)
-    a = cls(config={"params": {"top_k": 5}})
+    # A restarted trial: seed 0 is already in the driver's ledger, so it is reported, not run.
+    a = cls(config={"trial": {"key": "grid-0001", "params": {"top_k": 5}}})
     r0 = a.train()
-    assert r0["seeds_done"] == 1 and r0["seed"] == 0 and not r0["done"]
-    ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
-    a.save_checkpoint(str(ckpt))
-    # A restarted trial loads the finished seeds and goes on with the next seed, not seed 0 again.
-    b = cls(config={"params": {"top_k": 5}})
-    b.load_checkpoint(str(ckpt))
-    r1 = b.train()
-    assert r1["seed"] == 1 and r1["seeds_done"] == 2
-    r2 = b.train()
-    assert r2["done"] and r2["mean_val_acc"] == pytest.approx(
-        np.mean([r0["seed_record"]["val_acc"], r1["seed_record"]["val_acc"], r2["seed_record"]["val_acc"]]))
-    # Restored with every seed done: nothing runs again.
-    b.save_checkpoint(str(ckpt))
-    c = cls(config={"params": {"top_k": 5}})
-    c.load_checkpoint(str(ckpt))
-    r = c.train()
-    assert r["done"] and "seed_record" not in r and r["seeds_done"] == 3
-    # Actor reuse: the next trial in the same actor starts clean.
-    assert b.reset_config({"params": {"top_k": 1}})
-    r = b.train()
-    assert r["seeds_done"] == 1 and r["seed"] == 0 and r["seed_record"]["top_k"] == 1
-    for t in (a, b, c):
-        t.stop()
+    assert r0["seed"] == 0 and r0["seed_record"]["adopted"] and r0["seed_record"]["val_acc"] == 12.5
+    r1 = a.train()
+    assert r1["seed"] == 1 and not r1["seed_record"]["adopted"] and r1["seeds_done"] == 2
+    ray.get(book.add.remote("grid-0001", 2, {"val_acc": 50.0, "test_acc": 51.0, "seed": 2}))
+    # Seeds recorded after the trial started are its own business: it learned the book at start.
+    r2 = a.train()
+    assert r2["done"] and not r2["seed_record"]["adopted"]
+    assert r2["mean_val_acc"] == pytest.approx(np.mean([12.5, r1["seed_record"]["val_acc"], r2["seed_record"]["val_acc"]]))
+    # Actor reuse: the next trial in the same actor starts clean and asks the book again.
+    assert a.reset_config({"trial": {"key": "grid-0000", "params": {"top_k": 1}}})
+    r = a.train()
+    assert r["seeds_done"] == 1 and r["seed"] == 0 and r["seed_record"]["top_k"] == 1 and not r["seed_record"]["adopted"]
+    a.stop()
 
 
-def test_failing_trial_is_retried_then_recorded(ray_session, bench, tmp_path):
-    from nar_core.sweep import SweepOptions, run_sweep
+def test_failing_trial_is_retried_then_recorded_and_the_script_exits_3(ray_session, tmp_path, capsys):
+    from nar_core.sweep import sweep_main
 
     # Valid as a config, impossible on this benchmark: the experiment raises at run time.
-    spec = _spec(grid=[{"top_k": 1}, {"method": "narq2t", "train_size": 20000}], seeds=(0, 1))
-    out = run_sweep(spec, SweepOptions(storage=str(tmp_path), quick=True, max_failures=1), benchmark=bench)
-    df = out.table
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(json.dumps({"name": "fails", "space": "nb201", "method": "random_search", "seeds": [0, 1],
+                                "grid": [{"top_k": 1}, {"method": "narq2t", "train_size": 20000}]}))
+    rc = sweep_main({}, ["--spec", str(spec), "--quick", "--max-failures", "1", "--storage", str(tmp_path), "-q"], prog="sweep")
+    assert rc == 3  # some trials failed for good; the table is still written
+    df = pd.read_csv(tmp_path / "fails" / "results.csv")
     assert len(df) == 4
     ok, failed = df[df.status == "ok"], df[df.status == "failed"]
     assert len(ok) == 2 and (ok.top_k == 1).all()
     assert len(failed) == 2 and (failed.train_size == 20000).all() and sorted(failed.seed) == [0, 1]
     assert failed.error.str.contains("train_size").all()
     assert (failed.attempts == 2).all()  # first run + max_failures=1 retry
-    assert set(df.status) == {"ok", "failed"}
+    assert "failed trial grid-0001" in capsys.readouterr().out
 
 
-def test_optuna_mode_and_gpu_request_without_gpu(ray_session, bench, tmp_path):
+def test_optuna_mode_keeps_its_study_in_a_journal(ray_session, bench, tmp_path):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
     from nar_core.sweep import SweepOptions, run_sweep
 
     spec = _spec(seeds=(0, 1))
-    opts = dict(storage=str(tmp_path), quick=True, mode="optuna", num_samples=4, gpus_per_trial=0.25, optuna_seed=3)
+    opts = dict(storage=str(tmp_path), quick=True, mode="optuna", num_samples=4, optuna_seed=3)
     out = run_sweep(spec, SweepOptions(**opts), benchmark=bench)
     df = out.table
     assert out.complete and len(df) == 8 and (df.status == "ok").all() and (df.device == "cpu").all()
-    assert out.optuna_completed == 4
+    assert out.optuna_completed == 4 and sorted(df.trial_id.unique()) == [f"optuna-{i:04d}" for i in range(4)]
     assert df.top_k.between(1, 8).all()
+    # A user opens the study with Optuna itself; each trial holds the mean over its seeds.
+    study = optuna.load_study(study_name="t_optuna",
+                              storage=JournalStorage(JournalFileBackend(str(out.local_dir / "optuna.journal"))))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    means = df.groupby("trial_id").val_acc.mean()
+    for t in study.trials:
+        assert t.value == pytest.approx(means[f"optuna-{t.number:04d}"])
+        assert t.params["top_k"] == df[df.trial_id == f"optuna-{t.number:04d}"].top_k.iloc[0]
     # Same Optuna seed, same sampled settings (TPE's first trials are seeded random draws).
     out2 = run_sweep(spec, SweepOptions(**{**opts, "name": "again"}), benchmark=bench)
-    first = sorted(df.drop_duplicates("trial_id").top_k)
-    assert sorted(out2.table.drop_duplicates("trial_id").top_k) == first
-    assert (Path(out.experiment_dir) / "optuna_trials.csv").exists()
+    assert list(out2.table.drop_duplicates("trial_id").top_k) == list(df.drop_duplicates("trial_id").top_k)
+
+
+def test_gpu_request_never_runs_on_cpu_and_failed_starts_leave_nothing(ray_session, bench, tmp_path):
+    from nar_core.sweep import SweepOptions, run_sweep
+
+    spec = _spec(seeds=(0,))
+    with pytest.raises(NarError, match="gpus_per_trial=0.25: this machine has no GPU"):
+        run_sweep(spec, SweepOptions(storage=str(tmp_path), quick=True, local=True, gpus_per_trial=0.25), benchmark=bench)
+    with pytest.raises(NarError, match="the Ray cluster has no GPU now"):
+        run_sweep(spec, SweepOptions(storage=str(tmp_path), quick=True, gpus_per_trial=1, wait_for_gpus=False),
+                  benchmark=bench)
+    with pytest.raises(DataError):
+        run_sweep(spec, SweepOptions(storage=str(tmp_path), quick=True, data=str(tmp_path / "no-data")))
+    assert not (tmp_path / "t").exists()  # nothing blocks the corrected command
+    out = run_sweep(spec, SweepOptions(storage=str(tmp_path), quick=True), benchmark=bench)
+    assert out.complete and len(out.table) == 2

@@ -7,11 +7,12 @@ Public API::
 A spec (:class:`SweepSpec`) is data; :func:`run_sweep` runs it in grid or Optuna mode, locally
 or on a Ray cluster, resumable, and writes ``<storage>/<name>/results.{csv,parquet}``.
 """
-from .spec import QUICK_SETTINGS, TRIAL_METRICS, Param, SweepSpec, grid_product, load_spec, parse_seeds
+from ..cli_common import QUICK_SETTINGS, parse_seeds
+from .spec import TRIAL_METRICS, Param, SweepSpec, grid_product, load_spec
 
 __all__ = [
     "Param", "SweepSpec", "grid_product", "load_spec", "parse_seeds", "QUICK_SETTINGS", "TRIAL_METRICS",
-    "SweepOptions", "SweepOutcome", "run_sweep", "sweep_main", "build_table", "read_events",
+    "SweepOptions", "SweepOutcome", "run_sweep", "sweep_main", "Ledger",
 ]
 
 
@@ -25,8 +26,8 @@ def __getattr__(name: str):
         from .cli import sweep_main
 
         return sweep_main
-    if name in ("build_table", "read_events"):
-        from . import results
+    if name == "Ledger":
+        from .ledger import Ledger
 
-        return getattr(results, name)
+        return Ledger
     raise AttributeError(name)

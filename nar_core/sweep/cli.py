@@ -1,9 +1,10 @@
 """The common command line of every ``sweeps/<name>.py`` script.
 
 ``python sweeps/tiers.py --local --seeds 0-1 --num-samples 3 --storage DIR --quick`` runs here;
-``ray submit cluster/cluster.yaml sweeps/loss_factors.py -- --table rank_cifar10`` on a cluster.
-A bad spec or option exits with status 2 and one line naming the field; an interrupted sweep
-exits 130 after writing what finished (resume it with ``--resume``).
+``ray submit cluster/cluster.yaml sweeps/loss_factors.py -- --table rank_cifar10 --storage '~/nar/runs'``
+on a cluster. Exit status: 0 every trial finished; 3 some trials failed for good (the table is
+still written, with their errors); 2 bad input (one line naming the problem; also when another
+driver runs the same sweep); 130 interrupted (what finished is written; continue with --resume).
 """
 from __future__ import annotations
 
@@ -13,24 +14,42 @@ import sys
 from typing import Mapping, Sequence
 
 from ..cli import allowed_values_text, plain_text
+from ..aggregate import seed_stats
+from ..cli_common import QUICK_SETTINGS, parse_seeds, parse_set
 from ..errors import NarError
+from ..spaces import space_names
 from .runner import SweepOptions, run_sweep
-from .spec import QUICK_SETTINGS, SweepSpec, load_spec, parse_seeds
+from .spec import SweepSpec, load_spec
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_TRIALS_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 EPILOG = """\
 Where Ray runs: with --local, Ray starts on this machine (all its CPUs unless --num-cpus). Without
 it, the script joins a running cluster (--address, default "auto": what `ray submit` and a node
-started with `ray start` provide); if none is reachable it says so and exits 2.
+started with `ray start` provide); if none is reachable it says so and exits 2. Trials need no
+filesystem shared with the driver: their results travel through Ray and the driver writes them.
 
 Results: <storage>/<name>/results.csv and results.parquet: one row per trial and seed, every
-config value and metric, trial_id, status (ok/failed/pending) and error. Ray Tune's own experiment
-state is in the same folder; per-seed records arrive in <storage>/<name>/records/ as they finish.
-Kill the sweep at any point (Ctrl-C, or even SIGKILL of this process) and run the same command
-with --resume: finished trials are kept, unfinished ones continue from their last finished seed.
+config value and metric, trial_id (grid-NNNN or optuna-NNNN), status (ok/failed/stopped/pending)
+and error. Seed results are appended to <storage>/<name>/records.jsonl as they arrive; optuna mode
+keeps its study in <storage>/<name>/optuna.journal (optuna.load_study or optuna-dashboard opens it).
+--storage is a path on the driver's machine (quote '~/...' in a ray submit command so that the
+head expands it) or a URI: s3://..., gs://..., file:///nfs/... (pyarrow filesystems, as Ray Tune).
+
+One driver per sweep: a second one is refused (exit 2) naming the running one. Kill the sweep at
+any point (Ctrl-C, or even SIGKILL) and run the same command with --resume: finished trials are
+kept, unfinished ones skip their recorded seeds.
+
+GPUs: --gpus-per-trial > 0 runs trials on CUDA only. On a cluster without GPU nodes yet, trials
+wait for the autoscaler to add them (--no-wait-for-gpus: exit 2 at once instead); with --local on
+a machine without a GPU the sweep exits 2.
+
+Exit status: 0 all trials ok; 3 some trials failed for good (table written); 2 bad input or sweep
+busy; 130 interrupted.
 
 --quick settings: {quick}
 
-Allowed space, dataset and method of a spec (edit them with --print-spec and --spec FILE.yaml):
+Allowed --space and --dataset values, and the methods a spec may use:
 {allowed}"""
 
 
@@ -48,20 +67,26 @@ def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, descri
     p.add_argument("--print-spec", action="store_true", help="print the spec as YAML and exit")
     p.add_argument("--mode", choices=("grid", "optuna"), default="grid",
                    help="grid: the paper's rows (regenerates the table); optuna: Optuna TPE search over the spec's "
-                        "ranges through Ray Tune's OptunaSearch (finds the best setting). Default grid")
+                        "ranges (finds the best setting). Default grid")
+    p.add_argument("--space", choices=space_names(), default=None, help="run on this search space (default: the spec's)")
+    p.add_argument("--dataset", default=None, help="run on this dataset (default: the spec's)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                   help="override one config field for every trial (repeatable; applied after --quick)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--local", action="store_true", help="start Ray on this machine")
     where.add_argument("--address", default=None, help="Ray cluster address (default 'auto': the running cluster)")
     p.add_argument("--num-cpus", type=int, default=None, help="with --local: CPUs Ray may use (default all)")
     p.add_argument("--num-samples", type=int, default=None,
                    help="optuna: number of trials (default: the spec's num_samples); grid: run only the first N rows")
-    p.add_argument("--seeds", type=parse_seeds, default=None, help="seeds per trial, e.g. 0-9 or 0,3,5 (default: the spec's)")
+    p.add_argument("--seeds", default=None, help="seeds per trial, e.g. 0-9 or 0,3,5 (default: the spec's)")
     p.add_argument("--max-concurrent", type=int, default=None, help="at most this many trials at once (default: as resources allow)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also torch threads per trial (default 1)")
     p.add_argument("--gpus-per-trial", type=float, default=0.0,
-                   help="GPUs per trial, fractional allowed (0.25: four trials share a GPU); with no GPU in the "
-                        "cluster the sweep runs on CPUs (default 0)")
-    p.add_argument("--storage", default="runs/sweeps", help="results folder (local path or shared filesystem; default runs/sweeps)")
+                   help="GPUs per trial, fractional allowed (0.25: four trials share a GPU); trials then run on CUDA (default 0)")
+    p.add_argument("--no-wait-for-gpus", action="store_true",
+                   help="with --gpus-per-trial: exit 2 at once if the cluster has no GPU now, instead of waiting for GPU nodes")
+    p.add_argument("--storage", default="runs/sweeps",
+                   help="results folder: a path on the driver's machine or a URI (s3://, gs://, file://); default runs/sweeps")
     p.add_argument("--name", default=None, help="experiment name (default: the spec's name, + '_optuna' in optuna mode)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted sweep <storage>/<name>")
     p.add_argument("--dry-run", action="store_true", help="print the trials that would run and exit")
@@ -77,7 +102,7 @@ def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, descri
 
 def sweep_main(specs: SweepSpec | Mapping[str, SweepSpec], argv: Sequence[str] | None = None,
                prog: str | None = None, description: str = "") -> int:
-    """Entry point of a ``sweeps/*.py`` script: parse, validate, run, print the summary."""
+    """Entry point of a ``sweeps/*.py`` script: parse, validate, run, print the summary; returns the exit status."""
     if isinstance(specs, SweepSpec):
         specs = {specs.name: specs}
     parser = build_parser(specs, prog=prog, description=description)
@@ -89,11 +114,13 @@ def sweep_main(specs: SweepSpec | Mapping[str, SweepSpec], argv: Sequence[str] |
             import yaml
 
             print(yaml.safe_dump(spec.to_dict(), sort_keys=False), end="")
-            return 0
+            return EXIT_OK
         options = SweepOptions(
             mode=args.mode, local=args.local, address=args.address, num_cpus=args.num_cpus,
-            num_samples=args.num_samples, seeds=args.seeds, max_concurrent=args.max_concurrent,
-            cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, storage=args.storage,
+            num_samples=args.num_samples, seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
+            space=args.space, dataset=args.dataset, overrides=parse_set(args.set),
+            max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
+            gpus_per_trial=args.gpus_per_trial, wait_for_gpus=not args.no_wait_for_gpus, storage=args.storage,
             name=args.name, resume=args.resume, dry_run=args.dry_run, quick=args.quick, data=args.data,
             max_failures=args.max_failures, optuna_seed=args.optuna_seed, early_stop=args.early_stop,
             verbose=0 if args.quiet else args.verbose,
@@ -101,34 +128,40 @@ def sweep_main(specs: SweepSpec | Mapping[str, SweepSpec], argv: Sequence[str] |
         outcome = run_sweep(spec, options)
     except NarError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; run the same command with --resume to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if options.dry_run:
         print(f"{spec.name} ({options.mode}): {spec.description}")
         print(f"would run {len(outcome.plan)} trial(s) x {len(outcome.plan[0]['seeds']) if outcome.plan else 0} seed(s) "
               f"into {outcome.experiment_dir}")
         for i, t in enumerate(outcome.plan):
             print(f"  trial {i}: {t['params']}  seeds={t['seeds']}")
-        return 0
+        return EXIT_OK
     print(summarize(outcome))
-    return 0 if outcome.complete else 130
+    if not outcome.complete:
+        return EXIT_INTERRUPTED
+    return EXIT_TRIALS_FAILED if outcome.failed else EXIT_OK
 
 
 def summarize(outcome) -> str:
-    """A short per-configuration summary of the results table (mean/std over ok seeds)."""
+    """A short per-configuration summary of the results table (mean ± sample std over ok seeds)."""
     df = outcome.table
     lines = [f"sweep folder: {outcome.experiment_dir}"]
     if df.empty:
         return "\n".join(lines + ["no results"])
-    lines.append(f"results: {outcome.results_csv} ({len(df)} rows: "
+    lines.append(f"results: {outcome.experiment_dir}/results.csv ({len(df)} rows: "
                  + ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items()) + ")")
     ok = df[df["status"] == "ok"]
-    if not ok.empty and "val_acc" in ok.columns:
-        g = ok.groupby("params", sort=False).agg(
-            seeds=("seed", "size"), val_mean=("val_acc", "mean"), val_std=("val_acc", "std"),
-            test_mean=("test_acc", "mean"), test_std=("test_acc", "std"), seconds=("total_seconds", "mean"))
-        lines.append(g.round(3).to_string())
+    if not ok.empty:
+        stats = seed_stats(ok, ("val_acc", "test_acc", "total_seconds"), by=["params"])
+        wide = stats.pivot(index="params", columns="metric", values=["mean", "std"])
+        wide.columns = [f"{m}_{s}" for s, m in wide.columns]
+        wide.insert(0, "seeds", ok.groupby("params").size())
+        lines.append(wide.round(3).to_string())
     if outcome.optuna_completed is not None:
-        lines.append(f"optuna study: {outcome.optuna_completed} completed trials (OptunaSearch)")
+        lines.append(f"optuna study: {outcome.optuna_completed} completed trials")
     failed = df[df["status"] == "failed"]
     for tid, grp in failed.groupby("trial_id"):
         lines.append(f"failed trial {tid} ({grp['params'].iloc[0]}): {grp['error'].iloc[0]}")

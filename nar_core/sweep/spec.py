@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..cli_common import QUICK_SETTINGS, parse_seeds
 from ..config import ExperimentConfig
 from ..errors import ConfigError, NarError
 
@@ -30,24 +31,6 @@ TRIAL_METRICS = (
     "mean_queries_total", "mean_train_seconds", "mean_search_seconds", "mean_total_seconds",
     "max_peak_memory_mb",
 )
-
-# Settings that ``--quick`` applies on top of a spec (each spec may add its own ``quick`` entries):
-# a small ranker trained for 3 epochs on 200 cells, 5 search iterations. Minutes on a 2-core CPU.
-QUICK_SETTINGS: dict[str, Any] = {
-    "train_size": 200,
-    "val_size": 64,
-    "d_model": 32,
-    "n_heads": 2,
-    "d_ff": 64,
-    "encoder_layers": 1,
-    "decoder_layers": 1,
-    "epochs": 3,
-    "batch_size": 32,
-    "sample_size": 32,
-    "search_iterations": 5,
-    "constraint_reuse": 5,
-    "warmup_steps": 5,
-}
 
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(ExperimentConfig)}
 # Set by the harness itself, never by a spec: seed comes from ``seeds``, data_dir from ``--data``.
@@ -133,18 +116,15 @@ class Param:
             return [int(self.low), int(self.high)]
         return [float(self.low), float(self.high)]
 
-    def to_tune(self) -> Any:
-        """The Ray Tune domain (OptunaSearch converts it into an Optuna distribution)."""
-        from ray import tune
+    def to_optuna(self) -> Any:
+        """The Optuna distribution the study samples this range from."""
+        import optuna.distributions as d
 
         if self.kind == "choice":
-            return tune.choice(list(self.values))
+            return d.CategoricalDistribution(list(self.values))
         if self.kind == "int":
-            step = int(self.step or 1)
-            return tune.qrandint(int(self.low), int(self.high), step) if step > 1 else tune.randint(int(self.low), int(self.high) + 1)
-        if self.log:
-            return tune.qloguniform(self.low, self.high, self.step) if self.step else tune.loguniform(self.low, self.high)
-        return tune.quniform(self.low, self.high, self.step) if self.step else tune.uniform(self.low, self.high)
+            return d.IntDistribution(int(self.low), int(self.high), step=int(self.step or 1))
+        return d.FloatDistribution(float(self.low), float(self.high), log=self.log, step=self.step)
 
 
 @dataclass(frozen=True)
@@ -164,7 +144,7 @@ class SweepSpec:
         seeds: seeds each trial runs, in order (the papers: 5 runs on NB101, 10 on NB201).
         metric, mode: what a scheduler / Optuna optimises (a name in ``TRIAL_METRICS``).
         num_samples: Optuna trials when ``--num-samples`` is not given.
-        quick: extra ``--quick`` overrides beyond :data:`QUICK_SETTINGS`.
+        quick: extra ``--quick`` overrides beyond :data:`~nar_core.cli_common.QUICK_SETTINGS`.
         paper_table: the CSV(s) under ``shared/reference/paper_results`` that the grid reproduces.
     """
 
@@ -222,30 +202,49 @@ class SweepSpec:
         return dataclasses.replace(self, **changes)
 
     # --- configs ---------------------------------------------------------------------------------
-    def base_overrides(self, quick: bool = False) -> dict[str, Any]:
-        """Config overrides every trial starts from (before its grid row / sampled values)."""
-        base: dict[str, Any] = {"dataset": self.dataset, "method": self.method}
-        base.update(self.fixed)
-        if quick:
-            base.update(QUICK_SETTINGS)
-            base.update(self.quick)
-        return base
-
-    def trial_config(self, trial_overrides: Mapping[str, Any], *, quick: bool = False, seed: int = 0,
+    def trial_config(self, trial_overrides: Mapping[str, Any], *, seed: int = 0,
                      extra: Mapping[str, Any] | None = None) -> ExperimentConfig:
-        """The full experiment config of one trial and seed (``derived`` keys applied last)."""
-        values = {**self.base_overrides(quick), **(extra or {}), **trial_overrides, "seed": seed}
+        """The full experiment config of one trial and seed (``derived`` keys applied last).
+
+        The one place a sweep builds a config: the papers' settings for ``space``
+        (:meth:`ExperimentConfig.for_space`), then ``fixed``, the runtime ``extra``, the trial's own values.
+        """
+        values = {"dataset": self.dataset, "method": self.method, **self.fixed, **(extra or {}),
+                  **trial_overrides, "seed": seed}
         for key, (src, offset) in self.derived.items():
             if key not in trial_overrides:
                 src_val = values.get(src, getattr(ExperimentConfig, src))
                 values[key] = type(src_val)(src_val + offset)
         return ExperimentConfig.for_space(self.space, **values)
 
+    def resolved(self, *, quick: bool = False, overrides: Mapping[str, Any] | None = None,
+                 space: str | None = None, dataset: str | None = None, mode: str = "grid") -> "SweepSpec":
+        """The spec a run uses: ``--space`` / ``--dataset``, then ``--quick``, then ``--set`` ``overrides``.
+
+        The spec as written is validated first (a spec with ``epochs: -3`` is refused even with
+        ``--quick``, which would replace it), then the result. ``--set`` may not name a key the grid or
+        the search space varies (it would silently override every row).
+        """
+        spec = self.replace(**{k: v for k, v in (("space", space), ("dataset", dataset)) if v is not None})
+        spec.validate(mode)
+        overrides = dict(overrides or {})
+        _check_keys(overrides, "--set")
+        varied = sorted(set(overrides) & (set(spec.search_space) if mode == "optuna"
+                                          else {k for row in spec.grid for k in row}))
+        if varied:
+            raise ConfigError(f"--set {varied[0]}: the {mode} of this spec varies it; change the spec instead")
+        if "space" in overrides or "dataset" in overrides:
+            raise ConfigError("--set: use --space / --dataset for the space and dataset")
+        fixed = {**spec.fixed, **(QUICK_SETTINGS if quick else {}), **(spec.quick if quick else {}), **overrides}
+        out = spec.replace(fixed=fixed, quick={})
+        out.validate(mode)
+        return out
+
     def grid_rows(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.grid]
 
     # --- validation ----------------------------------------------------------------------------------
-    def validate(self, mode: str = "grid", *, quick: bool = False) -> None:
+    def validate(self, mode: str = "grid") -> None:
         """Refuse a bad spec before anything starts: :class:`ConfigError` naming the field."""
         if mode not in MODES:
             raise ConfigError(f"mode: must be one of {', '.join(MODES)} (got {mode!r})")
@@ -271,7 +270,7 @@ class SweepSpec:
         for key, (src, _off) in self.derived.items():
             _check_keys({key: None, src: None}, f"spec.derived.{key}")
         # The base config alone must be valid (catches a bad space/dataset/method/fixed value).
-        self._check_config({}, "spec.fixed", quick)
+        self._check_config({}, "spec.fixed")
         if mode == "grid":
             if not self.grid:
                 raise ConfigError("spec.grid: empty; grid mode needs at least one row")
@@ -282,7 +281,7 @@ class SweepSpec:
                 _check_keys(row, where)
                 if "space" in row:
                     raise ConfigError(f"{where}.space: a sweep covers one space (set spec.space)")
-                self._check_config(row, where, quick)
+                self._check_config(row, where)
             keys = [tuple(sorted(r.items(), key=lambda kv: kv[0])) for r in self.grid]
             dup = [self.grid[i] for i, k in enumerate(keys) if keys.index(k) != i]
             if dup:
@@ -297,11 +296,11 @@ class SweepSpec:
                     raise ConfigError(f"{where}: expected a Param, got {p!r}")
                 p.validate(where)
                 for v in p.corners():
-                    self._check_config({key: v}, where, quick)
+                    self._check_config({key: v}, where)
 
-    def _check_config(self, overrides: Mapping[str, Any], where: str, quick: bool) -> None:
+    def _check_config(self, overrides: Mapping[str, Any], where: str) -> None:
         try:
-            self.trial_config(overrides, quick=quick, seed=self.seeds[0] if self.seeds else 0)
+            self.trial_config(overrides, seed=self.seeds[0] if self.seeds else 0)
         except NarError as exc:  # for_space reports an unknown dataset as a plain NarError
             raise ConfigError(f"{where}: {exc}") from None
 
@@ -311,30 +310,6 @@ def grid_product(**axes: Iterable[Any]) -> list[dict[str, Any]]:
     """Rows of the cartesian product of named axes, in the order given (the last axis varies fastest)."""
     names = list(axes)
     return [dict(zip(names, combo)) for combo in itertools.product(*(list(v) for v in axes.values()))]
-
-
-def parse_seeds(text: str | int | Sequence[int]) -> tuple[int, ...]:
-    """``"0-9"`` -> 0..9, ``"0,3,5"`` -> (0, 3, 5), ``"0-2,7"`` -> (0, 1, 2, 7). ConfigError naming ``seeds``."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        text = str(text)
-    if not isinstance(text, str):
-        seeds = tuple(text)
-    else:
-        seeds_list: list[int] = []
-        for part in text.replace(" ", "").split(","):
-            m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-            if not m:
-                raise ConfigError(f"seeds: cannot parse {part!r} in {text!r}; use e.g. '0-9' or '0,3,5'")
-            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-            if hi < lo:
-                raise ConfigError(f"seeds: empty range {part!r} in {text!r}")
-            seeds_list.extend(range(lo, hi + 1))
-        seeds = tuple(seeds_list)
-    if not seeds:
-        raise ConfigError(f"seeds: no seeds in {text!r}")
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds: duplicate seeds in {text!r}")
-    return seeds
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -361,13 +336,14 @@ def _check_keys(mapping: Mapping[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: expected a mapping, got {mapping!r}")
     import difflib
 
+    sep = " " if where.startswith("--") else "."  # "--set epochz: ..." vs "spec.fixed.epochz: ..."
     for k in mapping:
         if k in _RESERVED:
-            raise ConfigError(f"{where}.{k}: set by the harness (use spec.seeds / --seeds and --data)")
+            raise ConfigError(f"{where}{sep}{k}: set by the harness (use spec.seeds / --seeds and --data)")
         if k not in _CONFIG_FIELDS:
             close = difflib.get_close_matches(str(k), _CONFIG_FIELDS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}.{k}: unknown parameter{hint}")
+            raise ConfigError(f"{where}{sep}{k}: unknown parameter{hint}")
 
 
 def _derived_pair(value: Any, where: str) -> tuple[str, float]:
