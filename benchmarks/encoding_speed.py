@@ -51,7 +51,7 @@ def bench_nb101(repeat: int, n: int = 100_000) -> list[str]:
     NAR App. B edge sampler), half each; also times whole-network cost and the official hash.
     """
     from nar_core.encoding.nb101 import encode_cells, network_cost, vertex_costs
-    from nar_core.spaces.nb101 import NB101Space
+    from nar_core.plugins.nb101 import NB101Space
 
     space = NB101Space()
     rng = np.random.default_rng(0)

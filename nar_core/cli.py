@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 
 from .errors import NarError
@@ -22,6 +23,26 @@ _COMMANDS = {
 }
 
 
+def allowed_values_text(prefix: str = "--") -> str:
+    """The allowed space, dataset and method values, one line each, for the --help of ``nar run``
+    (``prefix="--"``: options) and of the sweeps (``prefix=""``: spec fields)."""
+    from .config import METHODS
+    from .spaces import get_space, space_names
+
+    spaces = space_names()
+    datasets = "; ".join(f"{name}: {', '.join(get_space(name).datasets)}" for name in spaces)
+    lines = [("space", f"{', '.join(spaces)} (default {spaces[0]})"),
+             ("dataset", f"{datasets} (default {get_space(spaces[0]).datasets[0]})"),
+             ("method", f"{', '.join(METHODS)} (default narq2t)")]
+    return "".join(f"  {prefix + name:<10} {text}\n" for name, text in lines)
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as --help text: reStructuredText roles and literals (``x``, :func:`x`) become plain x."""
+    doc = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)
+    return doc.replace("``", "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nar",
@@ -32,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  nar run --space nb201 --dataset cifar10 --method narq2t --seeds 0-9 --out runs/c10\n"
             "  nar report --results results/ --out report/\n"
             "sweeps: python sweeps/<name>.py --help; one table: nar tables --help\n"
-            "data: --data DIR_OR_FILE, else $NAR_DATA, else ../shared/data"
+            "data: --data DIR_OR_FILE, else $NAR_DATA, else ../shared/data, else the NAS-Bench-201 table shipped with the package"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

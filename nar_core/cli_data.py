@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .benchmarks import Benchmark, load_benchmark
-from .spaces import get_space
+from .spaces import get_space, space_names
 
 _INFO_HELP = """\
 Load a benchmark the way every other command does and print a summary: the number of cells,
@@ -40,11 +40,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=_INFO_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    info.add_argument("--space", default="nb201", choices=("nb201", "nb101"), help="search space (default: nb201)")
+    info.add_argument("--space", default=space_names()[0], choices=space_names(),
+                      help=f"search space: {', '.join(space_names())} (default: {space_names()[0]})")
     info.add_argument(
         "--data", default=None, metavar="PATH",
         help="data directory (shared layout <dir>/nb201, <dir>/nb101) or a benchmark file; "
-        "default: $NAR_DATA, else ../shared/data",
+        "default: $NAR_DATA, else ../shared/data, else (nb201) the table shipped with the package",
     )
     info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     info.add_argument("--no-cache", action="store_true", help="read the source directly, neither using nor writing the .npz cache")

@@ -1,17 +1,15 @@
 """``nar run``: run one method on one benchmark for several seeds; write results and a summary.
 
-    nar run --space nb201 --dataset cifar10 --method narq2t --seeds 0-9 --data ../shared/data --out DIR
-
-Writes ``DIR/results.csv`` and ``DIR/results.parquet`` (one row per seed, atomically after every
-seed) and ``DIR/summary.csv``, and prints the summary like the papers' tables. Re-running with
-the same ``--out`` skips the seeds already in ``results.csv`` with the same config hash.
-``--quick`` is a smoke run (:data:`nar_core.cli_common.QUICK_SETTINGS`: a small ranker, 3 epochs,
-5 search iterations; a minute or so on CPU).
+The user-facing text is ``_DESCRIPTION`` (plain, for ``--help``). ``--quick`` is a smoke run
+(:data:`nar_core.cli_common.QUICK_SETTINGS`: a small ranker, 3 epochs, 5 search iterations).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +17,15 @@ from .aggregate import seed_stats_dict
 from .cli_common import QUICK_SETTINGS, parse_seeds, parse_set
 from .config import PRESETS, ExperimentConfig
 from .errors import ConfigError, DataError
-from .io import atomic_path, atomic_write_text
+from .io import atomic_path, atomic_write_text, check_output_dir
 
 DATASET_LABEL = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
     """Papers' defaults for the space, then the YAML file, ``--quick``, flags and ``--set`` overrides."""
+    from .spaces import space_names
+
     overrides: dict[str, Any] = {}
     if args.config:
         import yaml
@@ -48,7 +48,7 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
     if args.data is not None:
         overrides["data_dir"] = args.data
     overrides.update(parse_set(args.set))
-    space = args.space or overrides.pop("space", "nb201")
+    space = args.space or overrides.pop("space", space_names()[0])
     overrides.pop("space", None)
     return ExperimentConfig.for_space(space, preset=getattr(args, "preset", "paper"), **overrides)
 
@@ -73,58 +73,120 @@ def format_summary(s: dict[str, Any], dataset: str, method: str) -> str:
             f"time {s['total_seconds_mean']:.1f} s  ({s['runs']} runs)")
 
 
+#: columns every table written by ``nar run`` has: a results.csv without them is someone else's
+RESULT_KEY_COLUMNS = ("config_hash", "seed", "space", "dataset", "method")
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Rows of an earlier ``nar run`` results table; DataError (exit 2) for a damaged or foreign file."""
+    import pandas as pd
+
+    if not path.exists():
+        return []
+    try:
+        old = pd.read_csv(path, dtype={"config_hash": str})
+    except pd.errors.EmptyDataError:
+        raise DataError(path, "is empty, not a results table of nar run; use another --out") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read existing results ({' '.join(str(exc).split())}); use another --out") from None
+    missing = [c for c in RESULT_KEY_COLUMNS if c not in old.columns]
+    if missing:
+        raise DataError(path, f"not a results table of nar run (no column {', '.join(missing)}); "
+                        "use another --out rather than overwrite it")
+    seeds = pd.to_numeric(old["seed"], errors="coerce")
+    if seeds.isna().any() or (seeds % 1 != 0).any() or old["config_hash"].isna().any():
+        row = int(next(i for i in range(len(old)) if pd.isna(seeds.iloc[i]) or seeds.iloc[i] % 1 or pd.isna(old["config_hash"].iloc[i])))
+        raise DataError(path, f"row {row}: seed {old['seed'].iloc[row]!r} / config_hash {old['config_hash'].iloc[row]!r} "
+                        "is not a nar run result; use another --out")
+    return old.to_dict("records")
+
+
 def _write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
     import pandas as pd
 
-    df = pd.DataFrame(rows).sort_values("seed", kind="stable")
+    df = pd.DataFrame(rows).sort_values(["config_hash", "seed"], kind="stable")
     with atomic_path(out / "results.csv") as tmp:
         df.to_csv(tmp, index=False)
     with atomic_path(out / "results.parquet", suffix=".parquet") as tmp:
         df.astype({"found_key": str}).to_parquet(tmp, index=False)
 
 
-def run(args: argparse.Namespace) -> int:
+def _write_summary(out: Path, summary: dict[str, Any]) -> None:
+    """``summary.csv``: one row per config hash; this config's row replaced, every other kept."""
     import pandas as pd
+
+    path = out / "summary.csv"
+    rows = []
+    if path.exists():
+        try:
+            rows = [r for r in pd.read_csv(path, dtype={"config_hash": str}).to_dict("records")
+                    if str(r.get("config_hash")) != summary["config_hash"]]
+        except (OSError, ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+            raise DataError(path, f"cannot read existing summary ({' '.join(str(exc).split())}); use another --out") from None
+    atomic_write_text(path, pd.DataFrame(rows + [summary]).to_csv(index=False))
+
+
+def _seed_text(seeds: list[int]) -> str:
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 1 else ",".join(map(str, seeds))
+
+
+def _duration(seconds: float) -> str:
+    """``1 h 02 min``, ``3 min 05 s`` or ``42 s``: a time left a person reads at a glance."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
+def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .benchmarks import load_benchmark
-    from .experiment import config_hash, run_experiment
+    from .experiment import config_hash, resolve_device, run_experiment
 
     log = logging.getLogger("nar.run")
     base = build_config(args)
     seeds = parse_seeds(args.seeds)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # everything that can fail before the first seed fails here, leaving no file and no empty --out
+    out = check_output_dir(args.out)
     chash = config_hash(base)
-    rows: list[dict[str, Any]] = []
     results_csv = out / "results.csv"
-    if results_csv.exists():
-        try:
-            old = pd.read_csv(results_csv)
-        except Exception as exc:  # a foreign or damaged file: refuse rather than overwrite it
-            raise DataError(results_csv, f"cannot read existing results ({exc}); use another --out") from None
-        rows = old.to_dict("records")
-    done = {int(r["seed"]) for r in rows if str(r.get("config_hash")) == chash}
-    rows = [r for r in rows if str(r.get("config_hash")) == chash or int(r["seed"]) not in seeds]
+    rows = read_results(results_csv)  # every config's rows: never deleted, never replaced
+    done = {int(r["seed"]) for r in rows if str(r["config_hash"]) == chash}
     todo = [s for s in seeds if s not in done]
     if done & set(seeds):
-        log.info("skipping seeds already in %s: %s", results_csv, sorted(done & set(seeds)))
+        log.info("skipping seeds already in %s for config %s: %s", results_csv, chash, sorted(done & set(seeds)))
     if todo:
+        resolve_device(base.device)  # --device cuda without CUDA: a ConfigError now, not after loading
         bench = load_benchmark(base.space, base.data_dir)
-        for seed in tqdm(todo, desc=f"{base.method} {base.dataset}", unit="seed"):
-            cfg = base.replace(seed=seed)
-            res = run_experiment(cfg, bench, progress=args.progress, log=log)
-            # tidy rows: every config value as a column, then every metric (as the sweep tables)
-            rows = [r for r in rows if int(r["seed"]) != seed] + [{**cfg.to_dict(), **res.to_dict()}]
-            _write_tables(out, rows)  # after every seed: an interrupted run resumes from here
-    mine = [r for r in rows if str(r.get("config_hash")) == chash and int(r["seed"]) in seeds]
+        show = sys.stderr.isatty() if args.progress is None else args.progress
+        log.info("%s on %s %s: %d seed(s) %s, data %s, results in %s", base.method, base.space, base.dataset,
+                 len(todo), _seed_text(todo), bench.source, out)
+        t0 = time.perf_counter()
+        with contextlib.ExitStack() as stack:
+            seeds_iter = todo
+            if show:
+                stack.enter_context(logging_redirect_tqdm())  # log lines above the bars, not through them
+                seeds_iter = stack.enter_context(tqdm(todo, desc=f"{base.method} {base.dataset}", unit="seed"))
+            for i, seed in enumerate(seeds_iter, 1):
+                cfg = base.replace(seed=seed)
+                res = run_experiment(cfg, bench, progress=show, log=log)
+                # tidy rows: every config value as a column, then every metric (as the sweep tables)
+                rows.append({**cfg.to_dict(), **res.to_dict()})
+                _write_tables(out, rows)  # after every seed: an interrupted run resumes from here
+                if not show:
+                    left = (time.perf_counter() - t0) / i * (len(todo) - i)
+                    log.info("seed %d done (%d/%d)%s", seed, i, len(todo),
+                             f", about {_duration(left)} left" if i < len(todo) else "")
+    mine = [r for r in rows if str(r["config_hash"]) == chash and int(r["seed"]) in seeds]
     if not mine:
         raise ConfigError("no results to summarise")
     summary = summarise(mine)
     summary.update(space=base.space, dataset=base.dataset, method=base.method, config_hash=chash,
                    seeds=args.seeds)
-    atomic_write_text(out / "summary.csv", pd.DataFrame([summary]).to_csv(index=False))
-    atomic_write_text(out / "config.yaml", _yaml(base.to_dict()))
+    _write_summary(out, summary)
+    atomic_write_text(out / "configs" / f"{chash}.yaml", _yaml(base.to_dict()))
     print(format_summary(summary, base.dataset, base.method))
     return 0
 
@@ -135,15 +197,38 @@ def _yaml(d: dict[str, Any]) -> str:
     return yaml.safe_dump({k: v for k, v in d.items() if k != "seed"}, sort_keys=False)
 
 
+_DESCRIPTION = """\
+Run one method on one benchmark for several seeds, write the results and print a summary
+like the papers' tables.
+
+Writes DIR/results.csv and DIR/results.parquet (one row per config hash and seed, after every
+seed), DIR/summary.csv (one row per config hash) and DIR/configs/<config hash>.yaml. Running
+again into the same --out skips the seeds already there for the same config; rows of other
+configs are kept, never deleted or replaced. The output directory, the data and the device are
+checked before any work (exit status 2 and one line naming the problem).
+
+Progress (seeds, epochs, search iterations, with the time left) is shown when stderr is a
+terminal; otherwise one plain log line per seed. --progress / --no-progress force either.
+"""
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("run", help="run a method for several seeds and summarise",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", choices=("nb201", "nb101"), default=None, help="search space (default nb201)")
-    p.add_argument("--dataset", default=None, help="cifar10, cifar100 or imagenet16 (nb201)")
-    p.add_argument("--method", default=None,
-                   help="narq2t, nar, no_tier, convnet, random_search or evolution (default narq2t)")
+    from .cli import allowed_values_text
+    from .spaces import space_names
+
+    p = subparsers.add_parser(
+        "run", help="run a method for several seeds and summarise", description=_DESCRIPTION,
+        epilog="allowed values:\n" + allowed_values_text() + (
+            "\nexamples:\n"
+            "  nar run --space nb201 --dataset cifar10 --method narq2t --seeds 0-9 --out runs/c10\n"
+            "  nar run --method random_search --seeds 0-2 --quick --out runs/smoke\n"
+            "  nar run --space nb101 --data nasbench_only108.tfrecord --seeds 0-4 --out runs/nb101"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", choices=space_names(), default=None, metavar="SPACE", help="search space (see below)")
+    p.add_argument("--dataset", default=None, help="dataset of the space (see below)")
+    p.add_argument("--method", default=None, help="search method (see below)")
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-9 or 0,3,5 (default 0)")
-    p.add_argument("--data", default=None, help="benchmark data file or directory (default: NAR_DATA or ../shared/data)")
+    p.add_argument("--data", default=None, help="benchmark data file or directory (default: $NAR_DATA, else ../shared/data, else the NAS-Bench-201 table shipped with the package)")
     p.add_argument("--out", required=True, help="output directory (results.csv, results.parquet, summary.csv)")
     p.add_argument("--preset", choices=tuple(PRESETS), default="paper",
                    help="paper: the papers' text (default); authors: the authors' public code "
@@ -152,6 +237,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto")
     p.add_argument("--quick", action="store_true", help="smoke-run settings: " + ", ".join(f"{k}={v}" for k, v in QUICK_SETTINGS.items()))
-    p.add_argument("--progress", action="store_true", help="per-epoch progress bar inside each seed")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars for seeds, epochs and search iterations (default: when stderr is a terminal)")
     p.set_defaults(func=run)
     return p

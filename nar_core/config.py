@@ -15,9 +15,8 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, NarError
 
-SPACES = ("nb201", "nb101")
 METHODS = (
     "narq2t",          # learnable tier queries (NARQ2T)
     "nar",             # running-mean tier embeddings (NAR)
@@ -44,40 +43,19 @@ CHOICES = {
 }
 ENCODING_ATTRIBUTES = ("ops", "flops", "params")
 
-#: Named presets: per space, the fields a preset sets on top of the dataclass defaults (which
-#: follow the papers' text, the authors' code where the text is silent). "paper" is the default;
-#: "authors" is the authors' public code (AlbertiPot/nar: config/config201.yml for nb201,
-#: config/config.yml for nb101, sampler/, process/). Method-dependent values (NAR's lambda and
-#: tier labels) are set in :meth:`ExperimentConfig.for_space`.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "paper": {"nb201": {}, "nb101": {}},
-    "authors": {
-        "nb201": dict(
-            lr_scale=0.07, warmup_steps=30,          # lr_scheduler: lr_mul, n_warmup_steps
-            rank_loss_factor=1.0,                    # loss_factor (the public code is NAR's, for every method)
-            num_bins=5, kl_threshold_flops=0.35, kl_threshold_params=0.3,
-            # force_uniform: True: every bound drawn uniformly from the batch's bin edges, ops uniform
-            sampling_mode="interval", interval_scope="batch", op_sampling="uniform",
-        ),
-        "nb101": dict(
-            lr_scale=0.1, warmup_steps=50, num_bins=8,
-            rank_loss_factor=9.0,                    # loss_factor (the public code is NAR's, for every method)
-            # force_uniform: False; the fallback draws any bin edge; vertex types are uniform
-            sampling_mode="statistics", interval_scope="batch", op_sampling="uniform",
-        ),
-    },
+#: Named presets: the fields a preset sets on top of the dataclass defaults (which follow the
+#: papers' text, the authors' code where the text is silent). "paper" is the default; "authors" is
+#: the authors' public code (AlbertiPot/nar: process/, sampler/). Only what holds for every space
+#: is here: each space's own preset values (config201.yml for nb201, config.yml for nb101) come
+#: from its plug-in, :meth:`nar_core.spaces.SearchSpace.defaults`.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "authors": dict(
+        pooling="flatten", tier_labels="global", tier_embedding_reset="epoch", kl_definition="softmax",
+        constraint_bound="upper", stats_epochs="best_epoch", stats_turns="iteration", search_queried="allow",
+        dropout=0.1,
+    ),
 }
-#: fields every "authors" preset sets, whatever the space (process/, sampler/ of the public code)
-_AUTHORS_COMMON = dict(
-    pooling="flatten", tier_labels="global", tier_embedding_reset="epoch", kl_definition="softmax",
-    constraint_bound="upper", stats_epochs="best_epoch", stats_turns="iteration", search_queried="allow",
-    dropout=0.1,
-)
-for _space_preset in PRESETS["authors"].values():
-    for _k, _v in _AUTHORS_COMMON.items():
-        _space_preset.setdefault(_k, _v)
-#: NAR's lambda (Eq. 12) is not printed; the authors' configs use loss_factor 9 (nb101) and 1 (nb201)
-NAR_RANK_LOSS_FACTOR = {"nb101": 9.0, "nb201": 1.0}
 
 
 @dataclass(frozen=True)
@@ -87,7 +65,7 @@ class ExperimentConfig:
     dataset: str = "cifar10"
     method: str = "narq2t"
     seed: int = 0
-    data_dir: str | None = None          # None: NAR_DATA or ../shared/data
+    data_dir: str | None = None          # None: NAR_DATA, ../shared/data, else the space's embedded table
     # --- data protocol (NB201: 1000 + 256 on *_val; NB101: 4236 + 1024) -------------------------
     train_size: int = 1000
     val_size: int = 256
@@ -183,34 +161,26 @@ class ExperimentConfig:
         """The settings of ``preset`` (``PRESETS``) for ``space``, then ``overrides`` (validated).
 
         ``"paper"`` follows the papers' text (the authors' code where the text is silent);
-        ``"authors"`` follows the authors' public code. The sweep harness and ``nar run --preset``
-        both come through here.
+        ``"authors"`` follows the authors' public code. The space's own values (its
+        :meth:`~nar_core.spaces.SearchSpace.defaults` for the first or given dataset, the method and
+        the preset) come first. The sweep harness and ``nar run --preset`` both come through here.
         """
-        if space not in SPACES:
-            raise ConfigError(f"space: unknown search space {space!r}; expected one of {', '.join(SPACES)}")
+        sp = _space(space)
         if preset not in PRESETS:
             raise ConfigError(f"preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
-        method = overrides.get("method", "narq2t")
-        base: dict[str, Any] = {"space": space}
-        if space == "nb101":
-            base.update(
-                dataset="cifar10", train_size=4236, val_size=1024, d_model=256, d_ff=1024, n_heads=4,
-                epochs=35, batch_size=256, warmup_steps=50, adam_beta2=0.982, weight_decay=5e-4,
-                rank_loss_factor=21.0, sampling_mode="statistics", sample_size=256,
-                num_bins=8,  # q: authors' config.yml bins
-            )
-        else:
-            # NARQ2T Table VI bold rows: the rank-loss factor chosen per dataset.
-            from .benchmarks.base import canonical_dataset
-
-            ds = canonical_dataset(overrides.get("dataset", "cifar10"), "nb201")
-            base["rank_loss_factor"] = {"cifar10": 5.0, "cifar100": 23.0, "imagenet16": 18.0}[ds]
-        if method == "nar":
-            base["rank_loss_factor"] = NAR_RANK_LOSS_FACTOR[space]  # NAR's own lambda, not NARQ2T's
-            if preset == "paper":
-                base["tier_labels"] = "batch"  # NAR Algo. 1 line 7
-        base.update(PRESETS[preset][space])
+        dataset = overrides.get("dataset", sp.datasets[0])
+        try:
+            dataset = sp.canonical_dataset(dataset)
+        except NarError as exc:
+            raise ConfigError(f"dataset: {exc}") from None
+        method = overrides.get("method", cls.method)
+        base: dict[str, Any] = {"space": sp.name}
+        base.update(sp.defaults(dataset, method, preset))
+        if method == "nar" and preset == "paper":
+            base["tier_labels"] = "batch"  # NAR Algo. 1 line 7
+        base.update(PRESETS[preset])
         base.update(overrides)
+        base["dataset"] = dataset  # canonical: one spelling per dataset in configs and their hashes
         return cls.from_dict(base)
 
     @classmethod
@@ -241,16 +211,14 @@ class ExperimentConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first field that is out of range."""
-        from .benchmarks.base import canonical_dataset  # local: avoids a cycle at import time
-
         def need(cond: bool, name: str, what: str) -> None:
             if not cond:
                 raise ConfigError(f"{name}: {what} (got {getattr(self, name)!r})")
 
-        need(self.space in SPACES, "space", f"must be one of {', '.join(SPACES)}")
+        sp = _space(self.space)
         try:
-            canonical_dataset(self.dataset, self.space)
-        except Exception as exc:  # NarError -> ConfigError naming the field
+            sp.canonical_dataset(self.dataset)
+        except NarError as exc:
             raise ConfigError(f"dataset: {exc}") from None
         need(self.method in METHODS, "method", f"must be one of {', '.join(METHODS)}")
         need(self.sampling_mode in SAMPLING_MODES, "sampling_mode", f"must be one of {', '.join(SAMPLING_MODES)}")
@@ -283,10 +251,20 @@ class ExperimentConfig:
             need(getattr(self, name) >= 0, name, "must be >= 0")
         need(0.0 <= self.adam_beta1 < 1.0 and 0.0 <= self.adam_beta2 < 1.0, "adam_beta2", "betas must be in [0, 1)")
         need(self.adam_eps > 0, "adam_eps", "must be > 0")
-        need(self.latency_loss_factor == 0 or self.space == "nb201", "latency_loss_factor",
-             "latency labels exist only for nb201")
+        need(self.latency_loss_factor == 0 or sp.has_latency, "latency_loss_factor",
+             f"the {sp.name} benchmark has no latency labels")
         need(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "device",
              "must be 'cpu', 'cuda', 'cuda:N' or 'auto'")
+
+
+def _space(name: str):
+    """The registered search space ``name``; ConfigError naming the field otherwise."""
+    from .spaces import get_space  # local: the registry loads plug-ins, which import the pipeline
+
+    try:
+        return get_space(name)
+    except NarError as exc:
+        raise ConfigError(f"space: {exc}") from None
 
 
 def _coerce(name: str, type_hint: Any, value: Any) -> Any:

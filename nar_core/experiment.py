@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .benchmarks.base import Benchmark, canonical_dataset
+from .benchmarks.base import Benchmark
 from .config import ExperimentConfig
 from .errors import ConfigError, NarError
 from .ranker.convnet import ConvNetRanker
@@ -147,7 +147,7 @@ def run_experiment(
         benchmark = load_benchmark(config.space, config.data_dir)
     bench = benchmark
     space = get_space(config.space)
-    ds = canonical_dataset(config.dataset, config.space)
+    ds = space.canonical_dataset(config.dataset)
     val_col, test_col, sel_col = f"{ds}_val", f"{ds}_test", f"{ds}_{config.query_metric}"
     for col in (val_col, test_col):
         bench.column(col)  # clear error now if the benchmark lacks it
@@ -268,7 +268,7 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.epochs, desc=f"train {config.method} seed {config.seed}", leave=False)
+        bar = tqdm(total=config.epochs, desc=f"train {config.method} seed {config.seed}", unit="epoch", leave=False)
     cb = (lambda e, rec: (bar.update(1), bar.set_postfix(loss=f"{rec['loss']:.3f}", tau=f"{rec.get('tau', 0):.3f}"))) \
         if bar is not None else None
     tr = train_ranker(model, train, val, settings, seed=model_seed + 1, device=device,
@@ -294,10 +294,19 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         interval_scope=config.interval_scope, op_sampling=config.op_sampling, stats_turns=config.stats_turns,
         iterations=config.search_iterations)
     order = search_order(has_tiers, config.cls_loss_factor, config.rank_loss_factor)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.search_iterations, desc=f"search {config.method} seed {config.seed}", unit="it",
+                   leave=False)
+    cb = (lambda i, best: (bar.update(1), bar.set_postfix(best_val=f"{best:.2f}"))) if bar is not None else None
     outcome = ranker_search(model, encode_rows, sampler, queries, iterations=config.search_iterations,
                             sample_size=config.sample_size, top_k=config.top_k, val_column=val_col,
                             select_column=sel_col, order=order, queried=config.search_queried,
-                            latency_norm=tr.latency_norm if use_lat else None)
+                            latency_norm=tr.latency_norm if use_lat else None, progress=cb)
+    if bar is not None:
+        bar.close()
     search_seconds = time.perf_counter() - t_search
 
     # --- evaluation (not part of the search cost) -------------------------------------------

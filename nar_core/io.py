@@ -5,8 +5,11 @@ import contextlib
 import hashlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Iterator
+
+from .errors import ConfigError
 
 
 @contextlib.contextmanager
@@ -54,7 +57,52 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def quick_stat(path: str | os.PathLike) -> tuple[int, int]:
-    """(size, mtime in ns): the cheap first check of a cache against its source file."""
+def quick_stat(path: str | os.PathLike) -> dict[str, int]:
+    """Size, mtime, ctime (ns) and inode: the cheap first check of a cache against its source file.
+
+    ctime matters: any write sets it and no user tool can set it back, so a same-size edit whose
+    mtime was restored (``touch -d``, ``os.utime``) still shows.
+    """
     st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
+
+
+def dir_writable(directory: str | os.PathLike) -> bool:
+    """Whether we may write into ``directory`` (or create it: judged on its first existing parent).
+
+    Checks the mode bits as well as ``os.access``: root may write anywhere, but a directory its
+    owner marked read-only (the shared data directory is ``r-xr-xr-x``) must stay untouched.
+    """
+    d = Path(directory)
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    try:
+        return d.is_dir() and os.access(d, os.W_OK) and bool(d.stat().st_mode & 0o222)
+    except OSError:
+        return False
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """``path`` if results can be written there; a ConfigError naming ``flag`` otherwise. Creates nothing.
+
+    Run before any work, so a file in the way or a read-only directory is found at once, not
+    after the first result was computed and then lost.
+    """
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{flag} {out}: is a file, not a directory")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{flag} {out}: cannot create it, {existing} is a file")
+    where = "it" if existing == out else f"its parent {existing}"
+    if not dir_writable(existing):
+        raise ConfigError(f"{flag} {out}: {where} is read-only; choose a writable directory")
+    try:  # what the mode bits cannot show (a read-only mount, an ACL): try once
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".nar-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{flag} {out}: cannot write in {where} ({exc.strerror or exc})") from None
+    return out

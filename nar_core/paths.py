@@ -2,7 +2,8 @@
 
 Resolution order: an explicit path, then the ``NAR_DATA`` environment variable, then
 ``../shared/data`` next to the repository checkout, then ``../shared/data`` relative to the
-working directory.
+working directory. When none of these holds NAS-Bench-201 data and ``NAR_DATA`` is unset,
+:func:`nar_core.benchmarks.load_benchmark` reads the table shipped with the package.
 """
 from __future__ import annotations
 

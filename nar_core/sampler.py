@@ -40,9 +40,6 @@ from .benchmarks.base import Benchmark
 from .spaces.base import SearchSpace
 from .tiers import Selection, TierStatistics
 
-#: number of cells of each whole space (NB101: unique valid cells of the official file)
-SPACE_SIZES = {"nb201": 15625, "nb101": 423624}
-
 
 @dataclass
 class SampleBatch:
@@ -121,8 +118,7 @@ class CandidateSampler:
         self.stats_turns = stats_turns
         self.max_tries_factor = max_tries_factor
         if restrict_to_benchmark is None:
-            full = getattr(space, "num_cells", None) or SPACE_SIZES.get(space.name, 0)
-            restrict_to_benchmark = len(bench) < full
+            restrict_to_benchmark = len(bench) < space.num_cells
         self.restricted = bool(restrict_to_benchmark)
         self._turn = 0
         self._iteration = 0

@@ -100,10 +100,12 @@ def ranker_search(
     order: str = "tier+score",
     queried: str = "skip",
     latency_norm: tuple[float, float] | None = None,
+    progress: Callable[[int, float], None] | None = None,
 ) -> SearchOutcome:
     """Algorithm 4 with ``model`` (a NARanker or any module returning ``.score``/``.tier_logits``).
 
-    ``order`` and ``queried``: see the module doc."""
+    ``order`` and ``queried``: see the module doc. ``progress(iteration, best_val)`` is called
+    after each iteration (1-based), for progress bars."""
     if order not in SEARCH_ORDERS:
         raise ValueError(f"order must be one of {SEARCH_ORDERS}, got {order!r}")
     if queried not in ("allow", "skip"):
@@ -156,6 +158,8 @@ def ranker_search(
                 for r, v in zip(picked.tolist(), lat[chosen].tolist()):
                     out.predicted_latency[r] = v * s + m
         out.best_so_far_val.append(float(best_val))
+        if progress is not None:
+            progress(len(out.best_so_far_val), float(best_val))
     out.best_row = best_row
     return out
 

@@ -48,7 +48,7 @@ def sampled_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """
     import numpy as np
 
-    from nar_core.spaces.nb101 import NB101Space
+    from nar_core.plugins.nb101 import NB101Space
 
     space = NB101Space()
     cells = space.sample_uniform(np.random.default_rng(seed), 4 * n)
@@ -69,7 +69,8 @@ def reader_rows(n: int) -> list[dict[str, Any]]:
 def subset_records(rows: list[dict[str, Any]], budgets=(108,), repeats: int = 3) -> list[dict[str, Any]]:
     """Official-layout training-run records for ``rows`` (see module doc)."""
     from nar_core.encoding.nb101 import network_cost
-    from nar_core.spaces.nb101 import NB101Space, cells_from_specs
+    from nar_core.plugins.nb101 import NB101Space
+    from nar_core.spaces.nb101 import cells_from_specs
 
     space = NB101Space()
     out = []

@@ -7,7 +7,8 @@ import stat
 import numpy as np
 import pytest
 
-from nar_core.benchmarks.base import Benchmark, canonical_dataset, read_csv_frame, read_json_file
+from nar_core.benchmarks.base import Benchmark, read_csv_frame, read_json_file
+from nar_core.spaces import canonical_dataset
 from nar_core.errors import DataError, NarError, UnknownCellError
 from nar_core.io import atomic_path, atomic_write_text
 from nar_core.paths import ENV_VAR, resolve_data_dir

@@ -143,3 +143,42 @@ def test_several_sources_are_all_checked(tmp_path):
     extra.write_text("bb")
     cached_load([path, extra], read, "nb201", "demo1")
     assert read.calls == 2
+
+
+def test_same_size_edit_with_restored_mtime_is_caught(tmp_path):
+    path = _source(tmp_path)
+    read = Reader(path)
+    cached_load(path, read, "nb201", "demo1")
+    st = path.stat()
+    path.write_text("7 8 9")  # same size, new content, then the old mtime put back
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    b = cached_load(path, read, "nb201", "demo1")
+    assert read.calls == 2 and b.column("cifar10_val").tolist() == [7, 8, 9]
+
+
+def test_an_old_unchanged_source_is_a_hit_without_hashing(tmp_path, monkeypatch):
+    import nar_core.benchmarks.cache as cache
+
+    path = _source(tmp_path)
+    read = Reader(path)
+    monkeypatch.setattr(cache, "RACY_NS", -10**18)  # as if the file were long settled when recorded
+    cached_load(path, read, "nb201", "demo1")
+    hashed = []
+    monkeypatch.setattr(cache, "file_sha256", lambda p: hashed.append(p) or "x")
+    assert cached_load(path, read, "nb201", "demo1").meta["cache"]["status"] == "hit"
+    assert hashed == [] and read.calls == 1
+
+
+def test_a_pickled_cache_is_rebuilt_without_pickle_advice(tmp_path, caplog):
+    import pickle
+
+    path = _source(tmp_path)
+    read = Reader(path)
+    built = cached_load(path, read, "nb201", "demo1")
+    Path(built.meta["cache"]["path"]).write_bytes(pickle.dumps({"keys": [1, 2, 3]}))
+    with caplog.at_level("WARNING"):
+        b = cached_load(path, read, "nb201", "demo1")
+    assert read.calls == 2 and b.meta["cache"]["status"] == "built"
+    warning = " ".join(r.getMessage() for r in caplog.records)
+    assert "pickled Python objects" in warning and "allow_pickle" not in warning

@@ -1,4 +1,4 @@
-"""End-to-end runs on the shared NAS-Bench-201 data (skipped when it is absent)."""
+"""End-to-end runs on NAS-Bench-201 (the shared data when present, else the table shipped with the package)."""
 import math
 
 import numpy as np
@@ -7,11 +7,6 @@ import pytest
 
 from nar_core.config import ExperimentConfig
 from nar_core.errors import ConfigError, NarError
-from nar_core.paths import resolve_data_dir
-
-DATA = resolve_data_dir(None)
-pytestmark = pytest.mark.skipif(not (DATA / "nb201" / "nb201_accuracy.csv").exists(),
-                                reason=f"NAS-Bench-201 data not found under {DATA} (set NAR_DATA)")
 
 TINY = dict(train_size=256, val_size=64, d_model=32, n_heads=2, d_ff=64, encoder_layers=1, decoder_layers=1,
             epochs=3, batch_size=64, sample_size=64, search_iterations=4, query_metric="val", num_threads=1)
@@ -21,7 +16,7 @@ TINY = dict(train_size=256, val_size=64, d_model=32, n_heads=2, d_ff=64, encoder
 def bench():
     from nar_core.benchmarks import load_benchmark
 
-    return load_benchmark("nb201", DATA)
+    return load_benchmark("nb201")
 
 
 def test_narq2t_end_to_end_beats_median_and_is_deterministic(bench):
@@ -71,7 +66,7 @@ def test_too_many_training_cells_is_a_config_error(bench):
 def test_cli_run_writes_and_resumes(tmp_path, capsys):
     from nar_core.cli import main
 
-    args = ["run", "--method", "random_search", "--seeds", "0-1", "--data", str(DATA), "--out", str(tmp_path)]
+    args = ["run", "--method", "random_search", "--seeds", "0-1", "--out", str(tmp_path)]
     assert main(args) == 0
     first = pd.read_csv(tmp_path / "results.csv")
     assert sorted(first.seed) == [0, 1] and (tmp_path / "results.parquet").exists()

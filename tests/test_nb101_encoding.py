@@ -15,7 +15,8 @@ from nar_core.encoding.nb101 import (
     vertex_channels,
     vertex_costs,
 )
-from nar_core.spaces.nb101 import NB101Space, cells_from_specs
+from nar_core.plugins.nb101 import NB101Space
+from nar_core.spaces.nb101 import cells_from_specs
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nar_cell_info_examples" / "nasbench101_vertice_example.json"
 space = NB101Space()

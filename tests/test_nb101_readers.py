@@ -20,7 +20,8 @@ from nar_core.benchmarks.tfrecord import (  # noqa: E402
     iter_tfrecord_batches, read_nasbench_tfrecord, read_tfrecords, write_nasbench_tfrecord, write_tfrecords,
 )
 from nar_core.errors import DataError  # noqa: E402
-from nar_core.spaces.nb101 import NB101Space, cells_from_specs  # noqa: E402
+from nar_core.plugins.nb101 import NB101Space
+from nar_core.spaces.nb101 import cells_from_specs  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nar_cell_info_examples" / "nasbench101_vertice_example.json"
 space = NB101Space()
@@ -183,6 +184,8 @@ def test_cell_information_json_reference_example(tmp_path):
         (lambda c: c["vertex_params"].__setitem__("stack0/module0", 5), r"vertex_params\[stack0/module0\] = 5"),
         (lambda c: c.__setitem__("avg_test_accuracy", "high"), "field 'avg_test_accuracy' must be a number"),
         (lambda c: c.__setitem__("module_operations", ["input", "conv5x5-bn-relu", "output"]), "operation"),
+        (lambda c: c.__setitem__("avg_test_accuracy", 1e7), r"column 'avg_test_accuracy', cell 0: value 1000000000.0 is not an accuracy"),
+        (lambda c: c.__setitem__("avg_training_time", -2.0), r"column 'avg_training_time', cell 0: value -2.0 is not a non-negative cost"),
     ],
 )
 def test_bad_cell_information_json_one_error_no_cache(tmp_path, change, message):

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nar_core.encoding import encode as encode_any
 from nar_core.encoding.nb201 import (
     CELL_INFO_NAMES, CELL_NAMES, cell_info_costs, cost_tables, edge_costs, encode, network_cost,
 )
 from nar_core.errors import NarError
+from nar_core.spaces import get_space
 from nar_core.spaces.nb201 import NUM_CELLS, index_to_ops
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nar_cell_info_examples" / "nasbench201_vertice_example.json"
@@ -96,7 +96,7 @@ def test_encoding_all_cells_is_bounded_and_distinct():
         # every encoding is distinct (the op channel alone identifies the cell)
         assert len(np.unique(x[:, 0].reshape(NUM_CELLS, -1), axis=0)) == NUM_CELLS
     # the dispatcher gives the same tensor
-    np.testing.assert_array_equal(encode_any("nb201", {"ops": ops[:50]}, "cifar10"), encode(ops[:50], "cifar10"))
+    np.testing.assert_array_equal(get_space("nb201").encode({"ops": ops[:50]}, "cifar10"), encode(ops[:50], "cifar10"))
 
 
 def test_dataset_aliases_and_unknown_dataset():

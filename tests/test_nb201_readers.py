@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nar_core.benchmarks import Benchmark, canonical_dataset, find_source, load_benchmark
+from nar_core.benchmarks import Benchmark, find_source, load_benchmark
 from nar_core.benchmarks.nb201 import read_nb201_cell_info, read_nb201_csv, read_nb201_pth
 from nar_core.encoding.nb201 import cell_info_costs, network_cost
 from nar_core.errors import DataError, NarError
 from nar_core.paths import default_data_dir
+from nar_core.spaces import canonical_dataset
 from nar_core.spaces.nb201 import NUM_CELLS, index_to_ops, index_to_str, op_matrix
 
 from nb201_official_files import SEEDS, official_accuracy, official_latency, official_pth_dict, write_official_pth
@@ -207,7 +208,7 @@ def test_csv_reader_fixture(tmp_path):
     hw = b.column("hw/imagenet16/edgetpu_latency")
     assert np.isnan(hw[0]) and hw[1] == 1.5
     # a cache was written next to the source (the directory is writable)
-    assert (folder / ".nb201_accuracy.csv.nb201.csv1.npz").is_file()
+    assert (folder / ".nb201_accuracy.csv.nb201.csv2.npz").is_file()
 
 
 @pytest.mark.parametrize(
@@ -219,6 +220,15 @@ def test_csv_reader_fixture(tmp_path):
         (lambda f: f.drop(columns=["cifar100_val"]), "missing column(s) cifar100_val"),
         (lambda f: f.assign(cifar10_test=f["cifar10_test"].astype(object).where(f["index"] != 3, "high")), "row 3: 'high' is not a number"),
         (lambda f: f.iloc[::-1], "rows must be in official index order"),
+        # impossible values: never cached as valid (nar data info would report 1e9 as the best cell)
+        (lambda f: f.assign(cifar10_test=f["cifar10_test"].where(f["index"] != 4, 1e9)),
+         "column 'cifar10_test', row 4: value 1000000000.0 is not an accuracy in % (allowed 0 to 100)"),
+        (lambda f: f.assign(cifar100_val=f["cifar100_val"].where(f["index"] != 8, -3.0)),
+         "column 'cifar100_val', row 8: value -3.0 is not an accuracy"),
+        (lambda f: f.assign(imagenet16_test=f["imagenet16_test"].where(f["index"] != 11)),
+         "column 'imagenet16_test', row 11: value is missing (empty or NaN)"),
+        (lambda f: f.assign(cifar10_valid_val=f["cifar10_valid_val"].astype(object).where(f["index"] != 2, "nan")),
+         "column 'cifar10_valid_val', row 2: value is missing"),
     ],
 )
 def test_bad_csv_gives_a_clear_error(tmp_path, mutate, message):
@@ -236,6 +246,23 @@ def test_bad_optional_csv_names_its_file(tmp_path):
     lat = folder / "nb201_latency_ms.csv"
     pd.read_csv(lat).head(100).to_csv(lat, index=False)
     with pytest.raises(DataError, match="nb201_latency_ms.csv: has 100 rows"):
+        read_nb201_csv(folder)
+
+
+def test_negative_latency_and_hw_values_name_file_column_and_row(tmp_path):
+    folder = _write_csv_dir(tmp_path / "nb201")
+    lat = folder / "nb201_latency_ms.csv"
+    frame = pd.read_csv(lat)
+    frame.loc[7, "pixel3"] = -0.5
+    frame.to_csv(lat, index=False)
+    with pytest.raises(DataError, match=r"nb201_latency_ms.csv: column 'pixel3', row 7: value -0.5 is not a non-negative cost"):
+        read_nb201_csv(folder)
+    _write_csv_dir(folder)
+    hw = folder / "nb201_hw_ImageNet16-120.csv"
+    frame = pd.read_csv(hw)
+    frame.loc[3, "edgetpu_latency"] = -7  # -1 is the file's "not measured"; other negatives are broken
+    frame.to_csv(hw, index=False)
+    with pytest.raises(DataError, match=r"nb201_hw_ImageNet16-120.csv: column 'edgetpu_latency', row 3"):
         read_nb201_csv(folder)
 
 

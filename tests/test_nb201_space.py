@@ -9,8 +9,9 @@ import pytest
 from nar_core.errors import NarError, UnknownCellError
 from nar_core.paths import default_data_dir
 from nar_core.spaces import get_space
+from nar_core.plugins.nb201 import NB201Space
 from nar_core.spaces.nb201 import (
-    NB201Space, NUM_CELLS, OP_NAMES, index_to_ops, index_to_str, op_matrix, ops_to_index,
+    NUM_CELLS, OP_NAMES, index_to_ops, index_to_str, op_matrix, ops_to_index,
     parse_arch_str, str_to_index,
 )
 

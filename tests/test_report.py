@@ -226,9 +226,9 @@ def test_nb101_registry_grid_end_to_end_on_the_official_format(tmp_path: Path):
                          timeout=300)
     assert rep.returncode == 0, rep.stderr
     iv = (tmp_path / "report" / "tables" / "narq2t-IV.md").read_text()
-    # the no-tier and 3-tier rows at top-5 on NB101, beside the paper's; --quick is neither a budget of the
-    # table nor a preset (its warm-up differs): "other", "custom"
-    assert "| - | 5 | NB101 CIFAR-10 | other | custom | no_tier |" in iv and "| 3 | 5 | NB101 CIFAR-10 | other | custom | narq2t |" in iv
+    # the no-tier and 3-tier rows at top-5 on NB101, beside the paper's; --quick is no budget of the table
+    # ("other") and sets no field a preset decides ("paper")
+    assert "| - | 5 | NB101 CIFAR-10 | other | paper | no_tier |" in iv and "| 3 | 5 | NB101 CIFAR-10 | other | paper | narq2t |" in iv
     assert "n=2" in iv and "93.55" in iv
     verdicts = pd.read_csv(tmp_path / "report" / "verdicts.csv", dtype=str, keep_default_na=False)
     tiers = verdicts[(verdicts["claim"] == "tiers") & (verdicts["run on"] == "NB101 CIFAR-10")]

@@ -14,12 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nar_core.paths import default_data_dir
-
 ROOT = Path(__file__).resolve().parents[1]
-DATA = default_data_dir()
-pytestmark = pytest.mark.skipif(not (DATA / "nb201" / "nb201_accuracy.csv").exists(),
-                                reason=f"NAS-Bench-201 data not found under {DATA} (set NAR_DATA)")
 
 SEEDS = [0, 1]
 NUM_SAMPLES = 5
@@ -34,7 +29,7 @@ SPEC = {
 
 def _driver(spec_path: Path, storage: Path, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, "sweeps/random_proportion.py", "--spec", str(spec_path), "--mode", "optuna", "--local",
-           "--num-cpus", "1", "--max-concurrent", "1", "--quick", "--storage", str(storage), "--data", str(DATA),
+           "--num-cpus", "1", "--max-concurrent", "1", "--quick", "--storage", str(storage),
            "--name", "resume", "-q", *extra]
     # Own process group: the local Ray processes this driver starts can be cleaned up with it.
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

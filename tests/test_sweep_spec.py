@@ -1,7 +1,6 @@
 """Sweep specs: the papers' grids, validation errors naming the field, YAML round trip, CLI exit codes."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,6 @@ import pandas as pd
 import pytest
 
 from nar_core.errors import ConfigError
-from nar_core.paths import default_data_dir
 from nar_core.sweep import QUICK_SETTINGS, Param, SweepSpec, load_spec, parse_seeds
 from nar_core.sweep.runner import SweepOptions, prepare, run_sweep
 
@@ -256,15 +254,3 @@ def test_script_exit_codes_and_dry_run(tmp_path):
     assert r.returncode == 0 and "--table" in r.stdout and "--resume" in r.stdout
     assert not any(tmp_path.glob("tiers*")) and not (tmp_path / "run").exists()
 
-
-@pytest.mark.skipif(not (default_data_dir() / "nb201" / "nb201_accuracy.csv").exists(), reason="NAS-Bench-201 data not found")
-def test_script_exit_status_3_when_trials_fail_for_good(tmp_path):
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(json.dumps({"name": "fails", "space": "nb201", "method": "random_search",
-                                "grid": [{"top_k": 1}, {"method": "narq2t", "train_size": 20000}], "seeds": [0]}))
-    r = _script("sweeps/tiers.py", "--spec", str(spec), "--local", "--num-cpus", "1", "--quick", "--max-failures", "0",
-                "--storage", str(tmp_path), "--data", str(default_data_dir()), "-q")
-    assert r.returncode == 3, (r.stdout + r.stderr)[-3000:]
-    table = pd.read_csv(tmp_path / "fails" / "results.csv")  # the table is still written
-    assert list(table.status) == ["ok", "failed"] and "train_size" in table.error.iloc[1]
-    assert "failed trial grid-0001" in r.stdout

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..aggregate import seed_stats
-from ..benchmarks.base import canonical_dataset
+from ..spaces import canonical_dataset, space_names
 from ..config import PRESETS, ExperimentConfig
 from ..errors import DataError, NarError
 from .budget import budget_of
@@ -132,7 +132,7 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
 
 def _canonical_or_same(name: str, space: str) -> str:
     try:
-        return canonical_dataset(name, space if space in ("nb101", "nb201") else None)
+        return canonical_dataset(name, space if space in space_names() else None)
     except NarError:
         return name
 

@@ -25,7 +25,7 @@ from ..aggregate import STD_DDOF  # noqa: E402
 from ..errors import NarError  # noqa: E402
 from ..io import atomic_path  # noqa: E402
 from .aggregation import GROUP_COLUMNS, build_table, describe  # noqa: E402
-from .registry import DATASET_LABEL, SPACE_LABEL, TableSpec, get_table  # noqa: E402
+from .registry import DATASET_LABEL, TableSpec, get_table, space_label  # noqa: E402
 
 __all__ = ["curve_matrix", "parse_curve", "plot_curves", "plot_ablation", "plot_queries"]
 
@@ -121,7 +121,7 @@ def plot_curves(results: pd.DataFrame, out: str | os.PathLike, space: str | None
         ax.axhline(optimum, color="k", ls="--", lw=1, label=f"benchmark optimum {optimum:.2f}")
     ax.set_xlabel("search iteration")
     ax.set_ylabel("best validation accuracy so far (%)")
-    ax.set_title(f"{SPACE_LABEL.get(space, space)} {DATASET_LABEL.get(dataset, dataset)}: best-so-far "
+    ax.set_title(f"{space_label(space)} {DATASET_LABEL.get(dataset, dataset)}: best-so-far "
                  f"(mean ± std over seeds)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

@@ -57,7 +57,18 @@ HELD_KNOBS = (
 STRING_KNOBS = frozenset({"constraints", "sampling_mode", "query_metric", "encoding_attributes"})
 
 DATASET_LABEL = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet-16-120"}
-SPACE_LABEL = {"nb101": "NAS-Bench-101", "nb201": "NAS-Bench-201"}
+
+
+def space_label(space: str) -> str:
+    """A space's name in tables ("NAS-Bench-201"), from its plug-in; the name itself if unknown."""
+    from ..spaces import get_space
+
+    try:
+        return get_space(space).display_name()
+    except NarError:
+        return str(space)
+
+
 METHOD_LABEL = {"nar": "NAR", "narq2t": "NARQ2T"}
 CONSTRAINT_LABEL = {"flops": "FLOPs", "params": "#Params", "flops+params": "FLOPs&#Params"}
 # Paper metric names (Tables III, IX) -> our metric columns.
@@ -331,7 +342,7 @@ def _main_tables() -> list[TableSpec]:
         title="rank-loss factor lambda2 per benchmark and dataset (NARQ2T)",
         spaces=("nb101", "nb201"), methods=("narq2t",), swept=("rank_loss_factor",),
         keys=("benchmark", "dataset", "lambda2"),
-        ours={"benchmark": lambda d: str_col(col(d, "space")).map(lambda s: SPACE_LABEL.get(s, s)),
+        ours={"benchmark": lambda d: str_col(col(d, "space")).map(space_label),
               "dataset": _dataset_label, "lambda2": lambda d: num_label(col(d, "rank_loss_factor"))},
         paper_keys={"benchmark": lambda p: str_col(p["benchmark"]), "dataset": lambda p: str_col(p["dataset"]),
                     "lambda2": lambda p: num_label(p["loss_factor"])},

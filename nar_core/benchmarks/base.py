@@ -1,11 +1,12 @@
-"""One table-like interface for every benchmark (NAS-Bench-101, NAS-Bench-201).
+"""One table-like interface for every benchmark (NAS-Bench-101, NAS-Bench-201, any plug-in space).
 
 A :class:`Benchmark` is a column store: one row per cell, metric columns as numpy arrays
 (vectorised work on whole columns), and the cells themselves as arrays that the space
 module understands (``cell_arrays``). Each row has a key: the official index on
 NAS-Bench-201, the official module hash on NAS-Bench-101.
 
-Column names (same meaning in every reader of a space):
+Column names (same meaning in every reader of a space; a plug-in space names its own, with
+``{dataset}_val`` and ``{dataset}_test`` for the accuracies the pipeline uses):
 
 NAS-Bench-201 (``dataset`` in ``cifar10``, ``cifar100``, ``imagenet16``)
     ``{dataset}_val``, ``{dataset}_test``: 200-epoch accuracy in %, the papers' protocol
@@ -24,39 +25,49 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 from ..errors import DataError, NarError, UnknownCellError
 
-DATASET_ALIASES: dict[str, str] = {
-    "cifar10": "cifar10",
-    "cifar-10": "cifar10",
-    "cifar10-valid": "cifar10",
-    "cifar100": "cifar100",
-    "cifar-100": "cifar100",
-    "imagenet16": "imagenet16",
-    "imagenet16-120": "imagenet16",
-    "imagenet-16-120": "imagenet16",
-    "imagenet": "imagenet16",
-}
-SPACE_DATASETS: dict[str, tuple[str, ...]] = {
-    "nb201": ("cifar10", "cifar100", "imagenet16"),
-    "nb101": ("cifar10",),
-}
+#: (low, high, what) of every column kind; a value outside is a broken file, never a result
+_ACCURACY_RANGE = (0.0, 100.0, "an accuracy in %")
+_COST_RANGE = (0.0, np.inf, "a non-negative cost")
 
 
-def canonical_dataset(name: str, space: str | None = None) -> str:
-    """Map a dataset name or alias to ``cifar10`` / ``cifar100`` / ``imagenet16``."""
-    key = DATASET_ALIASES.get(str(name).strip().lower())
-    allowed = SPACE_DATASETS.get(space, tuple(sorted(set(DATASET_ALIASES.values()))))
-    if key is None or key not in allowed:
-        raise NarError(
-            f"unknown dataset {name!r}" + (f" for space {space}" if space else "")
-            + f"; expected one of {', '.join(allowed)}"
-        )
-    return key
+def value_range(name: str) -> tuple[float, float, str]:
+    """Allowed values of a metric column, by its kind: accuracies in [0, 100] %, costs (latency,
+    time, FLOPs, parameters, energy, hardware metrics) non-negative."""
+    base = name.split("@")[0]
+    if base.endswith(("_val", "_test", "_val_12ep")):
+        return _ACCURACY_RANGE
+    return _COST_RANGE
+
+
+def check_column(
+    path: str | os.PathLike, name: str, values: np.ndarray, *, allow_missing: bool = False,
+    row_name: Callable[[int], str] | None = None, kind: str | None = None,
+) -> None:
+    """DataError naming the file, column and row of the first value that cannot be a measurement.
+
+    Missing values (NaN, an empty cell) are errors unless ``allow_missing`` (formats whose
+    sources leave some metrics unevaluated); infinities and out-of-range values always are.
+    ``row_name(i)`` names row ``i`` as the file does (default ``row i``, 0-based data rows);
+    ``kind`` is the Benchmark column whose range applies when the file's own name (``name``) differs.
+    """
+    low, high, what = value_range(kind or name)
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    with np.errstate(invalid="ignore"):
+        bad = (values < low) | (values > high) | np.isinf(values)
+    if not allow_missing:
+        bad |= missing
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        where = row_name(r) if row_name else f"row {r}"
+        problem = "is missing (empty or NaN)" if missing[r] else f"{float(values[r])!r} is not {what} (allowed {low:g} to {high:g})"
+        raise DataError(path, f"column {name!r}, {where}: value {problem}")
 
 
 def read_csv_frame(path: str | os.PathLike):
@@ -91,7 +102,7 @@ class Benchmark:
     """A tabular benchmark: metrics of every cell it holds, as columns.
 
     Attributes:
-        space: ``"nb101"`` or ``"nb201"``.
+        space: the name of its search space (``"nb201"``, ``"nb101"``, a plug-in's).
         keys: one key per row (int official index, or str module hash).
         columns: metric name -> float array of length ``len(self)``. NaN where unknown.
         cell_arrays: the cells, as arrays the space module reads (nb201: ``ops`` (n, 6) int8;

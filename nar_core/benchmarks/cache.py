@@ -6,9 +6,12 @@ about a minute, the NAS-Bench-101 tfrecord minutes). :func:`cached_load` stores 
 directory is read-only (the shared data directory is), in the user cache directory
 (``$NAR_CACHE_DIR``, else ``$XDG_CACHE_HOME/nar_core``, else ``~/.cache/nar_core``).
 
-Validity: the cache records, for every source file, its size, mtime and full SHA-256, plus the
-cache format version and the reader's own version string (``reader``). A load first compares
-size+mtime (cheap); if they differ it hashes the file, and a content change rebuilds the cache.
+Validity: the cache records, for every source file, its size, mtime, ctime, inode and full
+SHA-256, plus the cache format version and the reader's own version string (``reader``). A load
+first compares the stat fields (cheap); if any differs it hashes the file, and a content change
+rebuilds the cache. ctime makes this sound: every write sets it and no user tool can set it back,
+so a same-size edit with a restored mtime is hashed. A file changed within ``RACY_NS`` of the
+recording (timestamps are coarse) is hashed on every load until it is older, as git does.
 Writes are atomic (:func:`nar_core.io.atomic_path`): a failed build leaves no cache behind.
 """
 from __future__ import annotations
@@ -17,20 +20,23 @@ import hashlib
 import json
 import logging
 import os
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..io import atomic_path, file_sha256, quick_stat
+from ..io import atomic_path, dir_writable, file_sha256, quick_stat
 from ..errors import DataError
 from .base import Benchmark
 
 log = logging.getLogger(__name__)
 
-#: bump when the layout of the cache file changes
-CACHE_FORMAT_VERSION = 1
+#: bump when the layout of the cache file changes (2: ctime, inode and recording time of each source)
+CACHE_FORMAT_VERSION = 2
+#: a source modified this close to its recording may change again within one timestamp tick: hash it
+RACY_NS = 2_000_000_000
 _META_KEY = "__nar_cache_meta__"
 
 
@@ -74,26 +80,39 @@ def _read_cache(cache: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]] | N
             raise ValueError("cache meta is not an object")
         return arrays, meta
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        log.warning("ignoring unreadable cache %s (%s)", cache, exc)
+        log.warning("ignoring unreadable cache %s (%s); it will be rebuilt", cache, _why_unreadable(exc))
         return None
 
 
+def _why_unreadable(exc: BaseException) -> str:
+    """A short reason, without numpy's advice to load the file with ``allow_pickle``: a cache never holds objects."""
+    text = " ".join(str(exc).split())
+    if "pickle" in text.lower():
+        return "it holds pickled Python objects, which a nar_core cache never does"
+    return text or type(exc).__name__
+
+
+_STAT_FIELDS = ("size", "mtime_ns", "ctime_ns", "inode")
+
+
 def _sources_unchanged(meta: dict[str, Any], sources: list[Path]) -> tuple[bool, bool]:
-    """(valid, stat_changed): size+mtime first, full SHA-256 only where they differ."""
+    """(valid, restamp): the stat fields first, full SHA-256 where they differ or were racy."""
     recorded = meta.get("sources", [])
     if [r.get("path") for r in recorded] != [str(s) for s in sources]:
         return False, False
-    stat_changed = False
+    restamp = False
     try:
         for rec, src in zip(recorded, sources):
-            if quick_stat(src) == (rec["size"], rec["mtime_ns"]):
+            st = quick_stat(src)
+            same = all(st[k] == rec.get(k) for k in _STAT_FIELDS)
+            if same and rec.get("recorded_ns", 0) - st["ctime_ns"] > RACY_NS:
                 continue
-            stat_changed = True
+            restamp = True
             if file_sha256(src) != rec["sha256"]:
                 return False, True
     except OSError:  # unreadable now: not valid; the build reports the problem with the file
         return False, False
-    return True, stat_changed
+    return True, restamp
 
 
 def _write_cache(cache: Path, bench: Benchmark, meta: dict[str, Any]) -> None:
@@ -131,12 +150,12 @@ def cached_load(
         arrays, meta = loaded
         if meta.get("format") != CACHE_FORMAT_VERSION or meta.get("space") != space or meta.get("reader") != reader:
             continue
-        valid, stat_changed = _sources_unchanged(meta, sources)
+        valid, restamp = _sources_unchanged(meta, sources)
         if not valid:
             log.info("cache %s is stale (source changed); rebuilding", cache)
             continue
         bench = Benchmark.from_arrays(space, arrays, source=meta.get("source", str(sources[0])), meta=meta.get("bench_meta"))
-        if stat_changed:  # same content, new mtime: record it so the next load skips the hash
+        if restamp:  # same content, new stat: record it so the next load skips the hash
             meta["sources"] = [{**_fingerprint_stat(s), "sha256": r["sha256"]} for s, r in zip(sources, meta["sources"])]
             _try_write(candidates, bench, meta)
         bench.meta["cache"] = {"status": "hit", "path": str(cache), "sources": meta["sources"]}
@@ -158,28 +177,12 @@ def cached_load(
 
 
 def _fingerprint_stat(path: Path) -> dict[str, Any]:
-    size, mtime = quick_stat(path)
-    return {"path": str(path), "size": size, "mtime_ns": mtime}
-
-
-def _dir_writable(directory: Path) -> bool:
-    """Whether we may put a cache file in ``directory``.
-
-    Checks the mode bits as well as ``os.access``: root may write anywhere, but a directory the
-    owner marked read-only (the shared data directory is ``r-xr-xr-x``) must stay untouched.
-    """
-    d = directory
-    while not d.exists() and d != d.parent:  # a cache dir not created yet: judge its first existing parent
-        d = d.parent
-    try:
-        return os.access(d, os.W_OK) and bool(d.stat().st_mode & 0o222)
-    except OSError:
-        return False
+    return {"path": str(path), **quick_stat(path), "recorded_ns": time.time_ns()}
 
 
 def _try_write(candidates: list[Path], bench: Benchmark, meta: dict[str, Any]) -> Path | None:
     for cache in candidates:
-        if not _dir_writable(cache.parent):
+        if not dir_writable(cache.parent):
             continue
         try:
             _write_cache(cache, bench, meta)

@@ -34,15 +34,15 @@ import numpy as np
 
 from ..errors import DataError, UnknownCellError
 from ..spaces.nb101 import OP_CODES, PAD, cells_from_specs, check_cells, module_hashes
-from .base import Benchmark, read_csv_frame, read_json_file
+from .base import Benchmark, check_column, read_csv_frame, read_json_file
 
 __all__ = ["load_nb101", "read_nb101_tfrecord", "read_nb101_json", "read_nb101_csv", "TFRECORD_READER_VERSION"]
 
 log = logging.getLogger(__name__)
 
-#: bump when the tfrecord reader's output changes (old caches are then rebuilt)
-TFRECORD_READER_VERSION = "tfr1"
-JSON_READER_VERSION = "json1"
+#: bump when the reader's output or checks change (old caches are then rebuilt; 2: values range-checked)
+TFRECORD_READER_VERSION = "tfr2"
+JSON_READER_VERSION = "json2"
 MAIN_EPOCHS = 108
 
 
@@ -167,6 +167,8 @@ def read_nb101_tfrecord(path: str | os.PathLike, *, verify_hashes: bool | None =
     params = rec.trainable_parameters[first].astype(np.float64)
     params[params < 0] = np.nan
     columns["params"] = params
+    for name, col in columns.items():  # a budget a module lacks stays NaN; a value present must be possible
+        check_column(path, name, col, allow_missing=True, row_name=lambda r: f"module {keys_b[r]}")
     columns.update(_cost_columns(cells))
     keys = keys_b.astype("U32")  # fixed width: the .npz cache stores no objects
     _check_hashes(path, cells, keys_b, verify_hashes)
@@ -228,6 +230,10 @@ def read_nb101_json(path: str | os.PathLike, *, verify_hashes: bool | None = Non
         "train_seconds": num("avg_training_time"),
         "params": num("trainable_parameters"),
     }
+    fields = {"cifar10_val": "avg_validation_accuracy", "cifar10_test": "avg_test_accuracy",
+              "train_seconds": "avg_training_time", "params": "trainable_parameters"}
+    for name, col in columns.items():  # null is "unknown" in this format; a number must be possible
+        check_column(path, fields[name], col, allow_missing=True, kind=name, row_name=lambda r: f"cell {r}")
     columns.update(_cost_columns(cells))
     flops, params = vertex_costs(cells)
     total_flops, _ = network_cost(cells)

@@ -6,7 +6,9 @@ Three formats, same columns (see ``base.py``), keys = official index (int64):
   ``nb201_latency_ms.csv`` and ``nb201_hw_<dataset>.csv`` optional);
 * :func:`read_nb201_pth`: the official ``NAS-Bench-201-v1_*.pth`` through the official
   ``nas_201_api`` package (200-epoch results, ``hp='200'``);
-* :func:`read_nb201_cell_info`: the NAR authors' cell-information JSON.
+* :func:`read_nb201_cell_info`: the NAR authors' cell-information JSON;
+* :func:`read_nb201_embedded`: the compact table shipped with the package (used when the user
+  names no data and none is found; see ``resources/README.md``).
 
 Every problem with a file is one :class:`~nar_core.errors.DataError` naming the file.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from importlib import resources
 import os
 import pickle
 import zipfile
@@ -23,7 +26,7 @@ import numpy as np
 
 from ..errors import DataError, NarError
 from ..spaces.nb201 import EDGES, NUM_CELLS, _all_strings, index_to_ops, op_matrix, ops_to_index, parse_arch_str
-from .base import Benchmark, read_csv_frame, read_json_file
+from .base import Benchmark, check_column, read_csv_frame, read_json_file
 from .cache import cached_load
 
 ACCURACY_CSV = "nb201_accuracy.csv"
@@ -59,7 +62,8 @@ def _check_rows(path: Path, frame) -> None:
         raise DataError(path, f"rows must be in official index order: row {bad} has index {idx[bad]!r}, expected {bad}")
 
 
-def _numeric(path: Path, frame, col: str) -> np.ndarray:
+def _numeric(path: Path, frame, col: str, missing_marker: float | None = None) -> np.ndarray:
+    """A CSV column as floats, every value checked (``missing_marker``: the file's code for "not measured")."""
     import pandas as pd
 
     values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64, copy=True)
@@ -67,6 +71,9 @@ def _numeric(path: Path, frame, col: str) -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(path, f"column {col!r}, row {row}: {frame[col].iloc[row]!r} is not a number")
+    if missing_marker is not None:
+        values[values == missing_marker] = np.nan
+    check_column(path, col, values, allow_missing=missing_marker is not None)
     return values
 
 
@@ -119,9 +126,7 @@ def read_nb201_csv(path: str | os.PathLike) -> Benchmark:
         else:
             dataset = next(d for d, n in HW_CSV.items() if n == extra.name)
             for col in table.columns.drop("index"):
-                values = _numeric(extra, table, col)
-                values[values == -1] = np.nan
-                columns[f"hw/{dataset}/{col}"] = values
+                columns[f"hw/{dataset}/{col}"] = _numeric(extra, table, col, missing_marker=-1)
     keys = np.arange(NUM_CELLS, dtype=np.int64)
     return Benchmark(
         space="nb201",
@@ -130,6 +135,49 @@ def read_nb201_csv(path: str | os.PathLike) -> Benchmark:
         cell_arrays={"ops": index_to_ops(keys)},
         source=str(acc_path.parent if Path(path).is_dir() else acc_path),
         meta={"format": "nb201-csv", "files": [str(s) for s in sources]},
+    )
+
+
+# --- embedded table (package data) -----------------------------------------------------------
+EMBEDDED_TABLE = "nb201_table.npz"
+#: columns of the embedded table: every accuracy column of the CSV and the NARQ2T latency target
+EMBEDDED_COLUMNS: tuple[str, ...] = (*CSV_COLUMNS.values(), "latency_ms")
+#: decimals of each column in its source CSV: the int32 fixed point that stores it exactly
+EMBEDDED_DECIMALS: dict[str, int] = {**{c: 6 for c in CSV_COLUMNS.values()}, "latency_ms": 5}
+EMBEDDED_SOURCE = f"embedded NAS-Bench-201 table (nar_core/resources/{EMBEDDED_TABLE})"
+
+
+def decode_fixed(values: np.ndarray, decimals: int) -> np.ndarray:
+    """Floats of int fixed-point values; one correctly rounded division, so equal to the parsed decimal text."""
+    return np.asarray(values, dtype=np.float64) / 10.0**decimals
+
+
+def read_nb201_embedded() -> Benchmark:
+    """The NAS-Bench-201 table shipped with the package (built by ``benchmarks/make_embedded_nb201.py``).
+
+    All 15,625 cells: the 200-epoch ``*_val``/``*_test`` and 12-epoch ``*_val_12ep`` accuracies
+    and ``latency_ms`` (GTX 1080 Ti, batch 256), equal to the shared CSVs.
+    """
+    where = resources.files("nar_core.resources").joinpath(EMBEDDED_TABLE)
+    try:
+        with where.open("rb") as f, np.load(f, allow_pickle=False) as z:
+            names = [str(n) for n in z["names"]]
+            values, decimals = z["values"], z["decimals"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise DataError(str(where), f"the embedded table is unreadable ({exc}); reinstall nar_core") from None
+    if values.shape != (len(names), NUM_CELLS) or decimals.shape != (len(names),):
+        raise DataError(str(where), f"the embedded table has shape {values.shape}; reinstall nar_core")
+    columns = {name: decode_fixed(values[i], int(decimals[i])) for i, name in enumerate(names)}
+    for name, col in columns.items():
+        check_column(str(where), name, col)
+    keys = np.arange(NUM_CELLS, dtype=np.int64)
+    return Benchmark(
+        space="nb201",
+        keys=keys,
+        columns=columns,
+        cell_arrays={"ops": index_to_ops(keys)},
+        source=EMBEDDED_SOURCE,
+        meta={"format": "nb201-embedded", "files": [str(where)]},
     )
 
 
@@ -229,6 +277,8 @@ def _check_meta_archs(path: Path, meta_archs) -> None:
 def _official_benchmark(path: Path, keys: np.ndarray, results_of, fmt: str) -> Benchmark:
     """A Benchmark of the official API's results of ``keys`` (``.pth`` and NATS-Bench readers)."""
     columns = _columns_from_results(keys, results_of)
+    for name, col in columns.items():  # unevaluated sets stay NaN; a value present must be possible
+        check_column(path, name, col, allow_missing=True, row_name=lambda r: f"architecture {keys[r]}")
     if np.isnan(columns["cifar10_val"]).all():
         raise DataError(path, "has no 200-epoch cifar10-valid results (hp='200'); is it a NAS-Bench-201 v1_0/v1_1 file?")
     return Benchmark(
@@ -325,21 +375,23 @@ def read_nb201_cell_info(path: str | os.PathLike) -> Benchmark:
         if "arch_str" in e and e["arch_str"] != _all_strings()[keys[r]]:
             raise DataError(path, f"cell {keys[r]}: arch_str {e['arch_str']!r} does not match its cell_adjacency")
 
-    def number_column(name: str, scale: float = 1.0) -> np.ndarray:
+    def number_column(name: str, kind: str, scale: float = 1.0, allow_missing: bool = False) -> np.ndarray:
         try:
-            return np.array([float(e[name]) if e.get(name) is not None else np.nan for e in entries]) * scale
+            values = np.array([float(e[name]) if e.get(name) is not None else np.nan for e in entries]) * scale
         except (TypeError, ValueError):
             r = next(i for i, e in enumerate(entries) if not isinstance(e.get(name), (int, float, type(None))))
             raise DataError(path, f"cell {keys[r]}: {name} = {entries[r][name]!r} is not a number") from None
+        check_column(path, name, values, allow_missing=allow_missing, kind=kind, row_name=lambda r: f"cell {keys[r]}")
+        return values
 
     columns: dict[str, np.ndarray] = {}
     for ds, prefix in CELL_INFO_ACC.items():
-        columns[f"{ds}_val"] = number_column(f"{prefix}_val_acc")
-        columns[f"{ds}_test"] = number_column(f"{prefix}_test_acc")
+        columns[f"{ds}_val"] = number_column(f"{prefix}_val_acc", f"{ds}_val")
+        columns[f"{ds}_test"] = number_column(f"{prefix}_test_acc", f"{ds}_test")
     for ds, prefix in CELL_INFO_ACC.items():
         if any(f"{prefix}_latency" in e for e in entries):
             name = "latency_ms/nb201_api" if ds == "cifar10" else f"latency_ms/nb201_api_{ds}"
-            columns[name] = number_column(f"{prefix}_latency", 1000.0)
+            columns[name] = number_column(f"{prefix}_latency", name, 1000.0, allow_missing=True)
     # the per-edge costs the file carries must be ours (same skeleton, same counting rules)
     for ds, name in CELL_INFO_NAMES.items():
         ef, ep = edge_costs(ops, ds)
@@ -373,7 +425,10 @@ def read_nb201_cell_info(path: str | os.PathLike) -> Benchmark:
 
 # --- dispatch -------------------------------------------------------------------------------
 def read_nb201_any(source: str | os.PathLike, *, cache: bool = True) -> Benchmark:
-    """Read any supported NAS-Bench-201 source (file or NATS-Bench directory), cached if asked."""
+    """Read any supported NAS-Bench-201 source (file or NATS-Bench directory), cached if asked.
+
+    Reader versions end in 2 since values are range-checked on load: caches of unchecked files are rebuilt.
+    """
     source = Path(source)
     if source.is_dir() and source.name.startswith("NATS-tss"):
         return read_nats_tss(source)  # its own pickles are the cache (no single file to hash)
@@ -381,13 +436,13 @@ def read_nb201_any(source: str | os.PathLike, *, cache: bool = True) -> Benchmar
         source = source / ACCURACY_CSV
     suffix = source.suffix.lower()
     if suffix == ".pth":
-        readers = ([source], lambda: read_nb201_pth(source), "pth1")
+        readers = ([source], lambda: read_nb201_pth(source), "pth2")
     elif suffix == ".json":
-        readers = ([source], lambda: read_nb201_cell_info(source), "cellinfo1")
+        readers = ([source], lambda: read_nb201_cell_info(source), "cellinfo2")
     elif suffix == ".csv":
         if not source.is_file():
             raise DataError(source, "file not found")
-        readers = (csv_sources(source), lambda: read_nb201_csv(source), "csv1")
+        readers = (csv_sources(source), lambda: read_nb201_csv(source), "csv2")
     else:
         raise DataError(source, "unknown NAS-Bench-201 file type (expected .pth, .json, .csv or a NATS-tss directory)")
     files, build, reader = readers

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..benchmarks.base import canonical_dataset
-from ..spaces.nb201 import EDGES, NUM_EDGES, NUM_NODES, NUM_OPS, _check_ops
+from ..spaces.base import resolve_dataset
+from ..spaces.nb201 import DATASET_ALIASES, DATASETS, EDGES, NUM_EDGES, NUM_NODES, NUM_OPS, _check_ops
 
 STEM_CHANNELS = 16
 STAGE_CHANNELS = (16, 32, 64)
@@ -89,7 +89,7 @@ class CostTables:
 
 def cost_tables(dataset: str) -> CostTables:
     """Per-(cell, op) edge costs and the fixed cost of the skeleton for ``dataset``."""
-    return _cost_tables(canonical_dataset(dataset, "nb201"))
+    return _cost_tables(resolve_dataset(dataset, DATASETS, DATASET_ALIASES, "nb201"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -170,7 +170,7 @@ def cell_info_costs(ops: np.ndarray, dataset: str) -> dict[str, object]:
     name (``cifar10-valid``, ``cifar100``, ``ImageNet16-120``).
     """
     ops = _check_ops(ops)[:1]
-    ds = canonical_dataset(dataset, "nb201")
+    ds = resolve_dataset(dataset, DATASETS, DATASET_ALIASES, "nb201")
     name = CELL_INFO_NAMES[ds]
     f, p = edge_costs(ops, ds)
     tf, tp = network_cost(ops, ds)

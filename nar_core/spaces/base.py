@@ -1,29 +1,96 @@
-"""The small interface every search space implements.
+"""The interface every search space plug-in implements (see ``docs/search_spaces.md``).
 
 A batch of cells is a dict of numpy arrays (``cell_arrays``), the same layout that
 :class:`~nar_core.benchmarks.base.Benchmark` stores, so spaces, encodings and benchmarks work
 on whole batches at once. One cell is the same dict with arrays of leading length 1, or the
 space's own small object where that is clearer (see each space).
+
+A space owns everything that differs between benchmarks: its cells (text form, keys, sampling),
+its cost model (feature tensors with per-node FLOPs and parameters, whole-network cost), its
+datasets and their aliases, its default settings, its reader of benchmark files and its
+mutation. The ranker, tiers, sampler, search, baselines, experiment, sweeps and tables only call
+these methods; they never name a space.
 """
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
-from typing import Any, Hashable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 import numpy as np
+
+from ..errors import NarError
+
+if TYPE_CHECKING:
+    from ..benchmarks.base import Benchmark
 
 CellArrays = Mapping[str, np.ndarray]
 
 
-class SearchSpace(ABC):
-    """A cell-based search space (NAS-Bench-101 or NAS-Bench-201)."""
+def resolve_dataset(name: str, datasets: tuple[str, ...], aliases: Mapping[str, str], space: str) -> str:
+    """Canonical dataset name of ``space`` for ``name`` (case-insensitive, aliases allowed)."""
+    key = str(name).strip().lower()
+    key = aliases.get(key, key)
+    if key not in datasets:
+        raise NarError(f"unknown dataset {name!r} for space {space}; expected one of {', '.join(datasets)}")
+    return key
 
-    #: short name: "nb101" or "nb201"
+
+class SearchSpace(ABC):
+    """A cell-based search space with its benchmark: the plug-in the pipeline runs on."""
+
+    #: short name, as given to ``--space`` and stored in results ("nb201", "nb101", ...)
     name: str
-    #: datasets of the benchmark, canonical names
+    #: name in tables and figures ("NAS-Bench-201"); the short name when not set
+    label: str = ""
+    #: datasets of the benchmark, canonical names; the first is the default
     datasets: tuple[str, ...]
+    #: other spellings of dataset names (lower case) -> canonical name
+    dataset_aliases: Mapping[str, str] = {}
     #: shape (C, P, P) of one encoded cell (Appendix A of the NAR paper)
     feature_shape: tuple[int, int, int]
+    #: number of cells in the whole space; a benchmark with fewer rows restricts the search to them
+    num_cells: int
+    #: whether its benchmarks carry latency labels (the NARQ2T latency head needs them)
+    has_latency: bool = False
+    #: file patterns of its data inside a data directory (``<dir>/<name>/`` or ``<dir>``), preferred first
+    data_patterns: tuple[str, ...] = ("*.csv",)
+
+    # --- datasets, defaults, data -----------------------------------------------------------
+    def canonical_dataset(self, name: str) -> str:
+        """Canonical name of one of :attr:`datasets`; NarError naming the allowed ones."""
+        return resolve_dataset(name, self.datasets, self.dataset_aliases, self.name)
+
+    def defaults(self, dataset: str, method: str, preset: str = "paper") -> dict[str, Any]:
+        """Config settings of this space for ``dataset``, ``method`` and ``preset`` (a name of
+        :data:`nar_core.config.PRESETS`: "paper", "authors"), on top of the dataclass defaults."""
+        return {}
+
+    @abstractmethod
+    def read(self, source: Path, *, cache: bool = True) -> "Benchmark":
+        """The benchmark in ``source`` (a file, or a directory for formats that are one).
+
+        Raises :class:`~nar_core.errors.DataError` naming the file; values are range-checked
+        (:func:`nar_core.benchmarks.base.check_column`).
+        """
+
+    def embedded(self) -> "Benchmark | None":
+        """A benchmark shipped with the package, read when the user names no data (None: none)."""
+        return None
+
+    def find_source(self, folder: str | os.PathLike) -> Path | None:
+        """The preferred data file of this space in ``folder`` (newest version of the first pattern)."""
+        for pattern in self.data_patterns:
+            hits = sorted(Path(folder).glob(pattern))
+            if hits:
+                return hits[-1]  # the newest version sorts last (v1_0 < v1_1)
+        return None
+
+    @abstractmethod
+    def mutate(self, cells: CellArrays, rng: np.random.Generator) -> dict[str, np.ndarray] | None:
+        """One cell changed by one operation or one edge (regularized evolution); None if the
+        mutant is not a cell of the space (the caller draws another)."""
 
     @abstractmethod
     def parse(self, text: str) -> CellArrays:
@@ -77,5 +144,9 @@ class SearchSpace(ABC):
     def op_counts(self, cells: CellArrays) -> np.ndarray:
         """``(n, len(op_names()))`` int64: how often each operation occurs in each cell."""
 
+    def display_name(self) -> str:
+        return self.label or self.name
+
     def describe(self) -> dict[str, Any]:
-        return {"space": self.name, "datasets": self.datasets, "feature_shape": self.feature_shape}
+        return {"space": self.name, "datasets": self.datasets, "feature_shape": self.feature_shape,
+                "num_cells": self.num_cells}

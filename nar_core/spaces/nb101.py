@@ -1,4 +1,4 @@
-"""The NAS-Bench-101 search space: cells, pruning, validity, the official module hash, sampling.
+"""The cells of NAS-Bench-101: pruning, validity, the official module hash (the plug-in: :mod:`nar_core.plugins.nb101`).
 
 A cell (module) is a directed acyclic graph of at most 7 vertices and 9 edges: vertex 0 is the
 input, the last vertex the output, and every interior vertex one of three operations. As arrays
@@ -22,11 +22,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, UnknownCellError
-from .base import CellArrays, SearchSpace
+from ..errors import UnknownCellError
+from .base import CellArrays
 
 __all__ = [
-    "NB101Space",
     "MAX_VERTICES",
     "MAX_EDGES",
     "OP_CODES",
@@ -39,6 +38,9 @@ __all__ = [
     "module_hashes",
 ]
 
+#: the benchmark's one dataset and its other spellings
+DATASETS: tuple[str, ...] = ("cifar10",)
+DATASET_ALIASES: dict[str, str] = {"cifar-10": "cifar10", "cifar10-valid": "cifar10"}
 MAX_VERTICES = 7
 MAX_EDGES = 9
 PAD, INPUT, CONV1X1, CONV3X3, MAXPOOL3X3, OUTPUT = 0, 1, 2, 3, 4, 5
@@ -314,147 +316,3 @@ def _parse_text(text: str) -> tuple[Any, list[str]]:
         raise UnknownCellError(f"NAS-Bench-101 cell adjacency is not valid JSON: {exc}") from None
     ops = [o for o in s[end + 1 :].strip().strip("|,").replace(",", "|").split("|")]
     return matrix, ops
-
-
-class NB101Space(SearchSpace):
-    """NAS-Bench-101: 423,624 unique cells stacked 3 x 3 into a CIFAR-10 network."""
-
-    name = "nb101"
-    datasets = ("cifar10",)
-    feature_shape = (19, 7, 7)
-
-    # --- text -----------------------------------------------------------------------------
-    def parse(self, text: str) -> dict[str, np.ndarray]:
-        """One cell from JSON ``{"adjacency": [[...]], "operations": [...]}`` or ``adjacency|ops``.
-
-        The cell is pruned and checked; any square matrix size is accepted before pruning.
-        """
-        matrix, ops = _parse_text(text)
-        return cells_from_specs([matrix], [ops], what="NAS-Bench-101 cell")
-
-    def format(self, cells: CellArrays, i: int = 0) -> str:
-        """Compact JSON ``{"adjacency": [[...]], "operations": [...]}`` of cell ``i`` (pruned form)."""
-        adj = np.asarray(cells["adjacency"])[i]
-        ops = np.asarray(cells["ops"])[i]
-        k = int(_num_vertices(ops))
-        return json.dumps(
-            {"adjacency": adj[:k, :k].astype(int).tolist(), "operations": [CODE_NAMES[int(c)] for c in ops[:k]]},
-            separators=(",", ":"),
-        )
-
-    def spec(self, cells: CellArrays, i: int = 0) -> tuple[np.ndarray, list[str]]:
-        """(matrix, op names) of cell ``i`` in the official ``ModelSpec`` form (pruned)."""
-        ops = np.asarray(cells["ops"])[i]
-        k = int(_num_vertices(ops))
-        return np.asarray(cells["adjacency"])[i, :k, :k].astype(np.int64), [CODE_NAMES[int(c)] for c in ops[:k]]
-
-    def keys(self, cells: CellArrays) -> np.ndarray:
-        """Official module hashes (the keys of the NAS-Bench-101 data)."""
-        return module_hashes(cells)
-
-    def op_names(self) -> tuple[str, ...]:
-        """Interior operations, in the order of ``op_probs`` and :meth:`op_counts` columns."""
-        return INTERIOR_OPS
-
-    def op_counts(self, cells: CellArrays) -> np.ndarray:
-        """``(n, 3)`` number of conv1x1 / conv3x3 / maxpool3x3 vertices per cell."""
-        ops = np.asarray(cells["ops"])
-        return np.stack([(ops == c).sum(axis=1) for c in (CONV1X1, CONV3X3, MAXPOOL3X3)], axis=1)
-
-    def is_valid(self, cells: CellArrays) -> np.ndarray:
-        """Bool per cell: pruned and inside the space (see :func:`check_cells`)."""
-        adj, ops = _cell_batch(cells)
-        return ~np.logical_or.reduce([mask for mask, _ in _problems(adj, ops)])
-
-    # --- sampling ---------------------------------------------------------------------------
-    def _finish(self, adj: np.ndarray, ops: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        p_adj, p_ops, connected = prune_cells(adj, ops)
-        edges = p_adj.sum(axis=(1, 2))
-        valid = connected & (edges <= MAX_EDGES)
-        return {"adjacency": p_adj, "ops": p_ops}, valid
-
-    def sample_uniform(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-        """``n`` valid cells from the official random-spec distribution, pruned.
-
-        "Uniform" here is the official NAS-Bench-101 random search: each of the 21 upper
-        triangular entries is 0/1 with probability 1/2 and each interior op uniform over the 3
-        ops; specs outside the space (disconnected, > 9 edges after pruning) are rejected.
-        This is uniform over raw 7-vertex specs, not over the 423,624 unique cells: small cells
-        (many raw specs prune to them) dominate; measured over 5,000 draws, 2/3/4/5/6/7
-        vertices: 10/20/28/29/12/0.3 %, whereas most unique cells have 7 vertices. For uniform
-        draws over unique cells, draw rows of a loaded :class:`~nar_core.benchmarks.base.Benchmark`.
-        """
-        adj_out = [np.zeros((0, MAX_VERTICES, MAX_VERTICES), np.uint8)]
-        ops_out, have = [np.zeros((0, MAX_VERTICES), np.int8)], 0
-        while have < n:
-            m = max(64, 4 * (n - have))  # about 1/3 of random specs are valid
-            adj = np.triu(rng.integers(0, 2, size=(m, 7, 7), dtype=np.uint8), k=1)
-            ops = np.empty((m, 7), dtype=np.int8)
-            ops[:, 0], ops[:, 6] = INPUT, OUTPUT
-            ops[:, 1:6] = rng.integers(CONV1X1, MAXPOOL3X3 + 1, size=(m, 5))
-            cells, valid = self._finish(adj, ops)
-            adj_out.append(cells["adjacency"][valid])
-            ops_out.append(cells["ops"][valid])
-            have += int(valid.sum())
-        return {"adjacency": np.concatenate(adj_out)[:n], "ops": np.concatenate(ops_out)[:n]}
-
-    def sample_with_op_probs(
-        self, rng: np.random.Generator, n: int, op_probs: np.ndarray | None = None
-    ) -> dict[str, np.ndarray]:
-        """The NAR App. B edge sampling, vectorised over ``n`` cells.
-
-        Traversing vertices 1..6 (the last is the output), each vertex connects from one earlier
-        vertex drawn uniformly, and each interior vertex gets an op drawn from ``op_probs``
-        (over :meth:`op_names`: conv1x1, conv3x3, maxpool3x3; shape (3,) or one row per interior
-        vertex (5, 3); default uniform). Then 3 more edges join two distinct vertices drawn
-        uniformly (an edge already present is not doubled). The cell is pruned. Returns the cell
-        arrays plus ``valid`` (bool per cell: within 7 vertices / 9 edges, input reaches output;
-        this construction always satisfies it, the array keeps the interface of the space).
-        """
-        probs = np.full(3, 1.0 / 3) if op_probs is None else np.asarray(op_probs, dtype=np.float64)
-        if (probs.shape not in ((3,), (5, 3)) or not np.all(np.isfinite(probs)) or np.any(probs < 0)
-                or not np.all(probs.sum(axis=-1) > 0)):
-            raise ConfigError(
-                f"op_probs must be finite non-negative weights of shape (3,) or (5, 3) with positive sums, got {op_probs!r}"
-            )
-        probs = np.broadcast_to(probs / probs.sum(axis=-1, keepdims=True), (5, 3))
-        rows = np.arange(n)
-        adj = np.zeros((n, 7, 7), dtype=np.uint8)
-        for j in range(1, 7):
-            src = rng.integers(0, j, size=n)
-            adj[rows, src, j] = 1
-        # inverse-CDF draw of the ops, one uniform per interior vertex
-        u = rng.random((n, 5))
-        cdf = np.cumsum(probs, axis=1)
-        op_idx = np.minimum((u[:, :, None] > cdf[None, :, :]).sum(axis=2), 2)
-        ops = np.empty((n, 7), dtype=np.int8)
-        ops[:, 0], ops[:, 6] = INPUT, OUTPUT
-        ops[:, 1:6] = CONV1X1 + op_idx
-        a = rng.integers(0, 7, size=(n, 3))
-        b = rng.integers(0, 6, size=(n, 3))
-        b = b + (b >= a)  # distinct from a
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        for e in range(3):
-            adj[rows, lo[:, e], hi[:, e]] = 1
-        cells, valid = self._finish(adj, ops)
-        cells["valid"] = valid
-        return cells
-
-    # --- encoding and cost --------------------------------------------------------------------
-    def encode(self, cells: CellArrays, dataset: str = "cifar10", normalize: bool = True) -> np.ndarray:
-        from ..encoding.nb101 import encode_cells
-
-        self._dataset(dataset)
-        return encode_cells(cells, normalize=normalize)
-
-    def network_cost(self, cells: CellArrays, dataset: str = "cifar10") -> tuple[np.ndarray, np.ndarray]:
-        from ..encoding.nb101 import network_cost
-
-        self._dataset(dataset)
-        return network_cost(cells)
-
-    @staticmethod
-    def _dataset(dataset: str) -> None:
-        from ..benchmarks.base import canonical_dataset
-
-        canonical_dataset(dataset, "nb101")

@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 search space: 15,625 cells of 4 nodes and 6 edges.
+"""The cells of NAS-Bench-201: 15,625 cells of 4 nodes and 6 edges (the plug-in: :mod:`nar_core.plugins.nb201`).
 
 A cell is 6 operations, one per edge, in the official string order
 ``(1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2)``; op codes as in the NAR paper (App. A):
@@ -18,8 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, UnknownCellError
-from .base import CellArrays, SearchSpace
+from ..errors import UnknownCellError
 
 #: operation names, indexed by op code (NAR paper App. A)
 OP_NAMES: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -30,6 +29,12 @@ NUM_CELLS = NUM_OPS**NUM_EDGES  # 15,625
 #: (source, target) node of each edge, in the official string order
 EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 _OP_CODE = {name: code for code, name in enumerate(OP_NAMES)}
+#: the benchmark's datasets (canonical names) and the other spellings in use (official API, papers)
+DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16")
+DATASET_ALIASES: dict[str, str] = {
+    "cifar-10": "cifar10", "cifar10-valid": "cifar10", "cifar-100": "cifar100",
+    "imagenet16-120": "imagenet16", "imagenet-16-120": "imagenet16", "imagenet": "imagenet16",
+}
 # base-5 place value of each edge (edge 0 most significant), as in the shipped resource
 _PLACE = NUM_OPS ** np.arange(NUM_EDGES - 1, -1, -1, dtype=np.int64)
 
@@ -200,79 +205,7 @@ def op_matrix(ops: np.ndarray) -> np.ndarray:
     return out
 
 
-class NB201Space(SearchSpace):
-    """NAS-Bench-201 (Dong & Yang, ICLR 2020) as used by NAR / NARQ2T."""
-
-    name = "nb201"
-    datasets = ("cifar10", "cifar100", "imagenet16")
-    feature_shape = (31, 4, 4)
-    num_cells = NUM_CELLS
-
-    # --- text form -------------------------------------------------------------------------
-    def parse(self, text: str) -> dict[str, np.ndarray]:
-        return {"ops": parse_arch_str(text)[None, :]}
-
-    def format(self, cells: CellArrays, i: int = 0) -> str:
-        return _format_ops(_check_ops(np.asarray(cells["ops"])[i])[0].tolist())
-
-    # --- keys ------------------------------------------------------------------------------
-    def keys(self, cells: CellArrays) -> np.ndarray:
-        return ops_to_index(cells["ops"])
-
-    def cells_of_keys(self, keys: np.ndarray | Sequence[int]) -> dict[str, np.ndarray]:
-        """Cell arrays of official indices (inverse of :meth:`keys`)."""
-        return {"ops": np.atleast_2d(index_to_ops(np.asarray(keys)))}
-
-    index_to_ops = staticmethod(index_to_ops)
-    ops_to_index = staticmethod(ops_to_index)
-    index_to_str = staticmethod(index_to_str)
-    str_to_index = staticmethod(str_to_index)
-    op_matrix = staticmethod(op_matrix)
-
-    def all_cells(self) -> dict[str, np.ndarray]:
-        """Every cell, row i = official index i."""
-        return {"ops": index_to_ops(np.arange(NUM_CELLS))}
-
-    def op_names(self) -> tuple[str, ...]:
-        return OP_NAMES
-
-    def op_counts(self, cells: CellArrays) -> np.ndarray:
-        """``(n, 5)`` number of edges carrying each operation (:data:`OP_NAMES` order)."""
-        ops = _check_ops(cells["ops"]).astype(np.int64)
-        return (ops[:, :, None] == np.arange(NUM_OPS)).sum(axis=1)
-
-    # --- sampling --------------------------------------------------------------------------
-    def sample_uniform(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-        # every one of the 5^6 op choices is a distinct cell of the benchmark, so drawing the six
-        # ops uniformly is drawing a cell uniformly
-        return {"ops": rng.integers(0, NUM_OPS, size=(int(n), NUM_EDGES)).astype(np.int8)}
-
-    def sample_with_op_probs(
-        self, rng: np.random.Generator, n: int, op_probs: np.ndarray | None = None
-    ) -> dict[str, np.ndarray]:
-        """Each edge's op drawn independently from ``op_probs`` (5 weights; "we only sample the
-        operation type for the edges", NAR App. B). Every result is a valid cell."""
-        if op_probs is None:
-            return self.sample_uniform(rng, n)
-        p = np.asarray(op_probs, dtype=np.float64).ravel()
-        if p.shape != (NUM_OPS,) or not np.all(np.isfinite(p)) or (p < 0).any() or p.sum() <= 0:
-            raise ConfigError(f"op_probs must be 5 non-negative finite weights with a positive sum, got {op_probs!r}")
-        p = p / p.sum()
-        return {"ops": rng.choice(NUM_OPS, size=(int(n), NUM_EDGES), p=p).astype(np.int8)}
-
-    # --- encoding (NAR App. A) --------------------------------------------------------------
-    def encode(self, cells: CellArrays, dataset: str, normalize: bool = True) -> np.ndarray:
-        from ..encoding.nb201 import encode
-
-        return encode(cells["ops"], dataset, normalize=normalize)
-
-    def network_cost(self, cells: CellArrays, dataset: str) -> tuple[np.ndarray, np.ndarray]:
-        from ..encoding.nb201 import network_cost
-
-        return network_cost(cells["ops"], dataset)
-
-
 __all__ = [
-    "EDGES", "NB201Space", "NUM_CELLS", "OP_NAMES", "code_to_ops", "index_to_ops", "index_to_str",
+    "DATASETS", "DATASET_ALIASES", "EDGES", "NUM_CELLS", "OP_NAMES", "code_to_ops", "index_to_ops", "index_to_str",
     "op_matrix", "ops_to_code", "ops_to_index", "parse_arch_str", "str_to_index",
 ]

@@ -14,10 +14,12 @@ import sys
 from typing import Mapping, Sequence
 
 from ..ablations.budget import BUDGETS
+from ..cli import allowed_values_text, plain_text
 from ..aggregate import seed_stats
 from ..config import PRESETS
 from ..cli_common import QUICK_SETTINGS, parse_seeds, parse_set
 from ..errors import NarError
+from ..spaces import space_names
 from .runner import SweepOptions, run_sweep
 from .spec import SweepSpec, load_spec
 
@@ -48,13 +50,16 @@ Exit status: 0 all trials ok; 3 some trials failed for good (table written); 2 b
 busy; 130 interrupted.
 
 --quick settings: {quick}
-"""
+
+Allowed --space and --dataset values, and the methods a spec may use:
+{allowed}"""
 
 
 def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, description: str = "") -> argparse.ArgumentParser:
     quick = ", ".join(f"{k}={v}" for k, v in QUICK_SETTINGS.items())
-    p = argparse.ArgumentParser(prog=prog, description=description,
-                                epilog=EPILOG.format(quick=quick), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=prog, description=plain_text(description),
+                                epilog=EPILOG.format(quick=quick, allowed=allowed_values_text(prefix="")),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     names = list(specs)
     if len(names) > 1:
         p.add_argument("--table", choices=names, default=names[0],
@@ -65,7 +70,7 @@ def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, descri
     p.add_argument("--mode", choices=("grid", "optuna"), default="grid",
                    help="grid: the paper's rows (regenerates the table); optuna: Optuna TPE search over the spec's "
                         "ranges (finds the best setting). Default grid")
-    p.add_argument("--space", choices=("nb201", "nb101"), default=None, help="run on this search space (default: the spec's)")
+    p.add_argument("--space", choices=space_names(), default=None, help="run on this search space (default: the spec's)")
     p.add_argument("--dataset", default=None, help="run on this dataset (default: the spec's)")
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
                    help="settings every trial starts from: paper (the papers' text, default) or authors (the "
@@ -95,7 +100,7 @@ def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, descri
     p.add_argument("--resume", action="store_true", help="continue the interrupted sweep <storage>/<name>")
     p.add_argument("--dry-run", action="store_true", help="print the trials that would run and exit")
     p.add_argument("--quick", action="store_true", help="small settings for a smoke test (see below)")
-    p.add_argument("--data", default=None, help="benchmark data folder (default: $NAR_DATA, else ../shared/data)")
+    p.add_argument("--data", default=None, help="benchmark data folder (default: $NAR_DATA, else ../shared/data, else the NAS-Bench-201 table shipped with the package)")
     p.add_argument("--max-failures", type=int, default=2, help="retries of a failing trial before it is recorded as failed (default 2)")
     p.add_argument("--optuna-seed", type=int, default=0, help="seed of the Optuna TPE sampler (default 0)")
     p.add_argument("--early-stop", action="store_true", help="optuna mode: ASHA stops poor configurations after a few seeds")

@@ -177,9 +177,8 @@ def check_gpus(options: SweepOptions) -> None:
 
 def _load_benchmark(space: str, data: str | None) -> Any:
     from ..benchmarks import load_benchmark
-    from ..paths import resolve_data_dir
 
-    return load_benchmark(space, resolve_data_dir(data))
+    return load_benchmark(space, data)  # None: NAR_DATA, ../shared/data, else the embedded table
 
 
 # --- the sweep ---------------------------------------------------------------------------------------------

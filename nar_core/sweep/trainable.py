@@ -40,7 +40,12 @@ class ExperimentTrainable(tune.Trainable):
     ``extra`` settings (device, threads, data_dir) and the driver's seed book.
     """
 
-    def setup(self, config: dict, benchmark: Any = None, sweep: Mapping[str, Any] | None = None) -> None:
+    def setup(self, config: dict, benchmark: Any = None, sweep: Mapping[str, Any] | None = None,
+              space: Any = None) -> None:
+        if space is not None:  # a plug-in registered in the driver only: make it known in this worker too
+            from ..spaces import register_space
+
+            register_space(space)
         self._benchmark = benchmark
         self._sweep = dict(sweep or {})
         self._configure(config)
@@ -95,8 +100,12 @@ class ExperimentTrainable(tune.Trainable):
 
 def make_trainable(benchmark: Any, sweep: Mapping[str, Any], *, cpus_per_trial: float,
                    gpus_per_trial: float) -> Any:
-    """The trainable Tune runs: benchmark via the object store, resources declared per trial."""
-    trainable = tune.with_parameters(ExperimentTrainable, benchmark=benchmark, sweep=dict(sweep))
+    """The trainable Tune runs: benchmark (and its search space plug-in) via the object store,
+    resources declared per trial."""
+    from ..spaces import get_space
+
+    space = get_space(benchmark.space) if benchmark is not None else None
+    trainable = tune.with_parameters(ExperimentTrainable, benchmark=benchmark, sweep=dict(sweep), space=space)
     resources: dict[str, float] = {"cpu": cpus_per_trial}
     if gpus_per_trial > 0:
         resources["gpu"] = gpus_per_trial  # fractional: 0.25 lets four trials share one GPU

@@ -1,0 +1,89 @@
+"""``nar run --out``: nothing lost, nothing silently changed, every problem found before any work (exit 2)."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pandas as pd
+import pytest
+import torch
+
+from nar_core.cli import main
+
+FAST = ["--set", "num_threads=1", "--set", "search_iterations=4", "--set", "train_size=100", "--set", "val_size=20"]
+
+
+def _run(out, method="random_search", seeds="0-1", *extra):
+    return main(["run", "--method", method, "--seeds", seeds, "--out", str(out), *FAST, *extra])
+
+
+def test_other_configs_rows_are_never_deleted_or_replaced(tmp_path):
+    out = tmp_path / "runs"
+    assert _run(out, "random_search", "0-1") == 0
+    first = pd.read_csv(out / "results.csv", dtype={"config_hash": str})
+    assert _run(out, "evolution", "1-2") == 0  # overlapping seed 1, another config
+    both = pd.read_csv(out / "results.csv", dtype={"config_hash": str})
+    assert len(both) == 4 and both.groupby("method").seed.apply(sorted).to_dict() == {
+        "evolution": [1, 2], "random_search": [0, 1]}
+    kept = both[both.method == "random_search"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept[first.columns], first)  # the finished rows, unchanged
+    assert _run(out, "random_search", "0-2") == 0  # resumes: only seed 2 is new
+    again = pd.read_csv(out / "results.csv", dtype={"config_hash": str})
+    assert len(again) == 5 and not again.duplicated(["config_hash", "seed"]).any()
+    summary = pd.read_csv(out / "summary.csv", dtype={"config_hash": str})
+    assert sorted(summary.method) == ["evolution", "random_search"] and summary.config_hash.is_unique
+    assert summary.set_index("method").runs.to_dict() == {"evolution": 2, "random_search": 3}
+    assert {p.stem for p in (out / "configs").glob("*.yaml")} == set(summary.config_hash)
+
+
+def test_out_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
+    target = tmp_path / "results"
+    target.write_text("mine\n")
+    assert _run(target) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a directory" in err and str(target) in err and err.count("\n") == 1
+    assert target.read_text() == "mine\n"
+    assert _run(target / "sub") == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_read_only_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import nar_core.experiment
+
+    calls = []
+    monkeypatch.setattr(nar_core.experiment, "run_experiment", lambda *a, **k: calls.append(a))
+    out = tmp_path / "ro"
+    out.mkdir()
+    os.chmod(out, stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        assert _run(out) == 2
+        assert _run(out / "deeper") == 2  # its parent is the read-only one
+    finally:
+        os.chmod(out, 0o755)
+    err = capsys.readouterr().err
+    assert "is read-only" in err and calls == [] and list(out.iterdir()) == []
+
+
+def test_foreign_results_csv_is_refused_and_kept(tmp_path, capsys):
+    out = tmp_path / "theirs"
+    out.mkdir()
+    (out / "results.csv").write_text("model,score\nresnet,0.9\n")
+    assert _run(out) == 2
+    err = capsys.readouterr().err
+    assert "results.csv: not a results table of nar run" in err and "use another --out" in err
+    assert (out / "results.csv").read_text() == "model,score\nresnet,0.9\n" and sorted(os.listdir(out)) == ["results.csv"]
+    (out / "results.csv").write_text("")
+    assert _run(out) == 2 and "is empty" in capsys.readouterr().err
+
+
+def test_missing_data_leaves_no_out(tmp_path, capsys):
+    out = tmp_path / "new" / "run"
+    assert _run(out, "random_search", "0", "--data", str(tmp_path / "nowhere")) == 2
+    assert "nowhere" in capsys.readouterr().err and not (tmp_path / "new").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_cuda_leaves_no_out(tmp_path, capsys):
+    out = tmp_path / "gpu"
+    assert _run(out, "random_search", "0", "--device", "cuda") == 2
+    assert "CUDA is not available" in capsys.readouterr().err and not out.exists()
