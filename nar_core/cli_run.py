@@ -105,6 +105,15 @@ def format_summary(s: dict[str, Any], dataset: str, method: str) -> str:
 
 #: columns every table written by ``nar run`` has: a results.csv without them is someone else's
 RESULT_KEY_COLUMNS = ("config_hash", "seed", "space", "dataset", "method")
+#: read as text: a hex digest of digits only would otherwise become a number
+_TEXT_COLUMNS = {"config_hash": str, "data_fingerprint": str}
+
+
+def run_key(row: dict[str, Any]) -> tuple[str, str]:
+    """(config hash, data fingerprint) of a result or summary row: a seed is done only for both.
+    Rows written before the fingerprint existed have none, so they never match (and are kept)."""
+    fp = row.get("data_fingerprint")
+    return str(row["config_hash"]), fp if isinstance(fp, str) else ""
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -114,7 +123,7 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     try:
-        old = pd.read_csv(path, dtype={"config_hash": str})
+        old = pd.read_csv(path, dtype=_TEXT_COLUMNS)
     except pd.errors.EmptyDataError:
         raise DataError(path, "is empty, not a results table of nar run; use another --out") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -142,15 +151,15 @@ def _write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _write_summary(out: Path, summary: dict[str, Any]) -> None:
-    """``summary.csv``: one row per config hash; this config's row replaced, every other kept."""
+    """``summary.csv``: one row per config hash and data; this one's row replaced, every other kept."""
     import pandas as pd
 
     path = out / "summary.csv"
     rows = []
     if path.exists():
         try:
-            rows = [r for r in pd.read_csv(path, dtype={"config_hash": str}).to_dict("records")
-                    if str(r.get("config_hash")) != summary["config_hash"]]
+            rows = [r for r in pd.read_csv(path, dtype=_TEXT_COLUMNS).to_dict("records")
+                    if "config_hash" not in r or run_key(r) != run_key(summary)]
         except (OSError, ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
             raise DataError(path, f"cannot read existing summary ({' '.join(str(exc).split())}); use another --out") from None
     atomic_write_text(path, pd.DataFrame(rows + [summary]).to_csv(index=False))
@@ -183,13 +192,16 @@ def run(args: argparse.Namespace) -> int:
     chash = config_hash(base)
     results_csv = out / "results.csv"
     rows = read_results(results_csv)  # every config's rows: never deleted, never replaced
-    done = {int(r["seed"]) for r in rows if str(r["config_hash"]) == chash}
+    # the data is part of the key: loaded (and fingerprinted) even when every seed may be done
+    bench = load_benchmark(base.space, base.data_dir)
+    key = (chash, bench.fingerprint())
+    done = {int(r["seed"]) for r in rows if run_key(r) == key}
     todo = [s for s in seeds if s not in done]
     if done & set(seeds):
-        log.info("skipping seeds already in %s for config %s: %s", results_csv, chash, sorted(done & set(seeds)))
+        log.info("skipping seeds already in %s for config %s on data %s: %s", results_csv, chash, key[1],
+                 sorted(done & set(seeds)))
     if todo:
-        resolve_device(base.device)  # --device cuda without CUDA: a ConfigError now, not after loading
-        bench = load_benchmark(base.space, base.data_dir)
+        resolve_device(base.device)  # --device cuda without CUDA: a ConfigError now, not after the first seed
         show = sys.stderr.isatty() if args.progress is None else args.progress
         log.info("%s on %s %s: %d seed(s) %s, data %s, results in %s", base.method, base.space, base.dataset,
                  len(todo), _seed_text(todo), bench.source, out)
@@ -209,12 +221,12 @@ def run(args: argparse.Namespace) -> int:
                     left = (time.perf_counter() - t0) / i * (len(todo) - i)
                     log.info("seed %d done (%d/%d)%s", seed, i, len(todo),
                              f", about {_duration(left)} left" if i < len(todo) else "")
-    mine = [r for r in rows if str(r["config_hash"]) == chash and int(r["seed"]) in seeds]
+    mine = [r for r in rows if run_key(r) == key and int(r["seed"]) in seeds]
     if not mine:
         raise ConfigError("no results to summarise")
     summary = summarise(mine)
     summary.update(space=base.space, dataset=base.dataset, method=base.method, config_hash=chash,
-                   seeds=args.seeds)
+                   data_source=bench.source, data_fingerprint=key[1], seeds=args.seeds)
     _write_summary(out, summary)
     atomic_write_text(out / "configs" / f"{chash}.yaml", _yaml(base.to_dict()))
     print(format_summary(summary, base.dataset, base.method))
@@ -232,9 +244,11 @@ Run one method on one benchmark for several seeds, write the results and print a
 like the papers' tables.
 
 Writes DIR/results.csv and DIR/results.parquet (one row per config hash and seed, after every
-seed), DIR/summary.csv (one row per config hash) and DIR/configs/<config hash>.yaml. Running
-again into the same --out skips the seeds already there for the same config; rows of other
-configs are kept, never deleted or replaced. The output directory, the data and the device are
+seed), DIR/summary.csv (one row per config hash and data) and DIR/configs/<config hash>.yaml.
+Each row records the data it was computed on (data_source, and data_fingerprint: a hash of the
+loaded benchmark's content). Running again into the same --out skips the seeds already there for
+the same config and the same data; rows of other configs or other data are kept, never deleted
+or replaced. The output directory, the data and the device are
 checked before any work (exit status 2 and one line naming the problem).
 
 Progress (seeds, epochs, search iterations, with the time left) is shown when stderr is a

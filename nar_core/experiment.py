@@ -56,7 +56,8 @@ from .spaces import get_space
 HELDOUT_MAX = 5000
 RANKER_METHODS = ("narq2t", "nar", "no_tier", "convnet")
 _TIER_MODE = {"narq2t": "query", "nar": "mean", "no_tier": None}
-# config fields that do not change a result (resuming a run ignores them)
+# config fields that do not change a result (resuming a run ignores them; the data's content is
+# keyed by ExperimentResult.data_fingerprint instead of its path)
 _RUNTIME_FIELDS = ("seed", "device", "num_threads", "data_dir")
 
 
@@ -101,6 +102,9 @@ class ExperimentResult:
     # with query_metric="test" (the papers) these give the stricter protocol from the same run
     val_acc_valpick: float = math.nan
     test_acc_valpick: float = math.nan
+    # the data the run read: its source and :meth:`Benchmark.fingerprint` (part of the resume key)
+    data_source: str = ""
+    data_fingerprint: str = ""
     extra: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,6 +197,7 @@ def run_experiment(
     res.total_seconds = time.perf_counter() - t_start
     res.peak_memory_mb = _peak_memory_mb(device)
     res.device = str(device)
+    res.data_source, res.data_fingerprint = bench.source, bench.fingerprint()
     for k in ("kendall_tau", "tier_accuracy", "latency_rmse", "latency_within_5", "latency_within_10",
               "best_epoch", "heldout_size"):
         if k in result_extra:

@@ -87,3 +87,37 @@ def test_unavailable_cuda_leaves_no_out(tmp_path, capsys):
     out = tmp_path / "gpu"
     assert _run(out, "random_search", "0", "--device", "cuda") == 2
     assert "CUDA is not available" in capsys.readouterr().err and not out.exists()
+
+
+def _nb101_csv(path, n, edit=None):
+    """The first ``n`` rows of the shared NB101 subset CSV; ``edit`` replaces row 0's accuracy."""
+    from tests.fixtures_nb101 import subset_csv_path
+
+    src = subset_csv_path()
+    if src is None:
+        pytest.skip("no NAS-Bench-101 subset CSV in the data directory")
+    df = pd.read_csv(src).iloc[:n]
+    if edit is not None:
+        df.loc[0, "accuracy"] = edit
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_resume_never_reuses_rows_computed_on_other_data(tmp_path):
+    out = tmp_path / "runs"
+    data = _nb101_csv(tmp_path / "a.csv", 400)
+    run101 = lambda d, seeds="0-1": _run(out, "random_search", seeds, "--space", "nb101", "--data", str(d))  # noqa: E731
+    assert run101(data) == 0
+    first = pd.read_csv(out / "results.csv", dtype={"config_hash": str, "data_fingerprint": str})
+    assert len(first) == 2 and first.data_fingerprint.nunique() == 1 and (first.data_source == str(data)).all()
+    assert run101(data) == 0 and len(pd.read_csv(out / "results.csv")) == 2  # same data: both seeds skipped
+    _nb101_csv(data, 400, edit=0.5)  # the same path, one value edited
+    assert run101(data) == 0
+    _nb101_csv(tmp_path / "b.csv", 350)  # another file
+    assert run101(tmp_path / "b.csv", "1") == 0
+    res = pd.read_csv(out / "results.csv", dtype={"config_hash": str, "data_fingerprint": str})
+    assert len(res) == 5 and res.config_hash.nunique() == 1 and res.data_fingerprint.nunique() == 3
+    kept = res[res.data_fingerprint == first.data_fingerprint[0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept[first.columns], first)  # the old rows, unchanged
+    summary = pd.read_csv(out / "summary.csv", dtype={"config_hash": str, "data_fingerprint": str})
+    assert len(summary) == 3 and sorted(summary.runs) == [1, 2, 2]
