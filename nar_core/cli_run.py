@@ -140,6 +140,58 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return old.to_dict("records")
 
 
+def check_tables(out: Path) -> list[dict[str, Any]]:
+    """The rows of ``out/results.csv``, after checking every table ``nar run`` would rewrite there:
+    DataError (exit 2) for a foreign or damaged one, before any work."""
+    import pandas as pd
+
+    rows = read_results(out / "results.csv")
+    parquet = out / "results.parquet"
+    if parquet.exists():
+        if not (out / "results.csv").exists():
+            raise DataError(parquet, "exists without results.csv, so it is not a table of nar run; use another --out")
+        try:
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(parquet).names
+        except Exception as exc:  # pyarrow raises several types for a file that is not parquet
+            raise DataError(parquet, f"cannot read existing results ({' '.join(str(exc).split())}); use another --out") from None
+        missing = [c for c in RESULT_KEY_COLUMNS if c not in names]
+        if missing:
+            raise DataError(parquet, f"not a results table of nar run (no column {', '.join(missing)}); use another --out")
+    summary = out / "summary.csv"
+    if summary.exists():
+        try:
+            cols = pd.read_csv(summary, nrows=0).columns
+        except (OSError, ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+            raise DataError(summary, f"cannot read existing summary ({' '.join(str(exc).split())}); use another --out") from None
+        if "config_hash" not in cols:
+            raise DataError(summary, "not a summary of nar run (no column config_hash); use another --out")
+    return rows
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """Exclusive lock on ``out``: runs of other configs into the same --out read, merge and write
+    the tables one at a time, so none rewrites the tables from a stale copy."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".nar-run.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def _add_rows(out: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge ``new`` into the tables as they are now on disk (a row already there is kept); all rows."""
+    with _locked(out):
+        rows = read_results(out / "results.csv")
+        have = {(run_key(r), int(r["seed"])) for r in rows}
+        rows += [r for r in new if (run_key(r), int(r["seed"])) not in have]
+        _write_tables(out, rows)
+    return rows
+
+
 def _write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
     import pandas as pd
 
@@ -191,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out)
     chash = config_hash(base)
     results_csv = out / "results.csv"
-    rows = read_results(results_csv)  # every config's rows: never deleted, never replaced
+    rows = check_tables(out)  # every config's rows: never deleted, never replaced
     # the data is part of the key: loaded (and fingerprinted) even when every seed may be done
     bench = load_benchmark(base.space, base.data_dir)
     key = (chash, bench.fingerprint())
@@ -215,8 +267,7 @@ def run(args: argparse.Namespace) -> int:
                 cfg = base.replace(seed=seed)
                 res = run_experiment(cfg, bench, progress=show, log=log)
                 # tidy rows: every config value as a column, then every metric (as the sweep tables)
-                rows.append({**cfg.to_dict(), **res.to_dict()})
-                _write_tables(out, rows)  # after every seed: an interrupted run resumes from here
+                rows = _add_rows(out, [{**cfg.to_dict(), **res.to_dict()}])  # after every seed: resumable
                 if not show:
                     left = (time.perf_counter() - t0) / i * (len(todo) - i)
                     log.info("seed %d done (%d/%d)%s", seed, i, len(todo),
@@ -227,7 +278,8 @@ def run(args: argparse.Namespace) -> int:
     summary = summarise(mine)
     summary.update(space=base.space, dataset=base.dataset, method=base.method, config_hash=chash,
                    data_source=bench.source, data_fingerprint=key[1], seeds=args.seeds)
-    _write_summary(out, summary)
+    with _locked(out):
+        _write_summary(out, summary)
     atomic_write_text(out / "configs" / f"{chash}.yaml", _yaml(base.to_dict()))
     print(format_summary(summary, base.dataset, base.method))
     return 0
@@ -248,7 +300,8 @@ seed), DIR/summary.csv (one row per config hash and data) and DIR/configs/<confi
 Each row records the data it was computed on (data_source, and data_fingerprint: a hash of the
 loaded benchmark's content). Running again into the same --out skips the seeds already there for
 the same config and the same data; rows of other configs or other data are kept, never deleted
-or replaced. The output directory, the data and the device are
+or replaced, also when several runs write into one --out at once (they take turns on a lock
+file, DIR/.nar-run.lock, and merge with what is on disk). The output directory, the data and the device are
 checked before any work (exit status 2 and one line naming the problem).
 
 Progress (seeds, epochs, search iterations, with the time left) is shown when stderr is a
