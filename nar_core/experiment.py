@@ -37,13 +37,13 @@ import resource
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from .benchmarks.base import Benchmark
-from .config import ExperimentConfig
+from .config import ENCODING_ATTRIBUTES, ExperimentConfig
 from .errors import ConfigError, NarError
 from .ranker.convnet import ConvNetRanker
 from .ranker.metrics import kendall_tau
@@ -210,16 +210,16 @@ def run_experiment(
 
 
 # ------------------------------------------------------------------------------------------------
-def attribute_mask(n_channels: int, attributes: str) -> np.ndarray | None:
+def attribute_mask(kinds: Sequence[str], attributes: str) -> np.ndarray | None:
     """Channels of the feature tensor kept by ``encoding_attributes`` (NARQ2T Fig. 10), or None
-    for all. Both encodings put the op matrix in channel 0 and then, per cell/module, its FLOPs
-    matrix (odd channels) and its parameter matrix (even channels >= 2) (App. A)."""
+    for all. ``kinds``: what each channel holds (:meth:`SearchSpace.channel_kinds`)."""
     wanted = set(attributes.split("+"))
-    if wanted == {"ops", "flops", "params"}:
+    unknown = sorted(set(kinds) - set(ENCODING_ATTRIBUTES))
+    if unknown:
+        raise NarError(f"channel_kinds: {', '.join(map(repr, unknown))} is not one of {', '.join(ENCODING_ATTRIBUTES)}")
+    if wanted >= set(kinds):
         return None
-    ch = np.arange(n_channels)
-    kind = np.where(ch == 0, "ops", np.where(ch % 2 == 1, "flops", "params"))
-    return np.isin(kind, sorted(wanted))
+    return np.isin(np.asarray(kinds), sorted(wanted))
 
 
 def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_ss, sampler_ss, eval_ss,
@@ -230,7 +230,11 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     train_rows, val_rows = rows[: config.train_size], rows[config.train_size:]
     labels = queries.query(rows, val_col, "train")  # the papers train on validation accuracy
     cells_of = lambda r: {k: v[r] for k, v in bench.cell_arrays.items()}  # noqa: E731
-    mask = attribute_mask(space.feature_shape[0], config.encoding_attributes)
+    kinds = space.channel_kinds()
+    if len(kinds) != space.feature_shape[0]:
+        raise NarError(f"space {space.name}: channel_kinds() names {len(kinds)} channels, feature_shape has "
+                       f"{space.feature_shape[0]}")
+    mask = attribute_mask(kinds, config.encoding_attributes)
 
     def encode_rows(r: np.ndarray) -> torch.Tensor:
         x = space.encode(cells_of(r), ds)

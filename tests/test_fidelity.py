@@ -283,11 +283,21 @@ def test_nar_uses_its_own_rank_loss_factor():
 def test_encoding_attributes_zero_the_left_out_channels():
     from nar_core.experiment import attribute_mask
 
-    assert attribute_mask(31, "ops+flops+params") is None
-    m = attribute_mask(31, "ops+flops")
+    from nar_core.errors import NarError
+    from nar_core.spaces import get_space
+
+    nb101, nb201 = get_space("nb101").channel_kinds(), get_space("nb201").channel_kinds()
+    assert (len(nb201), len(nb101)) == (31, 19)  # App. A: 1 + 2 * 15 edges, 1 + 2 * 9 modules
+    assert attribute_mask(nb201, "ops+flops+params") is None
+    m = attribute_mask(nb201, "ops+flops")
     assert m[0] and m[1] and not m[2] and m[29] and not m[30]
-    m = attribute_mask(19, "params")
+    m = attribute_mask(nb101, "params")
     assert not m[0] and not m[1] and m[2] and m.sum() == 9
+    # a space with its own layout: the mask follows its channel_kinds, not channel numbers
+    assert attribute_mask(("params", "ops", "flops", "flops"), "flops").tolist() == [False, False, True, True]
+    assert attribute_mask(("ops", "flops"), "ops+flops") is None  # every kind the space has
+    with pytest.raises(NarError, match="channel_kinds"):
+        attribute_mask(("ops", "latency"), "ops")
     with pytest.raises(ConfigError, match="encoding_attributes"):
         ExperimentConfig.for_space("nb201", encoding_attributes="ops+latency")
 

@@ -127,6 +127,14 @@ class SearchSpace(ABC):
     def encode(self, cells: CellArrays, dataset: str, normalize: bool = True) -> np.ndarray:
         """Feature tensors ``(n, C, P, P)`` float32 (App. A), vectorised over the batch."""
 
+    def channel_kinds(self) -> tuple[str, ...]:
+        """What each of the ``feature_shape[0]`` channels of :meth:`encode` holds: ``"ops"``,
+        ``"flops"`` or ``"params"`` (the encoding-attribute ablation, NARQ2T Fig. 10, zeroes the
+        kinds left out). Default, the layout of App. A that nb201 and nb101 use: channel 0 the
+        op matrix, then per cell/module its FLOPs (odd channels) and parameters (even >= 2).
+        Override it when :meth:`encode` lays out its channels otherwise."""
+        return tuple("ops" if c == 0 else "flops" if c % 2 else "params" for c in range(self.feature_shape[0]))
+
     @abstractmethod
     def network_cost(self, cells: CellArrays, dataset: str) -> tuple[np.ndarray, np.ndarray]:
         """Whole-network (FLOPs, parameters) as int64 arrays of length n."""
