@@ -378,3 +378,24 @@ def test_cli_preset_flag():
     assert build_config(parser.parse_args(["run", "--out", "x"])) == ExperimentConfig.for_space("nb201")
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--out", "x", "--preset", "nope"])
+
+
+# --- library defaults follow the config's defaults; allowed values come from config.CHOICES ----
+def test_library_defaults_follow_the_config_and_its_choices():
+    import inspect
+
+    from nar_core.ranker.model import NARanker
+    from nar_core.search import ranker_search
+
+    default = lambda f, name: inspect.signature(f).parameters[name].default  # noqa: E731
+    cfg = ExperimentConfig()
+    assert default(NARanker, "pooling") == cfg.pooling
+    assert default(ranker_search, "queried") == cfg.search_queried
+    assert default(train_ranker, "num_bins") == cfg.num_bins
+    assert default(kl_divergence, "definition") == cfg.kl_definition
+    s = TrainSettings()
+    assert (s.tier_labels, s.tier_embedding_reset) == (cfg.tier_labels, cfg.tier_embedding_reset)
+    with pytest.raises(ValueError, match="'flatten', 'mean'"):
+        NARanker((31, 4, 4), pooling="max")
+    with pytest.raises(ValueError, match="'softmax', 'smoothed'"):
+        kl_divergence([1, 2], [2, 1], "js")
