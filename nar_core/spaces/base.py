@@ -107,9 +107,13 @@ class SearchSpace(ABC):
     def keys(self, cells: CellArrays) -> np.ndarray:
         """Benchmark keys of a batch (official index for nb201, module hash for nb101)."""
 
-    @abstractmethod
     def sample_uniform(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-        """``n`` valid cells drawn uniformly (nb101: uniformly among valid unique cells' specs)."""
+        """``n`` valid cells drawn uniformly (nb101: uniformly among valid unique cells' specs).
+
+        Optional: the pipeline never calls it (its random cells are uniform benchmark rows), only
+        tests and tools; a space without it raises NotImplementedError naming the space."""
+        raise NotImplementedError(
+            f"space {self.name} has no sample_uniform (optional; the pipeline draws random cells from benchmark rows)")
 
     @abstractmethod
     def sample_with_op_probs(
