@@ -22,7 +22,8 @@ distinct cell queried counts once (:class:`~nar_core.search.QueryLog`). Random s
 :class:`numpy.random.SeedSequence` from ``config.seed`` spawns the split, model, sampler, search and
 evaluation streams.
 
-Held-out Kendall tau: the ranker's score on the cells not used for training or validation; when
+Held-out Kendall tau: the ranker's score on the cells not used for training or validation (NaN
+for a classification-only run, ``rank_loss_factor=0``: its score head is untrained); when
 more than ``HELDOUT_MAX`` (5000) remain (NB201: 14,369) a seeded sample of 5000 is used, which keeps
 evaluation to a few seconds on CPU. On the NB101 2,500-cell subset the search is restricted to the
 subset's cells (the sampler draws benchmark rows instead of generating cells).
@@ -330,7 +331,8 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     held = np.flatnonzero(~used)
     if held.size > HELDOUT_MAX:
         held = np.sort(np.random.default_rng(eval_ss).choice(held, size=HELDOUT_MAX, replace=False))
-    if held.size >= 2:
+    # classification only (rank_loss_factor 0): the score head was never trained, so no tau (NaN)
+    if held.size >= 2 and config.rank_loss_factor > 0:
         scores, _, _ = predict(model, encode_rows(held), with_tiers=False)
         extra["kendall_tau"] = kendall_tau(scores, bench.column(val_col)[held])
     extra["heldout_size"] = int(held.size)

@@ -399,3 +399,15 @@ def test_library_defaults_follow_the_config_and_its_choices():
         NARanker((31, 4, 4), pooling="max")
     with pytest.raises(ValueError, match="'softmax', 'smoothed'"):
         kl_divergence([1, 2], [2, 1], "js")
+
+
+def test_classification_only_reports_no_tau_and_untrainable_configs_are_refused(synthetic201):
+    from nar_core.experiment import run_experiment
+
+    r = run_experiment(ExperimentConfig.for_space("nb201", method="narq2t", rank_loss_factor=0, **TINY), synthetic201)
+    assert math.isnan(r.kendall_tau) and r.heldout_size > 0  # an untrained score head ranks nothing
+    assert not math.isnan(run_experiment(ExperimentConfig.for_space("nb201", **TINY), synthetic201).kendall_tau)
+    for method in ("no_tier", "convnet"):
+        with pytest.raises(ConfigError, match=f"rank_loss_factor: must be > 0 for method {method}"):
+            ExperimentConfig.for_space("nb201", method=method, rank_loss_factor=0)
+    ExperimentConfig.for_space("nb201", method="random_search", rank_loss_factor=0)  # trains nothing anyway
