@@ -75,6 +75,15 @@ def format_summary(s: dict[str, Any], dataset: str, method: str) -> str:
 
 #: columns every table written by ``nar run`` has: a results.csv without them is someone else's
 RESULT_KEY_COLUMNS = ("config_hash", "seed", "space", "dataset", "method")
+#: read as text: a hex digest of digits only would otherwise become a number
+_TEXT_COLUMNS = {"config_hash": str, "data_fingerprint": str}
+
+
+def run_key(row: dict[str, Any]) -> tuple[str, str]:
+    """(config hash, data fingerprint) of a result or summary row: a seed is done only for both.
+    Rows written before the fingerprint existed have none, so they never match (and are kept)."""
+    fp = row.get("data_fingerprint")
+    return str(row["config_hash"]), fp if isinstance(fp, str) else ""
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
@@ -84,7 +93,7 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     try:
-        old = pd.read_csv(path, dtype={"config_hash": str})
+        old = pd.read_csv(path, dtype=_TEXT_COLUMNS)
     except pd.errors.EmptyDataError:
         raise DataError(path, "is empty, not a results table of nar run; use another --out") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -101,6 +110,58 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return old.to_dict("records")
 
 
+def check_tables(out: Path) -> list[dict[str, Any]]:
+    """The rows of ``out/results.csv``, after checking every table ``nar run`` would rewrite there:
+    DataError (exit 2) for a foreign or damaged one, before any work."""
+    import pandas as pd
+
+    rows = read_results(out / "results.csv")
+    parquet = out / "results.parquet"
+    if parquet.exists():
+        if not (out / "results.csv").exists():
+            raise DataError(parquet, "exists without results.csv, so it is not a table of nar run; use another --out")
+        try:
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(parquet).names
+        except Exception as exc:  # pyarrow raises several types for a file that is not parquet
+            raise DataError(parquet, f"cannot read existing results ({' '.join(str(exc).split())}); use another --out") from None
+        missing = [c for c in RESULT_KEY_COLUMNS if c not in names]
+        if missing:
+            raise DataError(parquet, f"not a results table of nar run (no column {', '.join(missing)}); use another --out")
+    summary = out / "summary.csv"
+    if summary.exists():
+        try:
+            cols = pd.read_csv(summary, nrows=0).columns
+        except (OSError, ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+            raise DataError(summary, f"cannot read existing summary ({' '.join(str(exc).split())}); use another --out") from None
+        if "config_hash" not in cols:
+            raise DataError(summary, "not a summary of nar run (no column config_hash); use another --out")
+    return rows
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """Exclusive lock on ``out``: runs of other configs into the same --out read, merge and write
+    the tables one at a time, so none rewrites the tables from a stale copy."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".nar-run.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def _add_rows(out: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge ``new`` into the tables as they are now on disk (a row already there is kept); all rows."""
+    with _locked(out):
+        rows = read_results(out / "results.csv")
+        have = {(run_key(r), int(r["seed"])) for r in rows}
+        rows += [r for r in new if (run_key(r), int(r["seed"])) not in have]
+        _write_tables(out, rows)
+    return rows
+
+
 def _write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
     import pandas as pd
 
@@ -112,15 +173,15 @@ def _write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _write_summary(out: Path, summary: dict[str, Any]) -> None:
-    """``summary.csv``: one row per config hash; this config's row replaced, every other kept."""
+    """``summary.csv``: one row per config hash and data; this one's row replaced, every other kept."""
     import pandas as pd
 
     path = out / "summary.csv"
     rows = []
     if path.exists():
         try:
-            rows = [r for r in pd.read_csv(path, dtype={"config_hash": str}).to_dict("records")
-                    if str(r.get("config_hash")) != summary["config_hash"]]
+            rows = [r for r in pd.read_csv(path, dtype=_TEXT_COLUMNS).to_dict("records")
+                    if "config_hash" not in r or run_key(r) != run_key(summary)]
         except (OSError, ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
             raise DataError(path, f"cannot read existing summary ({' '.join(str(exc).split())}); use another --out") from None
     atomic_write_text(path, pd.DataFrame(rows + [summary]).to_csv(index=False))
@@ -152,14 +213,17 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out)
     chash = config_hash(base)
     results_csv = out / "results.csv"
-    rows = read_results(results_csv)  # every config's rows: never deleted, never replaced
-    done = {int(r["seed"]) for r in rows if str(r["config_hash"]) == chash}
+    rows = check_tables(out)  # every config's rows: never deleted, never replaced
+    # the data is part of the key: loaded (and fingerprinted) even when every seed may be done
+    bench = load_benchmark(base.space, base.data_dir)
+    key = (chash, bench.fingerprint())
+    done = {int(r["seed"]) for r in rows if run_key(r) == key}
     todo = [s for s in seeds if s not in done]
     if done & set(seeds):
-        log.info("skipping seeds already in %s for config %s: %s", results_csv, chash, sorted(done & set(seeds)))
+        log.info("skipping seeds already in %s for config %s on data %s: %s", results_csv, chash, key[1],
+                 sorted(done & set(seeds)))
     if todo:
-        resolve_device(base.device)  # --device cuda without CUDA: a ConfigError now, not after loading
-        bench = load_benchmark(base.space, base.data_dir)
+        resolve_device(base.device)  # --device cuda without CUDA: a ConfigError now, not after the first seed
         show = sys.stderr.isatty() if args.progress is None else args.progress
         log.info("%s on %s %s: %d seed(s) %s, data %s, results in %s", base.method, base.space, base.dataset,
                  len(todo), _seed_text(todo), bench.source, out)
@@ -173,19 +237,19 @@ def run(args: argparse.Namespace) -> int:
                 cfg = base.replace(seed=seed)
                 res = run_experiment(cfg, bench, progress=show, log=log)
                 # tidy rows: every config value as a column, then every metric (as the sweep tables)
-                rows.append({**cfg.to_dict(), **res.to_dict()})
-                _write_tables(out, rows)  # after every seed: an interrupted run resumes from here
+                rows = _add_rows(out, [{**cfg.to_dict(), **res.to_dict()}])  # after every seed: resumable
                 if not show:
                     left = (time.perf_counter() - t0) / i * (len(todo) - i)
                     log.info("seed %d done (%d/%d)%s", seed, i, len(todo),
                              f", about {_duration(left)} left" if i < len(todo) else "")
-    mine = [r for r in rows if str(r["config_hash"]) == chash and int(r["seed"]) in seeds]
+    mine = [r for r in rows if run_key(r) == key and int(r["seed"]) in seeds]
     if not mine:
         raise ConfigError("no results to summarise")
     summary = summarise(mine)
     summary.update(space=base.space, dataset=base.dataset, method=base.method, config_hash=chash,
-                   seeds=args.seeds)
-    _write_summary(out, summary)
+                   data_source=bench.source, data_fingerprint=key[1], seeds=args.seeds)
+    with _locked(out):
+        _write_summary(out, summary)
     atomic_write_text(out / "configs" / f"{chash}.yaml", _yaml(base.to_dict()))
     print(format_summary(summary, base.dataset, base.method))
     return 0
@@ -202,9 +266,12 @@ Run one method on one benchmark for several seeds, write the results and print a
 like the papers' tables.
 
 Writes DIR/results.csv and DIR/results.parquet (one row per config hash and seed, after every
-seed), DIR/summary.csv (one row per config hash) and DIR/configs/<config hash>.yaml. Running
-again into the same --out skips the seeds already there for the same config; rows of other
-configs are kept, never deleted or replaced. The output directory, the data and the device are
+seed), DIR/summary.csv (one row per config hash and data) and DIR/configs/<config hash>.yaml.
+Each row records the data it was computed on (data_source, and data_fingerprint: a hash of the
+loaded benchmark's content). Running again into the same --out skips the seeds already there for
+the same config and the same data; rows of other configs or other data are kept, never deleted
+or replaced, also when several runs write into one --out at once (they take turns on a lock
+file, DIR/.nar-run.lock, and merge with what is on disk). The output directory, the data and the device are
 checked before any work (exit status 2 and one line naming the problem).
 
 Progress (seeds, epochs, search iterations, with the time left) is shown when stderr is a

@@ -231,6 +231,9 @@ class ExperimentConfig:
              "must be a '+'-joined subset of ops, flops, params (e.g. 'ops+flops')")
         need(self.cls_loss_factor > 0 or self.rank_loss_factor > 0, "rank_loss_factor",
              "cls_loss_factor and rank_loss_factor cannot both be 0 (nothing would be trained)")
+        # no_tier and convnet have no tier classifier: their only loss is the ranking loss
+        need(self.rank_loss_factor > 0 or self.method not in ("no_tier", "convnet"), "rank_loss_factor",
+             f"must be > 0 for method {self.method} (it has no tier classifier, so nothing would be trained)")
         need(self.seed >= 0, "seed", "must be >= 0")
         for name in ("train_size", "val_size", "d_model", "n_heads", "d_ff", "epochs", "batch_size",
                      "num_tiers", "num_bins", "search_iterations", "sample_size", "top_k", "constraint_reuse"):

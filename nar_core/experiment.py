@@ -22,7 +22,8 @@ distinct cell queried counts once (:class:`~nar_core.search.QueryLog`). Random s
 :class:`numpy.random.SeedSequence` from ``config.seed`` spawns the split, model, sampler, search and
 evaluation streams.
 
-Held-out Kendall tau: the ranker's score on the cells not used for training or validation; when
+Held-out Kendall tau: the ranker's score on the cells not used for training or validation (NaN
+for a classification-only run, ``rank_loss_factor=0``: its score head is untrained); when
 more than ``HELDOUT_MAX`` (5000) remain (NB201: 14,369) a seeded sample of 5000 is used, which keeps
 evaluation to a few seconds on CPU. On the NB101 2,500-cell subset the search is restricted to the
 subset's cells (the sampler draws benchmark rows instead of generating cells).
@@ -37,13 +38,13 @@ import resource
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from .benchmarks.base import Benchmark
-from .config import ExperimentConfig
+from .config import ENCODING_ATTRIBUTES, ExperimentConfig
 from .errors import ConfigError, NarError
 from .ranker.convnet import ConvNetRanker
 from .ranker.metrics import kendall_tau
@@ -56,7 +57,8 @@ from .spaces import get_space
 HELDOUT_MAX = 5000
 RANKER_METHODS = ("narq2t", "nar", "no_tier", "convnet")
 _TIER_MODE = {"narq2t": "query", "nar": "mean", "no_tier": None}
-# config fields that do not change a result (resuming a run ignores them)
+# config fields that do not change a result (resuming a run ignores them; the data's content is
+# keyed by ExperimentResult.data_fingerprint instead of its path)
 _RUNTIME_FIELDS = ("seed", "device", "num_threads", "data_dir")
 
 
@@ -101,6 +103,9 @@ class ExperimentResult:
     # with query_metric="test" (the papers) these give the stricter protocol from the same run
     val_acc_valpick: float = math.nan
     test_acc_valpick: float = math.nan
+    # the data the run read: its source and :meth:`Benchmark.fingerprint` (part of the resume key)
+    data_source: str = ""
+    data_fingerprint: str = ""
     extra: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,6 +198,7 @@ def run_experiment(
     res.total_seconds = time.perf_counter() - t_start
     res.peak_memory_mb = _peak_memory_mb(device)
     res.device = str(device)
+    res.data_source, res.data_fingerprint = bench.source, bench.fingerprint()
     for k in ("kendall_tau", "tier_accuracy", "latency_rmse", "latency_within_5", "latency_within_10",
               "best_epoch", "heldout_size"):
         if k in result_extra:
@@ -205,16 +211,16 @@ def run_experiment(
 
 
 # ------------------------------------------------------------------------------------------------
-def attribute_mask(n_channels: int, attributes: str) -> np.ndarray | None:
+def attribute_mask(kinds: Sequence[str], attributes: str) -> np.ndarray | None:
     """Channels of the feature tensor kept by ``encoding_attributes`` (NARQ2T Fig. 10), or None
-    for all. Both encodings put the op matrix in channel 0 and then, per cell/module, its FLOPs
-    matrix (odd channels) and its parameter matrix (even channels >= 2) (App. A)."""
+    for all. ``kinds``: what each channel holds (:meth:`SearchSpace.channel_kinds`)."""
     wanted = set(attributes.split("+"))
-    if wanted == {"ops", "flops", "params"}:
+    unknown = sorted(set(kinds) - set(ENCODING_ATTRIBUTES))
+    if unknown:
+        raise NarError(f"channel_kinds: {', '.join(map(repr, unknown))} is not one of {', '.join(ENCODING_ATTRIBUTES)}")
+    if wanted >= set(kinds):
         return None
-    ch = np.arange(n_channels)
-    kind = np.where(ch == 0, "ops", np.where(ch % 2 == 1, "flops", "params"))
-    return np.isin(kind, sorted(wanted))
+    return np.isin(np.asarray(kinds), sorted(wanted))
 
 
 def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_ss, sampler_ss, eval_ss,
@@ -225,7 +231,11 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     train_rows, val_rows = rows[: config.train_size], rows[config.train_size:]
     labels = queries.query(rows, val_col, "train")  # the papers train on validation accuracy
     cells_of = lambda r: {k: v[r] for k, v in bench.cell_arrays.items()}  # noqa: E731
-    mask = attribute_mask(space.feature_shape[0], config.encoding_attributes)
+    kinds = space.channel_kinds()
+    if len(kinds) != space.feature_shape[0]:
+        raise NarError(f"space {space.name}: channel_kinds() names {len(kinds)} channels, feature_shape has "
+                       f"{space.feature_shape[0]}")
+    mask = attribute_mask(kinds, config.encoding_attributes)
 
     def encode_rows(r: np.ndarray) -> torch.Tensor:
         x = space.encode(cells_of(r), ds)
@@ -321,7 +331,8 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     held = np.flatnonzero(~used)
     if held.size > HELDOUT_MAX:
         held = np.sort(np.random.default_rng(eval_ss).choice(held, size=HELDOUT_MAX, replace=False))
-    if held.size >= 2:
+    # classification only (rank_loss_factor 0): the score head was never trained, so no tau (NaN)
+    if held.size >= 2 and config.rank_loss_factor > 0:
         scores, _, _ = predict(model, encode_rows(held), with_tiers=False)
         extra["kendall_tau"] = kendall_tau(scores, bench.column(val_col)[held])
     extra["heldout_size"] = int(held.size)

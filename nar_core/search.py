@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from .benchmarks.base import Benchmark
+from .config import CHOICES, ExperimentConfig
 
 
 SEARCH_ORDERS = ("tier+score", "tier_prob", "score")
@@ -98,7 +99,7 @@ def ranker_search(
     val_column: str,
     select_column: str,
     order: str = "tier+score",
-    queried: str = "skip",
+    queried: str = ExperimentConfig.search_queried,
     latency_norm: tuple[float, float] | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> SearchOutcome:
@@ -108,8 +109,8 @@ def ranker_search(
     after each iteration (1-based), for progress bars."""
     if order not in SEARCH_ORDERS:
         raise ValueError(f"order must be one of {SEARCH_ORDERS}, got {order!r}")
-    if queried not in ("allow", "skip"):
-        raise ValueError(f"queried must be 'allow' or 'skip', got {queried!r}")
+    if queried not in CHOICES["search_queried"]:
+        raise ValueError(f"queried must be one of {CHOICES['search_queried']}, got {queried!r}")
     use_tiers = order != "score"
     device = next(model.parameters()).device
     model.eval()

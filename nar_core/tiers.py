@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .config import CHOICES, ExperimentConfig
+
 KL_EPS = 1e-3
 
 
@@ -49,10 +51,7 @@ def tier_histograms(values: np.ndarray, tiers: np.ndarray, num_tiers: int, num_b
     return lo, delta, flat.reshape(num_tiers, num_bins)
 
 
-KL_DEFINITIONS = ("softmax", "smoothed")
-
-
-def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray, definition: str = "softmax",
+def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray, definition: str = ExperimentConfig.kl_definition,
                   eps: float = KL_EPS) -> float:
     """KL(p || q) of two histograms given as raw counts, by ``definition`` (see module doc)."""
     p = np.asarray(p_counts, dtype=np.float64)
@@ -70,7 +69,7 @@ def kl_divergence(p_counts: np.ndarray, q_counts: np.ndarray, definition: str = 
         p /= p.sum()
         q /= q.sum()
         return float(np.sum(p * np.log(p / q)))
-    raise ValueError(f"kl definition must be one of {KL_DEFINITIONS}, got {definition!r}")
+    raise ValueError(f"kl definition must be one of {CHOICES['kl_definition']}, got {definition!r}")
 
 
 @dataclass(frozen=True)

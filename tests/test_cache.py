@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import numpy as np
@@ -145,11 +146,16 @@ def test_several_sources_are_all_checked(tmp_path):
     assert read.calls == 2
 
 
-def test_same_size_edit_with_restored_mtime_is_caught(tmp_path):
+def test_same_size_edit_with_restored_mtime_is_caught(tmp_path, monkeypatch):
+    import nar_core.benchmarks.cache as cache
+
     path = _source(tmp_path)
     read = Reader(path)
+    # nothing racy: only the stat fields (ctime) can show the edit, not the hash of a recent file
+    monkeypatch.setattr(cache, "RACY_NS", -10**18)
     cached_load(path, read, "nb201", "demo1")
     st = path.stat()
+    time.sleep(0.05)  # past the filesystem's timestamp tick, so the write sets a new ctime
     path.write_text("7 8 9")  # same size, new content, then the old mtime put back
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns

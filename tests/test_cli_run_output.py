@@ -87,3 +87,85 @@ def test_unavailable_cuda_leaves_no_out(tmp_path, capsys):
     out = tmp_path / "gpu"
     assert _run(out, "random_search", "0", "--device", "cuda") == 2
     assert "CUDA is not available" in capsys.readouterr().err and not out.exists()
+
+
+def _nb101_csv(path, n, edit=None):
+    """The first ``n`` rows of the shared NB101 subset CSV; ``edit`` replaces row 0's accuracy."""
+    from tests.fixtures_nb101 import subset_csv_path
+
+    src = subset_csv_path()
+    if src is None:
+        pytest.skip("no NAS-Bench-101 subset CSV in the data directory")
+    df = pd.read_csv(src).iloc[:n]
+    if edit is not None:
+        df.loc[0, "accuracy"] = edit
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_resume_never_reuses_rows_computed_on_other_data(tmp_path):
+    out = tmp_path / "runs"
+    data = _nb101_csv(tmp_path / "a.csv", 400)
+    run101 = lambda d, seeds="0-1": _run(out, "random_search", seeds, "--space", "nb101", "--data", str(d))  # noqa: E731
+    assert run101(data) == 0
+    first = pd.read_csv(out / "results.csv", dtype={"config_hash": str, "data_fingerprint": str})
+    assert len(first) == 2 and first.data_fingerprint.nunique() == 1 and (first.data_source == str(data)).all()
+    assert run101(data) == 0 and len(pd.read_csv(out / "results.csv")) == 2  # same data: both seeds skipped
+    _nb101_csv(data, 400, edit=0.5)  # the same path, one value edited
+    assert run101(data) == 0
+    _nb101_csv(tmp_path / "b.csv", 350)  # another file
+    assert run101(tmp_path / "b.csv", "1") == 0
+    res = pd.read_csv(out / "results.csv", dtype={"config_hash": str, "data_fingerprint": str})
+    assert len(res) == 5 and res.config_hash.nunique() == 1 and res.data_fingerprint.nunique() == 3
+    kept = res[res.data_fingerprint == first.data_fingerprint[0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept[first.columns], first)  # the old rows, unchanged
+    summary = pd.read_csv(out / "summary.csv", dtype={"config_hash": str, "data_fingerprint": str})
+    assert len(summary) == 3 and sorted(summary.runs) == [1, 2, 2]
+
+
+def test_concurrent_runs_into_one_out_keep_each_others_rows(tmp_path, monkeypatch):
+    import nar_core.experiment
+
+    out = tmp_path / "runs"
+    real = nar_core.experiment.run_experiment
+    other = []
+
+    def interleaved(cfg, *a, **k):
+        if cfg.method == "random_search" and cfg.seed == 1 and not other:
+            # another config's run writes into --out while this one holds its rows in memory
+            other.append(_run(out, "evolution", "0"))
+        return real(cfg, *a, **k)
+
+    monkeypatch.setattr(nar_core.experiment, "run_experiment", interleaved)
+    assert _run(out, "random_search", "0-1") == 0 and other == [0]
+    res = pd.read_csv(out / "results.csv")
+    assert sorted(zip(res.method, res.seed)) == [("evolution", 0), ("random_search", 0), ("random_search", 1)]
+    assert len(pd.read_parquet(out / "results.parquet")) == 3
+    assert sorted(pd.read_csv(out / "summary.csv").method) == ["evolution", "random_search"]
+
+
+@pytest.mark.parametrize("name, text", [("summary.csv", "model,score\nresnet,0.9\n"),
+                                        ("results.parquet", "not parquet")])
+def test_foreign_summary_or_parquet_is_refused_before_any_work(tmp_path, capsys, name, text):
+    out = tmp_path / "theirs"
+    out.mkdir()
+    (out / name).write_text(text)
+    assert _run(out) == 2
+    err = capsys.readouterr().err
+    assert name in err and "use another --out" in err and err.count("\n") == 1
+    assert sorted(os.listdir(out)) == [name] and (out / name).read_text() == text
+
+
+def test_table_writes_wait_for_the_out_lock(tmp_path):
+    import threading
+
+    from nar_core import cli_run
+
+    row = {"config_hash": "abc", "seed": 0, "space": "nb201", "dataset": "cifar10", "method": "m", "found_key": 1}
+    with cli_run._locked(tmp_path):  # another run is merging its rows
+        t = threading.Thread(target=cli_run._add_rows, args=(tmp_path, [row]))
+        t.start()
+        t.join(0.5)
+        assert t.is_alive() and not (tmp_path / "results.csv").exists()
+    t.join(10)
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 1

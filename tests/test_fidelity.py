@@ -283,11 +283,21 @@ def test_nar_uses_its_own_rank_loss_factor():
 def test_encoding_attributes_zero_the_left_out_channels():
     from nar_core.experiment import attribute_mask
 
-    assert attribute_mask(31, "ops+flops+params") is None
-    m = attribute_mask(31, "ops+flops")
+    from nar_core.errors import NarError
+    from nar_core.spaces import get_space
+
+    nb101, nb201 = get_space("nb101").channel_kinds(), get_space("nb201").channel_kinds()
+    assert (len(nb201), len(nb101)) == (31, 19)  # App. A: 1 + 2 * 15 edges, 1 + 2 * 9 modules
+    assert attribute_mask(nb201, "ops+flops+params") is None
+    m = attribute_mask(nb201, "ops+flops")
     assert m[0] and m[1] and not m[2] and m[29] and not m[30]
-    m = attribute_mask(19, "params")
+    m = attribute_mask(nb101, "params")
     assert not m[0] and not m[1] and m[2] and m.sum() == 9
+    # a space with its own layout: the mask follows its channel_kinds, not channel numbers
+    assert attribute_mask(("params", "ops", "flops", "flops"), "flops").tolist() == [False, False, True, True]
+    assert attribute_mask(("ops", "flops"), "ops+flops") is None  # every kind the space has
+    with pytest.raises(NarError, match="channel_kinds"):
+        attribute_mask(("ops", "latency"), "ops")
     with pytest.raises(ConfigError, match="encoding_attributes"):
         ExperimentConfig.for_space("nb201", encoding_attributes="ops+latency")
 
@@ -368,3 +378,36 @@ def test_cli_preset_flag():
     assert build_config(parser.parse_args(["run", "--out", "x"])) == ExperimentConfig.for_space("nb201")
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--out", "x", "--preset", "nope"])
+
+
+# --- library defaults follow the config's defaults; allowed values come from config.CHOICES ----
+def test_library_defaults_follow_the_config_and_its_choices():
+    import inspect
+
+    from nar_core.ranker.model import NARanker
+    from nar_core.search import ranker_search
+
+    default = lambda f, name: inspect.signature(f).parameters[name].default  # noqa: E731
+    cfg = ExperimentConfig()
+    assert default(NARanker, "pooling") == cfg.pooling
+    assert default(ranker_search, "queried") == cfg.search_queried
+    assert default(train_ranker, "num_bins") == cfg.num_bins
+    assert default(kl_divergence, "definition") == cfg.kl_definition
+    s = TrainSettings()
+    assert (s.tier_labels, s.tier_embedding_reset) == (cfg.tier_labels, cfg.tier_embedding_reset)
+    with pytest.raises(ValueError, match="'flatten', 'mean'"):
+        NARanker((31, 4, 4), pooling="max")
+    with pytest.raises(ValueError, match="'softmax', 'smoothed'"):
+        kl_divergence([1, 2], [2, 1], "js")
+
+
+def test_classification_only_reports_no_tau_and_untrainable_configs_are_refused(synthetic201):
+    from nar_core.experiment import run_experiment
+
+    r = run_experiment(ExperimentConfig.for_space("nb201", method="narq2t", rank_loss_factor=0, **TINY), synthetic201)
+    assert math.isnan(r.kendall_tau) and r.heldout_size > 0  # an untrained score head ranks nothing
+    assert not math.isnan(run_experiment(ExperimentConfig.for_space("nb201", **TINY), synthetic201).kendall_tau)
+    for method in ("no_tier", "convnet"):
+        with pytest.raises(ConfigError, match=f"rank_loss_factor: must be > 0 for method {method}"):
+            ExperimentConfig.for_space("nb201", method=method, rank_loss_factor=0)
+    ExperimentConfig.for_space("nb201", method="random_search", rank_loss_factor=0)  # trains nothing anyway

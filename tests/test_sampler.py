@@ -84,3 +84,31 @@ def test_random_mode_is_seeded(bench):
     a = CandidateSampler(space, "cifar10", bench, None, np.random.default_rng(5)).sample(50).rows
     b = CandidateSampler(space, "cifar10", bench, None, np.random.default_rng(5)).sample(50).rows
     assert np.array_equal(a, b)
+
+
+def test_statistics_mode_default_bound_is_an_upper_bound_with_counted_fallback(bench):
+    from nar_core.tiers import Selection
+
+    f_all = np.asarray(space.network_cost(bench.cell_arrays, "cifar10")[0], float)
+    lo, delta = float(f_all.min()), float(np.ptp(f_all)) / 10
+    # the top tier's distribution: all mass on bin 4, so tau = its right edge
+    probs = np.zeros(10)
+    probs[4] = 1.0
+    sel = Selection(probs, (lo, lo + 10 * delta), lo, delta, "distribution (test)", (0, 9), 10)
+    st, _, _ = stats_from(bench, np.arange(128), np.minimum(np.arange(128) * 5 // 128, 4))
+    s = CandidateSampler(space, "cifar10", bench, st, np.random.default_rng(6), sampling_mode="statistics",
+                         constraints="flops", random_proportion=0.0)  # constraint_bound: the default
+    assert s.constraint_bound == "upper"
+    s._selections[(int(s._order[0]), "flops")] = sel
+    batch = s.sample(64)
+    tau = sel.bin_range(4)[1]
+    vals = f_all[batch.rows]
+    assert batch.fallback == 0 and batch.n_constrained == 64 and np.all(vals <= tau)
+    assert np.any(vals < sel.bin_range(4)[0])  # one-sided: cells below the drawn bin are accepted too
+    # a bound below every cell: nothing is accepted, the rejection loop stops and counts the fallback
+    s = CandidateSampler(space, "cifar10", bench, st, np.random.default_rng(7), sampling_mode="statistics",
+                         constraints="flops", random_proportion=0.5, max_tries_factor=2)
+    below = Selection(probs, (lo - 20, lo - 10), lo - 20, 1.0, "distribution (test)", (0, 9), 10)
+    s._selections[(int(s._order[0]), "flops")] = below
+    batch = s.sample(20)
+    assert batch.rows.shape == (20,) and batch.n_constrained == 0 and batch.fallback == 10 and batch.tries >= 40

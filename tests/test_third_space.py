@@ -241,3 +241,13 @@ def test_a_space_declared_as_an_entry_point_is_found(tmp_path, monkeypatch):
     assert "longchain" in space_names()
     space = get_space("longchain")
     assert type(space).__name__ == "LongChainSpace" and ExperimentConfig.for_space("longchain").space == "longchain"
+
+
+def test_sample_uniform_is_optional_for_a_space():
+    from nar_core.spaces import SearchSpace
+
+    assert "sample_uniform" not in SearchSpace.__abstractmethods__
+    stubs = {m: (lambda self, *a, **k: None) for m in SearchSpace.__abstractmethods__}
+    bare = type("Bare", (SearchSpace,), {"name": "bare", **stubs})()  # every required method, no sample_uniform
+    with pytest.raises(NotImplementedError, match="space bare has no sample_uniform"):
+        bare.sample_uniform(np.random.default_rng(0), 3)

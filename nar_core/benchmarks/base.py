@@ -21,6 +21,7 @@ NAS-Bench-101 (``dataset`` is ``cifar10``)
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -117,6 +118,7 @@ class Benchmark:
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     _row_of_key: dict[Any, int] | None = field(default=None, init=False, repr=False, compare=False)
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.keys)
@@ -148,6 +150,22 @@ class Benchmark:
             return key in self._index()
         except TypeError:  # unhashable: not a key
             return False
+
+    def fingerprint(self) -> str:
+        """SHA-256 (16 hex digits) of the loaded content: keys, every column and every cell array.
+
+        Results record it so that a resumed run never reuses rows computed on other data (another
+        file, another ``NAR_DATA``, an edited file), whatever the reader or the cache did.
+        """
+        if self._fingerprint is None:
+            h = hashlib.sha256(self.space.encode())
+            for kind, arrays in (("keys", {"": np.asarray(self.keys)}), ("col", self.columns), ("cell", self.cell_arrays)):
+                for name in sorted(arrays):
+                    a = np.ascontiguousarray(arrays[name])
+                    h.update(f"{kind}:{name}:{a.dtype.str}:{a.shape}".encode())
+                    h.update(a.tobytes() if a.dtype != object else "\x00".join(map(str, a.ravel())).encode())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
 
     # --- columns ----------------------------------------------------------------------
     def column(self, name: str) -> np.ndarray:

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..config import CHOICES, ExperimentConfig
+
 TIER_MODES = ("query", "mean", None)
 
 
@@ -102,9 +104,6 @@ class DecoderLayer(nn.Module):
         return q + self.ffn(self.ln3(q))
 
 
-POOLINGS = ("flatten", "mean")
-
-
 def _two_layer_head(d_in: int, d_hidden: int, d_out: int, bias: bool) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, d_hidden, bias=bias), nn.ReLU(), nn.Linear(d_hidden, d_out, bias=bias))
 
@@ -145,13 +144,13 @@ class NARanker(nn.Module):
         num_tiers: int = 5,
         tier_mode: str | None = "query",
         latency_head: bool = False,
-        pooling: str = "mean",
+        pooling: str = ExperimentConfig.pooling,
     ):
         super().__init__()
         if tier_mode not in TIER_MODES:
             raise ValueError(f"tier_mode must be one of {TIER_MODES}, got {tier_mode!r}")
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if pooling not in CHOICES["pooling"]:
+            raise ValueError(f"pooling must be one of {CHOICES['pooling']}, got {pooling!r}")
         self.pooling = pooling
         n_tokens, p1, p2 = feature_shape
         self.feature_shape = tuple(feature_shape)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..config import CHOICES, ExperimentConfig
 from ..tiers import TierStatistics
 from .losses import latency_loss, pairwise_ranking_loss, tier_labels, tier_loss
 from .metrics import kendall_tau
@@ -51,8 +52,8 @@ class TrainSettings:
     rank_loss_factor: float = 5.0
     latency_loss_factor: float = 0.0
     select_best_epoch: bool = True
-    tier_labels: str = "global"          # "global" (NARQ2T) or "batch" (NAR Algo. 1 line 7)
-    tier_embedding_reset: str = "epoch"  # "epoch" (authors) or "never"
+    tier_labels: str = ExperimentConfig.tier_labels                    # "global" (NARQ2T) or "batch" (NAR Algo. 1 line 7)
+    tier_embedding_reset: str = ExperimentConfig.tier_embedding_reset  # "epoch" (authors) or "never"
 
 
 @dataclass
@@ -124,7 +125,7 @@ def train_ranker(
     seed: int,
     device: torch.device | str = "cpu",
     num_ops: int = 5,
-    num_bins: int = 10,
+    num_bins: int = ExperimentConfig.num_bins,
     collect_stats: bool = True,
     log: logging.Logger | None = None,
     progress=None,
@@ -155,8 +156,8 @@ def train_ranker(
             opt, lambda i: transformer_lr(i + 1, _d_model(model), settings.warmup_steps, settings.lr_scale))
         history: list[dict[str, float]] = []
         best_key, best_state, best_epoch = -np.inf, None, -1
-        if settings.tier_labels not in ("global", "batch"):
-            raise ValueError(f"tier_labels must be 'global' or 'batch', got {settings.tier_labels!r}")
+        if settings.tier_labels not in CHOICES["tier_labels"]:
+            raise ValueError(f"tier_labels must be one of {CHOICES['tier_labels']}, got {settings.tier_labels!r}")
         global_labels = tier_labels(y_all, T) if settings.tier_labels == "global" else None
         for epoch in range(settings.epochs):
             if settings.tier_embedding_reset == "epoch":

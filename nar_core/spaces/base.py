@@ -107,9 +107,13 @@ class SearchSpace(ABC):
     def keys(self, cells: CellArrays) -> np.ndarray:
         """Benchmark keys of a batch (official index for nb201, module hash for nb101)."""
 
-    @abstractmethod
     def sample_uniform(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-        """``n`` valid cells drawn uniformly (nb101: uniformly among valid unique cells' specs)."""
+        """``n`` valid cells drawn uniformly (nb101: uniformly among valid unique cells' specs).
+
+        Optional: the pipeline never calls it (its random cells are uniform benchmark rows), only
+        tests and tools; a space without it raises NotImplementedError naming the space."""
+        raise NotImplementedError(
+            f"space {self.name} has no sample_uniform (optional; the pipeline draws random cells from benchmark rows)")
 
     @abstractmethod
     def sample_with_op_probs(
@@ -126,6 +130,14 @@ class SearchSpace(ABC):
     @abstractmethod
     def encode(self, cells: CellArrays, dataset: str, normalize: bool = True) -> np.ndarray:
         """Feature tensors ``(n, C, P, P)`` float32 (App. A), vectorised over the batch."""
+
+    def channel_kinds(self) -> tuple[str, ...]:
+        """What each of the ``feature_shape[0]`` channels of :meth:`encode` holds: ``"ops"``,
+        ``"flops"`` or ``"params"`` (the encoding-attribute ablation, NARQ2T Fig. 10, zeroes the
+        kinds left out). Default, the layout of App. A that nb201 and nb101 use: channel 0 the
+        op matrix, then per cell/module its FLOPs (odd channels) and parameters (even >= 2).
+        Override it when :meth:`encode` lays out its channels otherwise."""
+        return tuple("ops" if c == 0 else "flops" if c % 2 else "params" for c in range(self.feature_shape[0]))
 
     @abstractmethod
     def network_cost(self, cells: CellArrays, dataset: str) -> tuple[np.ndarray, np.ndarray]:
