@@ -127,15 +127,15 @@ def read_nb201_csv(path: str | os.PathLike) -> Benchmark:
             dataset = next(d for d, n in HW_CSV.items() if n == extra.name)
             for col in table.columns.drop("index"):
                 columns[f"hw/{dataset}/{col}"] = _numeric(extra, table, col, missing_marker=-1)
+    return _whole_space(columns, str(acc_path.parent if Path(path).is_dir() else acc_path),
+                        {"format": "nb201-csv", "files": [str(s) for s in sources]})
+
+
+def _whole_space(columns: dict[str, np.ndarray], source: str, meta: dict) -> Benchmark:
+    """A benchmark holding every cell in official index order (the CSV and the embedded table)."""
     keys = np.arange(NUM_CELLS, dtype=np.int64)
-    return Benchmark(
-        space="nb201",
-        keys=keys,
-        columns=columns,
-        cell_arrays={"ops": index_to_ops(keys)},
-        source=str(acc_path.parent if Path(path).is_dir() else acc_path),
-        meta={"format": "nb201-csv", "files": [str(s) for s in sources]},
-    )
+    return Benchmark(space="nb201", keys=keys, columns=columns, cell_arrays={"ops": index_to_ops(keys)},
+                     source=source, meta=meta)
 
 
 # --- embedded table (package data) -----------------------------------------------------------
@@ -170,15 +170,7 @@ def read_nb201_embedded() -> Benchmark:
     columns = {name: decode_fixed(values[i], int(decimals[i])) for i, name in enumerate(names)}
     for name, col in columns.items():
         check_column(str(where), name, col)
-    keys = np.arange(NUM_CELLS, dtype=np.int64)
-    return Benchmark(
-        space="nb201",
-        keys=keys,
-        columns=columns,
-        cell_arrays={"ops": index_to_ops(keys)},
-        source=EMBEDDED_SOURCE,
-        meta={"format": "nb201-embedded", "files": [str(where)]},
-    )
+    return _whole_space(columns, EMBEDDED_SOURCE, {"format": "nb201-embedded", "files": [str(where)]})
 
 
 # --- official .pth (nas_201_api) ------------------------------------------------------------
