@@ -10,6 +10,9 @@ from typing import Any, Iterable, Mapping
 
 from .errors import ConfigError
 
+#: dataset names as the papers print them (summaries, tables; the paper CSVs join on these)
+DATASET_LABEL: Mapping[str, str] = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet-16-120"}
+
 # ``--quick``: a smoke run, minutes on a 2-core CPU. A small ranker (D 32, 1+1 layers) trained for
 # 3 epochs on 200 cells, 5 search iterations. Applied on top of a config, under ``--set``.
 QUICK_SETTINGS: Mapping[str, Any] = {

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from .aggregate import seed_stats_dict
-from .cli_common import QUICK_SETTINGS, parse_seeds, parse_set
+from .cli_common import DATASET_LABEL, QUICK_SETTINGS, parse_seeds, parse_set
 from .config import PRESETS, ExperimentConfig
 from .errors import ConfigError, DataError
 from .io import atomic_path, atomic_write_text, check_output_dir
 
-DATASET_LABEL = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:

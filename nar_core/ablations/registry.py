@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from ..cli_common import DATASET_LABEL
 from ..errors import DataError, NarError
 from ..sweep.spec import Param, SweepSpec, grid_product
 from .budget import BUDGETS
@@ -56,7 +57,6 @@ HELD_KNOBS = (
 )
 STRING_KNOBS = frozenset({"constraints", "sampling_mode", "query_metric", "encoding_attributes"})
 
-DATASET_LABEL = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet-16-120"}
 
 
 def space_label(space: str) -> str:
