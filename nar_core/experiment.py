@@ -62,6 +62,10 @@ _TIER_MODE = {"narq2t": "query", "nar": "mean", "no_tier": None}
 _RUNTIME_FIELDS = ("seed", "device", "num_threads", "data_dir")
 
 
+#: ExperimentResult fields holding lists (JSON text in a CSV row)
+LIST_FIELDS = ("best_so_far_val", "latency_predicted", "latency_measured")
+
+
 @dataclass
 class ExperimentResult:
     """The record of one run. ``to_dict()`` gives plain Python scalars (the curve as JSON text)."""
@@ -88,6 +92,10 @@ class ExperimentResult:
     latency_rmse: float = math.nan
     latency_within_5: float = math.nan
     latency_within_10: float = math.nan
+    # the five best queried cells' latency, as the latency head predicted it and as measured (ms,
+    # same order): the pairs behind latency_rmse and the predicted-vs-measured figure
+    latency_predicted: list[float] = field(default_factory=list)
+    latency_measured: list[float] = field(default_factory=list)
     train_seconds: float = 0.0
     search_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -109,9 +117,10 @@ class ExperimentResult:
     extra: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Flat dict of plain scalars; ``best_so_far_val`` becomes a JSON list string."""
+        """Flat dict of plain scalars; the lists (``best_so_far_val``, the latency pairs) become JSON list strings."""
         d = asdict(self)
-        d["best_so_far_val"] = json.dumps([round(v, 6) for v in self.best_so_far_val])
+        for k in LIST_FIELDS:
+            d[k] = json.dumps([round(float(v), 6) for v in getattr(self, k)])
         extra = d.pop("extra")
         for k, v in extra.items():
             d[f"extra_{k}"] = v
@@ -200,7 +209,7 @@ def run_experiment(
     res.device = str(device)
     res.data_source, res.data_fingerprint = bench.source, bench.fingerprint()
     for k in ("kendall_tau", "tier_accuracy", "latency_rmse", "latency_within_5", "latency_within_10",
-              "best_epoch", "heldout_size"):
+              "latency_predicted", "latency_measured", "best_epoch", "heldout_size"):
         if k in result_extra:
             setattr(res, k, result_extra.pop(k))
     res.extra = result_extra
@@ -347,6 +356,7 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         extra["latency_rmse"] = float(np.sqrt(np.mean((pred - gt) ** 2)))
         extra["latency_within_5"] = float(100 * np.mean(rel <= 0.05))
         extra["latency_within_10"] = float(100 * np.mean(rel <= 0.10))
+        extra["latency_predicted"], extra["latency_measured"] = pred.tolist(), gt.tolist()
     extra["eval_seconds"] = time.perf_counter() - t_search - search_seconds
     return outcome, extra, train_seconds, search_seconds
 

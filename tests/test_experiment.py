@@ -1,4 +1,5 @@
 """End-to-end runs on NAS-Bench-201 (the shared data when present, else the table shipped with the package)."""
+import json
 import math
 
 import numpy as np
@@ -10,6 +11,19 @@ from nar_core.errors import ConfigError, NarError
 
 TINY = dict(train_size=256, val_size=64, d_model=32, n_heads=2, d_ff=64, encoder_layers=1, decoder_layers=1,
             epochs=3, batch_size=64, sample_size=64, search_iterations=4, query_metric="val", num_threads=1)
+
+
+def _no_latency_row() -> dict:
+    from nar_core.experiment import ExperimentResult
+
+    res = ExperimentResult(space="nb201", dataset="cifar10", method="narq2t", seed=0, found_key=1, found_arch="a",
+                           val_acc=90.0, test_acc=93.0, rank_val=1, rank_test=1, percentile_test=0.0,
+                           regret_val=0.0, regret_test=0.0, best_so_far_val=[90.0], queries_train=1,
+                           queries_search=1, queries_total=2)
+    return {**ExperimentConfig.for_space("nb201").to_dict(), **res.to_dict()}
+
+
+NO_LATENCY_ROW = _no_latency_row()
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +59,36 @@ def test_nar_with_latency_head(bench):
     cfg = ExperimentConfig.for_space("nb201", method="nar", latency_loss_factor=7.0, **{**TINY, "epochs": 2})
     r = run_experiment(cfg, bench)
     assert r.latency_rmse > 0 and 0 <= r.latency_within_10 <= 100
+    # the five (predicted, measured) pairs behind the figures, measured = the benchmark's latency
+    pred, true = np.array(r.latency_predicted), np.array(r.latency_measured)
+    assert len(pred) == len(true) == 5 and np.all(true > 0)
+    assert r.latency_rmse == pytest.approx(float(np.sqrt(np.mean((pred - true) ** 2))))
+    assert r.latency_within_10 == pytest.approx(100 * np.mean(np.abs(pred - true) / true <= 0.10))
+    assert set(np.round(true, 6)) <= set(np.round(bench.column("latency_ms"), 6))
+    row = r.to_dict()
+    assert json.loads(row["latency_predicted"]) == pytest.approx(list(pred), abs=1e-6)
+    assert json.loads(NO_LATENCY_ROW["latency_predicted"]) == []
+
+
+def test_latency_figure_from_result_rows(bench, tmp_path):
+    """The report's predicted-vs-measured figure reads the JSON pairs of result rows, as written to CSV."""
+    from nar_core.ablations.aggregation import load_results
+    from nar_core.ablations.figures import plot_latency
+
+    rows = [dict(NO_LATENCY_ROW, seed=s, method="narq2t", latency_loss_factor=7.0,
+                 latency_predicted=json.dumps([1.0 + s, 2.0, 3.0]), latency_measured=json.dumps([1.1, 2.2, 2.9]))
+            for s in range(2)]
+    rows.append(dict(NO_LATENCY_ROW, seed=0))  # no latency head: not plotted
+    pd.DataFrame(rows).to_csv(tmp_path / "results.csv", index=False)
+    df = load_results([tmp_path / "results.csv"])
+    png = plot_latency(df, tmp_path / "lat.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(NarError, match="latency pairs"):
+        plot_latency(df[df["latency_loss_factor"] == 0], tmp_path / "none.png")
+    bad = pd.DataFrame([dict(rows[0], latency_measured=json.dumps([1.0]))])
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(NarError, match="differ in length"):
+        plot_latency(load_results([tmp_path / "bad.csv"]), tmp_path / "bad.png")
 
 
 def test_baselines_same_budget(bench):

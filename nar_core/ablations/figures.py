@@ -5,6 +5,8 @@
 * :func:`plot_queries`: test accuracy of the returned cell against total queries, one line per
   method (mean ± std band), test-pick (the papers' protocol, solid) and val-pick (dashed).
 * :func:`plot_curves`: best-so-far validation accuracy against search iteration, per method.
+* :func:`plot_latency`: the latency head's prediction against the measured latency of the five
+  best queried cells of each run (NARQ2T Table III's RMSE and within-5%/10% come from these pairs).
 
 Matplotlib runs with the Agg backend (no display needed).
 """
@@ -25,9 +27,9 @@ from ..aggregate import STD_DDOF  # noqa: E402
 from ..errors import NarError  # noqa: E402
 from ..io import atomic_path  # noqa: E402
 from .aggregation import GROUP_COLUMNS, build_table, describe  # noqa: E402
-from .registry import DATASET_LABEL, TableSpec, get_table, space_label  # noqa: E402
+from .registry import DATASET_LABEL, METHOD_LABEL, TableSpec, get_table, space_label  # noqa: E402
 
-__all__ = ["curve_matrix", "parse_curve", "plot_curves", "plot_ablation", "plot_queries"]
+__all__ = ["curve_matrix", "parse_curve", "plot_curves", "plot_ablation", "plot_queries", "plot_latency"]
 
 METRIC_LABEL = {
     "test_acc": "test accuracy (%)", "val_acc": "validation accuracy (%)", "latency_rmse": "latency RMSE (ms)",
@@ -37,8 +39,9 @@ METRIC_LABEL = {
 _METADATA = {"Software": None}
 
 
-def parse_curve(value: object) -> list[float]:
-    """``best_so_far_val`` as a list of floats (a JSON list string in CSV, or a list already)."""
+def parse_curve(value: object, name: str = "best_so_far_val") -> list[float]:
+    """A list column (``best_so_far_val``, ``latency_predicted``...) as a list of floats (a JSON list
+    string in CSV, or a list already); ``name`` only labels the error."""
     import json
 
     if isinstance(value, (list, tuple, np.ndarray)):
@@ -48,9 +51,9 @@ def parse_curve(value: object) -> list[float]:
     try:
         data = json.loads(str(value))
     except json.JSONDecodeError as exc:
-        raise NarError(f"best_so_far_val: not a JSON list ({exc}): {str(value)[:60]!r}") from None
+        raise NarError(f"{name}: not a JSON list ({exc}): {str(value)[:60]!r}") from None
     if not isinstance(data, list):
-        raise NarError(f"best_so_far_val: expected a JSON list, got {type(data).__name__}")
+        raise NarError(f"{name}: expected a JSON list, got {type(data).__name__}")
     return [float(v) for v in data]
 
 
@@ -203,3 +206,48 @@ def plot_queries(results: pd.DataFrame, out: str | os.PathLike) -> Path:
     fig.tight_layout()
     return _save(fig, out)
 
+
+
+def plot_latency(results: pd.DataFrame, out: str | os.PathLike) -> Path:
+    """Predicted vs measured latency of the top-5 queried cells of every run with a latency head.
+
+    One panel per benchmark, one colour per ranker (NARQ2TLat, NARLat); the diagonal and the +-10%
+    band of NARQ2T Table III's "within 10%" are drawn. NarError when no row holds latency pairs.
+    """
+    need = {"latency_predicted", "latency_measured", "latency_loss_factor"}
+    if not need <= set(results.columns):
+        raise NarError("results have no latency pairs (run a ranker with latency_loss_factor > 0)")
+    df = results[pd.to_numeric(results["latency_loss_factor"], errors="coerce").fillna(0) > 0]
+    pairs = []
+    for r in df.itertuples(index=False):
+        pred = parse_curve(r.latency_predicted, "latency_predicted")
+        true = parse_curve(r.latency_measured, "latency_measured")
+        if len(pred) != len(true):
+            raise NarError(f"latency_predicted and latency_measured differ in length ({len(pred)} vs {len(true)}) "
+                           f"in a {r.method} row, seed {r.seed}")
+        pairs += [(r.ours_bench, r.method, p, t) for p, t in zip(pred, true)]
+    if not pairs:
+        raise NarError("no run with a latency head holds latency pairs")
+    data = pd.DataFrame(pairs, columns=["bench", "method", "predicted", "measured"])
+    benches = sorted(data["bench"].unique())
+    fig, axes = plt.subplots(1, len(benches), figsize=(4.6 * len(benches), 4.4), squeeze=False)
+    for ax, bench in zip(axes[0], benches):
+        b = data[data["bench"] == bench]
+        lo, hi = float(b[["predicted", "measured"]].min().min()), float(b[["predicted", "measured"]].max().max())
+        pad = 0.05 * (hi - lo or 1.0)
+        line = np.array([lo - pad, hi + pad])
+        ax.plot(line, line, color="k", lw=1, label="predicted = measured")
+        ax.fill_between(line, line * 0.9, line * 1.1, color="0.5", alpha=0.15, lw=0, label="within 10%")
+        for i, (method, m) in enumerate(b.groupby("method", sort=True)):
+            rmse = float(np.sqrt(np.mean((m["predicted"] - m["measured"]) ** 2)))
+            label = f"{METHOD_LABEL.get(method, method)}Lat ({len(m)} cells, RMSE {rmse:.2f} ms)"
+            ax.scatter(m["measured"], m["predicted"], s=12, color=f"C{i}", alpha=0.7, label=label)
+        ax.set_xlim(line)
+        ax.set_ylim(line)
+        ax.set_xlabel("measured latency (ms)")
+        ax.set_ylabel("predicted latency (ms)")
+        ax.set_title(f"{bench}: top-5 queried cells per run", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return _save(fig, out)

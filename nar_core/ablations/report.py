@@ -8,7 +8,7 @@
 * ``tables/<name>.md`` and ``tables/<name>.csv``: every table of the registry, ours beside the
   paper's numbers (a paper row we have not run reads ``not run``);
 * ``figures/*.png``: ablation bars with error bars, queries-vs-accuracy curves per method,
-  best-so-far curves.
+  best-so-far curves, latency predicted vs measured.
 
 Deterministic: the same results give byte-identical markdown and CSV (and PNGs, whose metadata is
 fixed). Nothing here runs an experiment: a number appears only if a result row holds it.
@@ -70,7 +70,7 @@ def _verdict_section(verdicts: pd.DataFrame) -> str:
         f"groups (benchmark, budget, settings, or the row keys it leaves open such as top-k). `same cell`: of the "
         f"seeds both rows ran, how many returned the very same cell: where it is all of them, the compared "
         f"setting did not change what the search returned (the sampler or the labelled cells decided it).\n\n"
-        + markdown(shown.fillna(""))
+        + markdown(shown.astype(object).fillna(""))
     )
 
 
@@ -85,8 +85,9 @@ def _wall_times(paths: Sequence[str | os.PathLike]) -> str:
         return ""
     df = pd.concat(frames, ignore_index=True)
     df["minutes"] = [f"{int(s) / 60:.1f}" if s.isdigit() else s for s in df["seconds"]]
-    return ("## Wall time of each sweep\n\nOn a 2-core CPU shared with other jobs (load 10-15), at most 2 trials of this session at a time, "
-            "`--set num_threads=1`; exit 0 = every trial finished.\n\n"
+    return ("## Wall time of each sweep\n\nOn the 2-core CPU of the session that ran it, `--set num_threads=1`, at most "
+            "`--max-concurrent` trials at a time; the first sweeps shared the CPU with other jobs (load 10-15), so "
+            "compare minutes only within one session. Exit 0 = every trial finished.\n\n"
             + markdown(df[["sweep", "minutes", "exit", "command"]]))
 
 
@@ -162,7 +163,7 @@ def _write(df: pd.DataFrame, out: Path, results, paper_dir, figures: bool) -> No
 
 
 def _figures(df: pd.DataFrame, out: Path) -> str:
-    from .figures import plot_ablation, plot_curves, plot_queries
+    from .figures import plot_ablation, plot_curves, plot_latency, plot_queries
 
     (out / "figures").mkdir()
     lines = ["## Figures\n"]
@@ -172,6 +173,12 @@ def _figures(df: pd.DataFrame, out: Path) -> str:
                      "![queries vs accuracy](figures/queries_vs_accuracy.png)\n")
     except NarError:
         lines.append("Queries vs accuracy: not run.\n")
+    try:
+        plot_latency(df, out / "figures" / "latency_predicted_vs_measured.png")
+        lines.append("Latency predicted by the latency head vs measured, top-5 queried cells of each run "
+                     "(NARQ2T Table III):\n\n![latency](figures/latency_predicted_vs_measured.png)\n")
+    except NarError:
+        lines.append("Latency predicted vs measured: not run.\n")
     for name in table_names():
         spec = TABLES[name]
         if spec.x_key is None or name == "queries":
