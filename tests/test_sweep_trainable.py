@@ -3,6 +3,7 @@ learned from the SeedBook on restart, actor reuse isolation, failure retry, Optu
 journal, GPU requests that never fall back to CPU, failed starts. One Ray instance per module."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nar_core.errors import DataError, NarError
+from nar_core.errors import ConfigError, DataError, NarError
 
 ray = pytest.importorskip("ray")
 
@@ -87,6 +88,12 @@ def test_grid_sweep_reports_every_seed(ray_session, bench, tmp_path):
     again = run_sweep(spec, SweepOptions(storage=str(tmp_path), quick=True, resume=True), benchmark=bench)
     assert Ledger(out.local_dir / "records.jsonl").executions == 6
     pd.testing.assert_frame_equal(again.table, df)
+    # ... and a resume on other data (one accuracy edited) is refused before any trial runs.
+    other = dataclasses.replace(bench, columns={**bench.columns, "cifar10_val": bench.columns["cifar10_val"] + 0.01})
+    assert other.fingerprint() != bench.fingerprint()
+    with pytest.raises(ConfigError, match="--resume on other data"):
+        run_sweep(spec, SweepOptions(storage=str(tmp_path), quick=True, resume=True), benchmark=other)
+    assert Ledger(out.local_dir / "records.jsonl").executions == 6
 
 
 def test_trainable_skips_seeds_the_driver_holds_and_reuse_is_isolated(ray_session, bench):

@@ -214,6 +214,15 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, *, benchmark: Any = None) 
         try:
             if benchmark is None:
                 benchmark = _load_benchmark(spec.space, options.data)
+            # the data is part of what a sweep ran on: a resume on other data would mix results
+            fp = benchmark.fingerprint()
+            if existed and saved.get("data_fingerprint", fp) != fp:
+                raise ConfigError(
+                    f"{folder.location}/{STATE_FILE}: --resume on other data: the sweep ran on "
+                    f"{saved.get('data_source', '?')} (fingerprint {saved['data_fingerprint']}), this run loaded "
+                    f"{benchmark.source} (fingerprint {fp}); resume with the same --data / NAR_DATA, or start "
+                    f"another --name")
+            state = {**state, "data_fingerprint": fp, "data_source": str(benchmark.source)}
             return _run(spec, options, state, folder, benchmark, plan, existed)
         except BaseException:
             if not existed and not (folder.local / "records.jsonl").exists():
