@@ -207,7 +207,6 @@ def plot_queries(results: pd.DataFrame, out: str | os.PathLike) -> Path:
     return _save(fig, out)
 
 
-
 def plot_latency(results: pd.DataFrame, out: str | os.PathLike) -> Path:
     """Predicted vs measured latency of the top-5 queried cells of every run with a latency head.
 
