@@ -111,6 +111,9 @@ class ExperimentResult:
     # with query_metric="test" (the papers) these give the stricter protocol from the same run
     val_acc_valpick: float = math.nan
     test_acc_valpick: float = math.nan
+    # the phase that queried the returned cell: "train" when it is one of the labelled cells (the
+    # search may return them, search_queried="allow"), "search" when the search found it
+    found_phase: str = ""
     # the data the run read: its source and :meth:`Benchmark.fingerprint` (part of the resume key)
     data_source: str = ""
     data_fingerprint: str = ""
@@ -386,6 +389,7 @@ def _summarise(config, bench, space, ds, outcome: SearchOutcome, queries: QueryL
         queries_total=queries.total, config_hash=config_hash(config), query_metric=config.query_metric,
         sampler_fallbacks=outcome.fallbacks,
         val_acc_valpick=float(val_all[valpick]), test_acc_valpick=float(test_all[valpick]),
+        found_phase=queries.phase_of(row),
     )
 
 

@@ -66,6 +66,10 @@ class QueryLog:
                 self.counts[phase] += 1
         return np.asarray(self.bench.column(column)[rows], dtype=np.float64)
 
+    def phase_of(self, row: int) -> str:
+        """The phase that first queried ``row`` ("train": a labelled cell, "search"), or "" if never."""
+        return self._phase_of.get(int(row), "")
+
     def seen(self, rows: np.ndarray) -> np.ndarray:
         return np.fromiter((int(r) in self._phase_of for r in np.asarray(rows).tolist()), dtype=bool, count=len(rows))
 

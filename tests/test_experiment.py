@@ -50,6 +50,9 @@ def test_narq2t_end_to_end_beats_median_and_is_deterministic(bench):
     assert len(r1.best_so_far_val) == 4 and r1.best_so_far_val[-1] == pytest.approx(r1.val_acc)
     assert -1 <= r1.kendall_tau <= 1 and r1.heldout_size == 5000 and 0 <= r1.tier_accuracy <= 1
     assert math.isnan(r1.latency_rmse)
+    # the returned cell was either labelled for training (queried in the "train" phase) or found by the search
+    split = np.random.default_rng(np.random.SeedSequence(3).spawn(5)[0]).choice(len(bench), 320, replace=False)
+    assert r1.found_phase == ("train" if bench.row_of_key(r1.found_key) in set(split.tolist()) else "search")
     assert all(isinstance(v, (int, float, str)) for v in d1.values())
 
 
@@ -96,6 +99,7 @@ def test_baselines_same_budget(bench):
 
     r = run_experiment(ExperimentConfig.for_space("nb201", method="random_search", seed=1, **TINY), bench)
     assert r.queries_total == 320 + 4 * 5 and math.isnan(r.kendall_tau)
+    assert r.found_phase in ("train", "search")
     e = run_experiment(ExperimentConfig.for_space("nb201", method="evolution", seed=1, **TINY), bench)
     assert 0 < e.queries_total <= 340 and e.val_acc > np.median(bench.column("cifar10_val"))
 
