@@ -210,7 +210,7 @@ def plot_queries(results: pd.DataFrame, out: str | os.PathLike) -> Path:
 def plot_latency(results: pd.DataFrame, out: str | os.PathLike) -> Path:
     """Predicted vs measured latency of the top-5 queried cells of every run with a latency head.
 
-    One panel per benchmark, one colour per ranker (NARQ2TLat, NARLat); the diagonal and the +-10%
+    One panel per benchmark, one colour per ranker and settings (NARQ2TLat, paper); the diagonal and the +-10%
     band of NARQ2T Table III's "within 10%" are drawn. NarError when no row holds latency pairs.
     """
     need = {"latency_predicted", "latency_measured", "latency_loss_factor"}
@@ -224,10 +224,10 @@ def plot_latency(results: pd.DataFrame, out: str | os.PathLike) -> Path:
         if len(pred) != len(true):
             raise NarError(f"latency_predicted and latency_measured differ in length ({len(pred)} vs {len(true)}) "
                            f"in a {r.method} row, seed {r.seed}")
-        pairs += [(r.ours_bench, r.method, p, t) for p, t in zip(pred, true)]
+        pairs += [(r.ours_bench, r.method, r.ours_settings, p, t) for p, t in zip(pred, true)]
     if not pairs:
         raise NarError("no run with a latency head holds latency pairs")
-    data = pd.DataFrame(pairs, columns=["bench", "method", "predicted", "measured"])
+    data = pd.DataFrame(pairs, columns=["bench", "method", "settings", "predicted", "measured"])
     benches = sorted(data["bench"].unique())
     fig, axes = plt.subplots(1, len(benches), figsize=(4.6 * len(benches), 4.4), squeeze=False)
     for ax, bench in zip(axes[0], benches):
@@ -237,9 +237,9 @@ def plot_latency(results: pd.DataFrame, out: str | os.PathLike) -> Path:
         line = np.array([lo - pad, hi + pad])
         ax.plot(line, line, color="k", lw=1, label="predicted = measured")
         ax.fill_between(line, line * 0.9, line * 1.1, color="0.5", alpha=0.15, lw=0, label="within 10%")
-        for i, (method, m) in enumerate(b.groupby("method", sort=True)):
+        for i, ((method, settings), m) in enumerate(b.groupby(["method", "settings"], sort=True)):
             rmse = float(np.sqrt(np.mean((m["predicted"] - m["measured"]) ** 2)))
-            label = f"{METHOD_LABEL.get(method, method)}Lat ({len(m)} cells, RMSE {rmse:.2f} ms)"
+            label = f"{METHOD_LABEL.get(method, method)}Lat, {settings} ({len(m)} cells, RMSE {rmse:.2f} ms)"
             ax.scatter(m["measured"], m["predicted"], s=12, color=f"C{i}", alpha=0.7, label=label)
         ax.set_xlim(line)
         ax.set_ylim(line)
