@@ -167,18 +167,17 @@ def _figures(df: pd.DataFrame, out: Path) -> str:
 
     (out / "figures").mkdir()
     lines = ["## Figures\n"]
-    try:
-        plot_queries(df, out / "figures" / "queries_vs_accuracy.png")
-        lines.append("Queries vs accuracy (test-pick solid with ± std band, val-pick dashed):\n\n"
-                     "![queries vs accuracy](figures/queries_vs_accuracy.png)\n")
-    except NarError:
-        lines.append("Queries vs accuracy: not run.\n")
-    try:
-        plot_latency(df, out / "figures" / "latency_predicted_vs_measured.png")
-        lines.append("Latency predicted by the latency head vs measured, top-5 queried cells of each run "
-                     "(NARQ2T Table III):\n\n![latency](figures/latency_predicted_vs_measured.png)\n")
-    except NarError:
-        lines.append("Latency predicted vs measured: not run.\n")
+    # the figures over all runs: (plot, file, caption, what the report says without the runs)
+    for plot, name, caption, missing in (
+            (plot_queries, "queries_vs_accuracy", "Queries vs accuracy (test-pick solid with ± std band, val-pick "
+             "dashed):\n\n![queries vs accuracy]", "Queries vs accuracy"),
+            (plot_latency, "latency_predicted_vs_measured", "Latency predicted by the latency head vs measured, "
+             "top-5 queried cells of each run (NARQ2T Table III):\n\n![latency]", "Latency predicted vs measured")):
+        try:
+            plot(df, out / "figures" / f"{name}.png")
+            lines.append(f"{caption}(figures/{name}.png)\n")
+        except NarError:
+            lines.append(f"{missing}: not run.\n")
     for name in table_names():
         spec = TABLES[name]
         if spec.x_key is None or name == "queries":
