@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import resource
 import sys
 import time
@@ -141,7 +142,24 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device: {name!r} requested but CUDA is not available")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        deterministic_cuda()
+    return device
+
+
+def deterministic_cuda() -> None:
+    """Same config and seed, same result on one GPU as on one CPU.
+
+    cuBLAS picks its reduction order per workspace unless ``CUBLAS_WORKSPACE_CONFIG`` fixes it (read
+    when the first cuBLAS handle is made, so set here, before any model reaches the GPU), and a few
+    CUDA kernels (scatter/index_add backward) accumulate with atomics: deterministic algorithms
+    make torch choose the ordered ones. A user's own setting of the variable is kept.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
 
 
 def run_experiment(

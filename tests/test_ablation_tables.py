@@ -146,6 +146,18 @@ def test_table_ii_nb201_by_dataset_and_split(tmp_path: Path):
 
 
 @needs_paper
+def test_paper_numbers_only_beside_the_papers_dataset(tmp_path: Path):
+    """NAR Table 7's numbers are CIFAR-10's: our CIFAR-100 row of the same keys gets none, and no delta."""
+    rows = [run_row("nb201", dataset=ds, method="convnet", seed=s, top_k=5, metrics={"test_acc": a})
+            for ds, a in (("cifar10", 93.9), ("cifar100", 72.0)) for s in range(2)]
+    table = T.build_table("nar-7", T.load_results([write_results(tmp_path / "r.csv", rows)]))
+    t = table[(table["metric"] == "test_acc") & (table["top-k"] == "5") & (table["ours_n"] > 0)].set_index("ours_bench")
+    assert t.loc["NB201 CIFAR-10", "paper_mean"] == 93.89 and t.loc["NB201 CIFAR-10", "delta"] == pytest.approx(0.01)
+    assert math.isnan(t.loc["NB201 CIFAR-100", "paper_mean"]) and math.isnan(t.loc["NB201 CIFAR-100", "delta"])
+    assert list(t.index) == ["NB201 CIFAR-10", "NB201 CIFAR-100"]  # under the paper's row, in dataset order
+
+
+@needs_paper
 def test_loss_table_and_latency_factor_table(tmp_path: Path):
     rows = [run_row(method="narq2t", seed=0, rank_loss_factor=0.0, top_k=3, metrics={"test_acc": 93.8}),
             run_row(method="narq2t", seed=0, cls_loss_factor=0.0, top_k=3, metrics={"test_acc": 94.0}),

@@ -1,6 +1,7 @@
 """End-to-end runs on NAS-Bench-201 (the shared data when present, else the table shipped with the package)."""
 import json
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -138,3 +139,25 @@ def test_both_selection_protocols_from_one_run(bench):
     assert (by_test.val_acc_valpick, by_test.test_acc_valpick) == (by_val.val_acc, by_val.test_acc)
     assert by_test.test_acc >= by_val.test_acc and by_test.val_acc_valpick >= by_test.val_acc
     assert (by_val.val_acc_valpick, by_val.test_acc_valpick) == (by_val.val_acc, by_val.test_acc)
+
+
+def test_deterministic_cuda_settings(monkeypatch):
+    """What --device cuda turns on before the model reaches the GPU (CI has no GPU: the settings, not a run)."""
+    import torch
+
+    from nar_core.experiment import deterministic_cuda
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    was = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+           torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    try:
+        deterministic_cuda()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert not torch.backends.cudnn.benchmark
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+        deterministic_cuda()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"  # the user's own setting is kept
+    finally:
+        torch.use_deterministic_algorithms(was[0], warn_only=was[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = was[2], was[3]

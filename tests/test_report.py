@@ -131,6 +131,8 @@ def test_verdicts_by_construction(tmp_path: Path):
     rows += _rows(random_proportion=0.0, accs=tuple(a + 0.5 for a in hi)) + _rows(random_proportion=1.0, accs=mid)  # p = 0 beats 0.5
     rows += _rows(method="convnet", accs=(94.2, 94.4, 94.1, 94.3, 94.35))  # as good as the Transformer
     rows += _rows(preset="authors", accs=hi)  # settings differ: a group of its own, never averaged in
+    rows += _rows(preset="authors", rank_loss_factor=0.0, accs=(93.5,))  # one seed of one compared row
+    rows += _rows(preset="authors", accs=hi, top_k=3)  # the default row alone: nothing compared there
     res = _load(tmp_path, rows)
     (v,) = [r for r in _verdicts(res, "losses") if r["settings"] == "paper"]
     assert v["verdict"] == "reproduced" and v["n seeds"] == "5 vs 5 / 5 vs 5" and v["within"] == "top-k=5"
@@ -142,7 +144,8 @@ def test_verdicts_by_construction(tmp_path: Path):
     (x,) = paper("building_block")
     assert x["verdict"] == "inconclusive"
     authors = [r for r in _verdicts(res, "losses") if r["settings"] == "authors"]
-    assert [r["verdict"] for r in authors] == ["not run"]  # no cls-only / rank-only rows with those settings
+    assert [(r["within"], r["verdict"]) for r in authors] == [("top-k=5", "not run")]  # top-k=3 group left out
+    assert "fewer than 2 seeds" in authors[0]["detail"]
     assert {r["verdict"] for r in _verdicts(res, "tiers")} == {"not run"}
     assert set(verdict_table(None)["verdict"]) == {"not run"}
 

@@ -46,6 +46,8 @@ PAPER_DIR_ENV = "NAR_PAPER_RESULTS"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 # where, at which budget and with which settings a row ran: never averaged across
 GROUP_COLUMNS = ("ours_bench", "ours_budget", "ours_settings")
+#: the dataset of a paper table without a dataset column: our rows on another one get no paper numbers
+PAPER_DATASET = "cifar10"
 # Budget columns: not filtered, but reported under each table so a reader sees short runs.
 BUDGET_COLUMNS = ("train_size", "val_size", "epochs", "search_iterations")
 # Config columns that do not change the result (where it ran, where the data was).
@@ -390,7 +392,11 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
     for k in keys + ["metric"]:
         ours[k] = ours[k].astype(object)
         paper[k] = paper[k].astype(object)
-    table = paper.merge(ours, on=keys + ["metric"], how="outer", sort=False)
+    elsewhere = np.zeros(len(ours), bool)
+    if "dataset" not in keys:  # the paper's rows are CIFAR-10: ours on another dataset sit beside no paper number
+        elsewhere = ~ours["ours_bench"].astype(str).str.endswith(" " + DATASET_LABEL[PAPER_DATASET]).to_numpy(bool)
+    table = pd.concat([paper.merge(ours[~elsewhere], on=keys + ["metric"], how="outer", sort=False),
+                       ours[elsewhere]], ignore_index=True, sort=False)
     for t in groups:
         if t not in table.columns:
             table[t] = np.nan

@@ -87,7 +87,8 @@ def _wall_times(paths: Sequence[str | os.PathLike]) -> str:
     df["minutes"] = [f"{int(s) / 60:.1f}" if s.isdigit() else s for s in df["seconds"]]
     return ("## Wall time of each sweep\n\nOn the 2-core CPU of the session that ran it, `--set num_threads=1`, at most "
             "`--max-concurrent` trials at a time; the first sweeps shared the CPU with other jobs (load 10-15), so "
-            "compare minutes only within one session. Exit 0 = every trial finished.\n\n"
+            "compare minutes only within one session. The `gpu_batch` rows ran on one GPU (`--device cuda`, 15 runs "
+            "at a time). Exit 0 = every trial finished.\n\n"
             + markdown(df[["sweep", "minutes", "exit", "command"]]))
 
 

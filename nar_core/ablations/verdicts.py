@@ -142,15 +142,16 @@ def _within(claim: Claim, spec: TableSpec) -> list[str]:
 
 
 def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | None = None) -> list[dict]:
-    """One verdict row per group (benchmark, budget, settings, open row keys) the results have.
+    """One verdict row per group (benchmark, budget, settings, open row keys) that ran a compared row.
 
-    With no results for the claim's table: a single ``not run`` row. ``labelled``: table name ->
+    A group holding only one of the compared rows (say the default config, run for another table or
+    at another budget) is left out. With no group left: a single ``not run`` row. ``labelled``: table name ->
     :func:`~nar_core.ablations.aggregation.labelled_rows` (or the error it raised), shared by callers.
     """
     spec = get_table(claim.table)
     base = {"claim": claim.name, "text": claim.text, "table": claim.table, "metric": claim.metric}
     not_run = [{**base, "run on": "", "budget": "", "settings": "", "within": "", "verdict": "not run",
-                "n seeds": "", "effect": "", "p": "", "detail": "no results for this table"}]
+                "n seeds": "", "effect": "", "p": "", "detail": "no results of the compared rows"}]
     if results is None or results.empty:
         return not_run
     if labelled is not None and spec.name in labelled:
@@ -183,7 +184,9 @@ def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | Non
             label = f"{chosen:g}"
             a = _pick(g, {claim.choice_key: label}, claim.metric)
             others = sorted(set(g[claim.choice_key].astype(str)) - {label})
-            if len(a) < MIN_SEEDS or not others or chosen_values.empty:
+            if not others:  # only the chosen value here (a default row of another table): nothing compared
+                continue
+            if len(a) < MIN_SEEDS or chosen_values.empty:
                 out.append({**head, "verdict": "not run", "n seeds": str(len(a)), "effect": "", "p": "",
                             "detail": f"need the chosen {claim.choice_key}={label} and another value"})
                 continue
@@ -198,6 +201,8 @@ def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | Non
         else:
             a = _pick(g, claim.better, claim.metric)
             bs = [(o, _pick(g, o, claim.metric)) for o in claim.others]
+            if (len(a) > 0) + sum(len(b) > 0 for _, b in bs) < 2:  # one compared row only (a default of another table)
+                continue
             missing = [_label(o) for o, b in bs if len(b) < MIN_SEEDS] + ([_label(claim.better)] if len(a) < MIN_SEEDS else [])
             if missing:
                 out.append({**head, "verdict": "not run", "n seeds": "", "effect": "", "p": "",
