@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .budget import BUDGETS, budget_help, budget_settings
 from .aggregate import seed_stats_dict
 from .cli_common import DATASET_LABEL, QUICK_SETTINGS, parse_seeds, parse_set
 from .config import PRESETS, ExperimentConfig
@@ -22,7 +23,7 @@ from .io import atomic_path, atomic_write_text, check_output_dir
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
-    """Papers' defaults for the space, then the YAML file, ``--quick``, flags and ``--set`` overrides."""
+    """Papers' defaults for the space, then the YAML file, ``--budget``, ``--quick``, flags and ``--set`` overrides."""
     from .spaces import space_names
 
     overrides: dict[str, Any] = {}
@@ -39,6 +40,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         if not isinstance(data, dict):
             raise DataError(path, "expected a mapping of config keys to values")
         overrides.update(data)
+    if getattr(args, "budget", None) is not None:
+        overrides.update(budget_settings(args.budget))
     if args.quick:
         overrides.update(QUICK_SETTINGS)
     for flag in ("dataset", "method", "device"):
@@ -302,6 +305,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML file of config overrides")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--budget", type=int, choices=tuple(BUDGETS), default=None, metavar="QUERIES",
+                   help=budget_help() + " (default: the papers' 1,506 of the space's defaults); --set applies on top")
     p.add_argument("--quick", action="store_true", help="smoke-run settings: " + ", ".join(f"{k}={v}" for k, v in QUICK_SETTINGS.items()))
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars for seeds, epochs and search iterations (default: when stderr is a terminal)")

@@ -17,9 +17,9 @@ import pytest
 
 from nar_core import ablations as A
 from nar_core.ablations.aggregation import paper_results_dir
-from nar_core.ablations.budget import BUDGETS, budget_of, budget_settings, total_queries
 from nar_core.ablations.report import write_report
 from nar_core.ablations.verdicts import judge_claim, verdict_table, welch_one_sided
+from nar_core.budget import BUDGETS, budget_of, budget_settings, total_queries
 from nar_core.config import ExperimentConfig
 from nar_core.errors import ConfigError, DataError
 
@@ -64,6 +64,30 @@ def test_budget_and_preset_reach_every_trial():
 
 
 # --- registry ----------------------------------------------------------------------------------------
+def test_nar_run_budget_gives_the_gpu_batches_configs():
+    """Every line of the committed GPU job lists, as `nar run --budget N` builds it, is a config of the
+    committed results, and every *_cuda.csv row is one of those lines (results/specs/gpu_batch.sh)."""
+    import argparse
+    import shlex
+
+    from nar_core.cli_run import add_parser, build_config
+    from nar_core.experiment import config_hash
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    jobs = set()
+    for f in sorted((REPO / "results" / "specs").glob("gpu_batch_*.tsv")):
+        for line in f.read_text().splitlines():
+            name, ds, method, seed, total, *extra = line.split("\t")
+            args = parser.parse_args(["run", "--space", "nb201", "--dataset", ds, "--method", method, "--seeds", seed,
+                                      "--budget", total, "--set", "num_threads=1", *shlex.split(" ".join(extra)),
+                                      "--device", "cpu", "--out", "unused"])
+            jobs.add(config_hash(build_config(args)))
+    assert len(jobs) == 48  # 247 runs: 48 configs x seeds (two configs in two lists)
+    hashes = lambda files: {h for f in files for h in pd.read_csv(f, dtype={"config_hash": str})["config_hash"]}  # noqa: E731
+    assert hashes((REPO / "results").glob("*_cuda.csv")) <= jobs <= hashes((REPO / "results").glob("*.csv"))
+
+
 def test_each_table_takes_its_papers_method():
     for a in A.ABLATIONS.values():
         for t in a.tables:

@@ -9,7 +9,7 @@
 * :mod:`.report`: ``nar report --results results/ --out report/``.
 """
 from .aggregation import aggregate, build_table, load_paper_table, load_results, paper_results_dir, select_rows
-from .budget import BUDGETS, budget_settings
+from ..budget import BUDGETS, budget_settings
 from .registry import (
     ABLATIONS, METRICS, TABLES, Ablation, Claim, NoMatchingRowsError, TableSpec, get_ablation, get_table,
     script_specs, table_names,

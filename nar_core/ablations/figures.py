@@ -135,7 +135,9 @@ def plot_ablation(spec: TableSpec | str, results: pd.DataFrame, out: str | os.Pa
                   metric: str = "test_acc", loose: bool = False) -> Path:
     """Bars of ``metric`` per table row (ours: mean ± std), the paper's mean ± std as hollow markers.
 
-    One panel per group of our runs (benchmark, budget, settings); rows we did not run are left out.
+    One panel per group of our runs (benchmark, budget, settings) with two or more rows of the table
+    (a lone bar, such as the default config run for another table, compares nothing), or per group
+    when none has two; rows we did not run are left out.
     """
     spec = get_table(spec) if isinstance(spec, str) else spec
     table = build_table(spec, results, loose=loose)
@@ -143,7 +145,8 @@ def plot_ablation(spec: TableSpec | str, results: pd.DataFrame, out: str | os.Pa
     if table.empty:
         raise NarError(f"table {spec.name}: no {metric} values of ours to plot")
     panels = list(table.groupby(list(GROUP_COLUMNS), sort=True))
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(4.0, 0.9 * table.groupby(list(GROUP_COLUMNS)).size().max() + 2)
+    panels = [p for p in panels if len(p[1]) > 1] or panels
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(4.0, 0.9 * max(len(g) for _, g in panels) + 2)
                                                       * len(panels), 3.8), squeeze=False)
     for ax, (gkey, g) in zip(axes[0], panels):
         labels = [" ".join(f"{v}" for v in row) for row in g[list(spec.keys)].astype(str).itertuples(index=False)]

@@ -6,7 +6,7 @@ An :class:`Ablation` holds
   ranges, the method of the paper whose table it reproduces: NAR for NAR Tables 3-8, NARQ2T for
   Tables IV-XI). The grids are the papers' exact rows on the papers' space (NAS-Bench-101);
   ``--space nb201 --budget 150`` runs the same rows on NAS-Bench-201 at a budget of the one
-  budget table (:mod:`nar_core.ablations.budget`). Rows at top-5 come first, so
+  budget table (:mod:`nar_core.budget`). Rows at top-5 come first, so
   ``--num-samples N`` runs the rows that matter at a small budget first.
 * ``tables``: the :class:`TableSpec` names it fills: which paper CSV, which of our rows belong
   to it, how our config columns map onto the table's row keys.
@@ -29,7 +29,7 @@ import pandas as pd
 from ..cli_common import DATASET_LABEL
 from ..errors import DataError, NarError
 from ..sweep.spec import Param, SweepSpec, grid_product
-from .budget import BUDGETS
+from ..budget import BUDGETS
 
 __all__ = [
     "METRICS", "LOWER_IS_BETTER", "HELD_KNOBS", "TableSpec", "TABLES", "table_names", "get_table",

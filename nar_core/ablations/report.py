@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..errors import NarError
 from .aggregation import budgets, build_table, labelled_rows, load_results
-from .budget import BUDGETS, SEPARATING_BUDGET
+from ..budget import BUDGETS, SEPARATING_BUDGET
 from .registry import ABLATIONS, TABLES, NoMatchingRowsError, table_names
 from .render import header, markdown, render, write_text
 from .verdicts import ALPHA, MARGIN, TEST, verdict_table
@@ -45,7 +45,7 @@ restricted to those cells). The ablations were run on NAS-Bench-201 instead, wit
 grids, and are shown beside the papers' NAS-Bench-101 numbers: compare the *ordering* of the rows,
 not the values. The **budget** differs too: at the papers' NAS-Bench-201 budget (1,000 + 256
 training cells, 50 x top-5, 1,506 queries) every method reaches the optimum, so the ablations run
-first at {sep} total queries (the budget table in `nar_core/ablations/budget.py`), where the methods
+first at {sep} total queries (the budget table in `nar_core/budget.py`), where the methods
 differ. The **settings** column names the preset each run followed (`paper`: the papers' text, the
 default; `authors`: `--preset authors`, the authors' code; see `docs/fidelity.md`).
 """

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Mapping, Sequence
 
-from ..ablations.budget import BUDGETS
+from ..budget import BUDGETS, budget_help
 from ..cli import allowed_values_text, plain_text
 from ..aggregate import seed_stats
 from ..config import PRESETS
@@ -76,9 +76,7 @@ def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, descri
                    help="settings every trial starts from: paper (the papers' text, default) or authors (the "
                         "authors' public code); see docs/fidelity.md")
     p.add_argument("--budget", type=int, choices=tuple(BUDGETS), default=None, metavar="QUERIES",
-                   help="total queries per run, from the budget table: " + ", ".join(
-                       f"{b} ({s['train_size']}+{s['val_size']} cells, {s['search_iterations']}x top-{s['top_k']})"
-                       for b, s in BUDGETS.items()) + " (default: the spec's settings, the papers' budget)")
+                   help=budget_help() + " (default: the spec's settings, the papers' budget)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="override one config field for every trial (repeatable; applied after --quick)")
     where = p.add_mutually_exclusive_group()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..budget import budget_settings
 from ..cli_common import QUICK_SETTINGS, parse_seeds
 from ..config import ExperimentConfig
 from ..errors import ConfigError, NarError
@@ -227,7 +228,7 @@ class SweepSpec:
         """The spec a run uses: ``--space`` / ``--dataset`` / ``--preset``, then ``--budget``, ``--quick``, ``--set``.
 
         ``budget`` (total queries) applies the settings of the one budget table
-        (:data:`nar_core.ablations.budget.BUDGETS`) to every trial; a grid row that varies one of
+        (:data:`nar_core.budget.BUDGETS`) to every trial; a grid row that varies one of
         them (top-k in NARQ2T Table XI) keeps its own value.
 
         The spec as written is validated first (a spec with ``epochs: -3`` is refused even with
@@ -247,8 +248,6 @@ class SweepSpec:
             raise ConfigError("--set: use --space / --dataset for the space and dataset")
         budget_fixed: dict[str, Any] = {}
         if budget is not None:
-            from ..ablations.budget import budget_settings  # lazy: the ablation registry imports this module
-
             budget_fixed = budget_settings(budget)
         fixed = {**spec.fixed, **budget_fixed, **(QUICK_SETTINGS if quick else {}), **(spec.quick if quick else {}),
                  **overrides}

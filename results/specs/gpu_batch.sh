@@ -1,6 +1,8 @@
 #!/bin/bash
 # How the *_cuda.csv result tables were made: one `nar run` per line of a job list (name, dataset,
-# method, seed, budget, extra --set overrides), PAR at a time on one GPU, until a deadline.
+# method, seed, total queries of nar_core/budget.py, extra --set overrides), PAR at a time on one GPU,
+# until a deadline. (The run spelled each budget out as --set overrides; `--budget N` gives the same
+# configs, which tests/test_report.py checks against the config hashes of the *_cuda.csv rows.)
 # The GPU machine of that session had no network and no Ray, so the rows went through `nar run`
 # (the experiment every sweep trial runs), not through sweeps/*.py; each line is one grid row of
 # the registry's table (`python sweeps/<name>.py --table ... --print-spec`) at one seed.
@@ -22,14 +24,12 @@ python3 -c "import torch; print('torch', torch.__version__, torch.version.cuda)"
 [ -n "${SKIPBENCH:-}" ] || { echo "== ranker step, $DEV"; timeout 90 python3 benchmarks/ranker_step.py --device "$DEV" --steps 50
   echo "== ranker step, cpu 1 thread"; timeout 60 python3 benchmarks/ranker_step.py --device cpu --threads 1 --steps 3; }
 echo "== jobs from $(( $(date +%s) - T0 )) s, $P at a time, deadline $((DEADLINE - T0)) s"
-job() {  # name dataset method seed budget [--set ...]
+job() {  # name dataset method seed total-queries [--set ...]
   local name=$1 ds=$2 method=$3 seed=$4 b=$5; shift 5
   local left=$((DEADLINE - $(date +%s))); [ $left -gt 20 ] || { echo "skip $name $seed"; return 0; }
-  local bs=""  # b150: the 150-query row of nar_core/ablations/budget.py; paper: the papers' 1,506
-  [ "$b" = b150 ] && bs="--set train_size=100 --set val_size=25 --set search_iterations=5 --set top_k=5 --set batch_size=50 --set sample_size=50 --set epochs=100"
   local t=$(date +%s)
   timeout -k 15 -s INT $left python3 -m nar_core.cli run --space nb201 --dataset "$ds" --method "$method" --seeds "$seed" \
-    $bs --set num_threads=1 "$@" --device "$DEV" --no-progress --out "$OUT/runs/$name" > "$OUT/logs/${name}_s$seed.log" 2>&1
+    --budget "$b" --set num_threads=1 "$@" --device "$DEV" --no-progress --out "$OUT/runs/$name" > "$OUT/logs/${name}_s$seed.log" 2>&1
   echo "$name seed $seed rc $? $(( $(date +%s) - t )) s (at $(( $(date +%s) - T0 )) s)"
 }
 export -f job; export DEADLINE T0 OUT DEV

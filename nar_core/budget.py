@@ -1,7 +1,7 @@
 """The one budget table: total queries -> training / validation cells, search iterations, top-k, batch, epochs.
 
-Used by the ablation sweeps (``--budget N`` of every ``sweeps/*.py`` script) and by the
-queries-versus-accuracy comparison, so a budget means the same settings everywhere.
+Used by ``nar run --budget N``, the ablation sweeps (``--budget N`` of every ``sweeps/*.py`` script)
+and the queries-versus-accuracy comparison, so a budget means the same settings everywhere.
 
 Every budget splits its queries the way the papers' NAS-Bench-201 budget does (1,000 + 256
 training cells, 50 iterations x top-5 = 1,506): about two thirds training cells, a sixth
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 #: total queries -> config overrides. The search queries ``search_iterations * top_k`` candidates,
 #: so ``train_size + val_size + search_iterations * top_k`` is the total (repeat queries are free).
@@ -49,6 +49,13 @@ def budget_settings(total: int | str) -> dict[str, int]:
         raise ConfigError(f"--budget: no budget of {total!r} queries; choose one of "
                           + ", ".join(str(b) for b in BUDGETS))
     return dict(BUDGETS[key])
+
+
+def budget_help() -> str:
+    """The ``--budget`` choices as a user reads them (``nar run`` and every ``sweeps/*.py``)."""
+    return "total queries per run, from the budget table: " + ", ".join(
+        f"{b} ({s['train_size']}+{s['val_size']} cells, {s['search_iterations']}x top-{s['top_k']})"
+        for b, s in BUDGETS.items())
 
 
 def budget_of(row: Mapping[str, Any]) -> str:
