@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .budget import BUDGETS, budget_help, budget_settings
 from .aggregate import seed_stats_dict
+from .budget import BUDGETS, budget_help, budget_settings
 from .cli_common import DATASET_LABEL, QUICK_SETTINGS, parse_seeds, parse_set
 from .config import PRESETS, ExperimentConfig
 from .errors import ConfigError, DataError
-from .io import atomic_path, atomic_write_text, check_output_dir
+from .io import RESULT_TEXT_COLUMNS, atomic_path, atomic_write_text, check_output_dir
 
 
 
@@ -77,8 +77,6 @@ def format_summary(s: dict[str, Any], dataset: str, method: str) -> str:
 
 #: columns every table written by ``nar run`` has: a results.csv without them is someone else's
 RESULT_KEY_COLUMNS = ("config_hash", "seed", "space", "dataset", "method")
-#: read as text: a hex digest of digits only would otherwise become a number
-_TEXT_COLUMNS = {"config_hash": str, "data_fingerprint": str}
 
 
 def run_key(row: dict[str, Any]) -> tuple[str, str]:
@@ -95,7 +93,7 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     try:
-        old = pd.read_csv(path, dtype=_TEXT_COLUMNS)
+        old = pd.read_csv(path, dtype=RESULT_TEXT_COLUMNS)
     except pd.errors.EmptyDataError:
         raise DataError(path, "is empty, not a results table of nar run; use another --out") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -182,7 +180,7 @@ def _write_summary(out: Path, summary: dict[str, Any]) -> None:
     rows = []
     if path.exists():
         try:
-            rows = [r for r in pd.read_csv(path, dtype=_TEXT_COLUMNS).to_dict("records")
+            rows = [r for r in pd.read_csv(path, dtype=RESULT_TEXT_COLUMNS).to_dict("records")
                     if "config_hash" not in r or run_key(r) != run_key(summary)]
         except (OSError, ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
             raise DataError(path, f"cannot read existing summary ({' '.join(str(exc).split())}); use another --out") from None
@@ -306,7 +304,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto")
     p.add_argument("--budget", type=int, choices=tuple(BUDGETS), default=None, metavar="QUERIES",
-                   help=budget_help() + " (default: the papers' 1,506 of the space's defaults); --set applies on top")
+                   help=budget_help() + " (default: the space's own settings, the papers' budget: 1,506 on nb201); "
+                        "--set applies on top")
     p.add_argument("--quick", action="store_true", help="smoke-run settings: " + ", ".join(f"{k}={v}" for k, v in QUICK_SETTINGS.items()))
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars for seeds, epochs and search iterations (default: when stderr is a terminal)")

@@ -139,7 +139,7 @@ def config_hash(config: ExperimentConfig) -> str:
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device: {name!r} requested but CUDA is not available")
     device = torch.device(name)
@@ -149,7 +149,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def deterministic_cuda() -> None:
-    """Same config and seed, same result on one GPU as on one CPU.
+    """Same config and seed, same result run after run on one GPU, as on the CPU.
 
     cuBLAS picks its reduction order per workspace unless ``CUBLAS_WORKSPACE_CONFIG`` fixes it (read
     when the first cuBLAS handle is made, so set here, before any model reaches the GPU), and a few

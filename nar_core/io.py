@@ -11,6 +11,10 @@ from typing import Iterator
 
 from .errors import ConfigError
 
+#: columns of a results table read as text (``pd.read_csv(..., dtype=RESULT_TEXT_COLUMNS)``): a hex
+#: digest such as 7e93081475621085 would otherwise become a number (here infinity)
+RESULT_TEXT_COLUMNS = {"config_hash": str, "data_fingerprint": str, "trial_id": str, "found_key": str}
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:

@@ -219,6 +219,23 @@ def _is_png(path: Path) -> bool:
 
 
 @needs_paper
+def test_ablation_figure_panels_compare_rows(tmp_path: Path):
+    """A panel per group that ran two rows of the table; the CIFAR-100 group with the default alone gets none."""
+    import struct
+
+    from nar_core.ablations.figures import plot_ablation
+
+    rows = [run_row("nb201", dataset=ds, method="narq2t", seed=s, num_tiers=n, tier_index=n - 1, top_k=5,
+                    metrics={"test_acc": 94.0 - s / 10})
+            for ds, tiers in (("cifar10", (5, 3)), ("cifar100", (5,))) for n in tiers for s in range(2)]
+    results = T.load_results([write_results(tmp_path / "r.csv", rows)])
+    width = lambda p: struct.unpack(">I", p.read_bytes()[16:20])[0]  # noqa: E731  PNG IHDR: pixels at dpi 100
+    assert width(plot_ablation("narq2t-IV", results, tmp_path / "two.png")) == 400  # one panel, 4 inches
+    one = T.load_results([write_results(tmp_path / "s.csv", [r for r in rows if r["num_tiers"] == 5])])
+    assert width(plot_ablation("narq2t-IV", one, tmp_path / "one.png")) == 800  # no group has two: one panel each
+
+
+@needs_paper
 def test_figures(tmp_path: Path, nb101_results: Path):
     from nar_core.ablations.figures import curve_matrix, plot_ablation, plot_curves
 

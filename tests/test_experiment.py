@@ -145,9 +145,10 @@ def test_deterministic_cuda_settings(monkeypatch):
     """What --device cuda turns on before the model reaches the GPU (CI has no GPU: the settings, not a run)."""
     import torch
 
-    from nar_core.experiment import deterministic_cuda
+    from nar_core.experiment import deterministic_cuda, resolve_device
 
-    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "unset")  # restored (or removed) after the test
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
     was = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
     try:
@@ -158,6 +159,12 @@ def test_deterministic_cuda_settings(monkeypatch):
         monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
         deterministic_cuda()
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"  # the user's own setting is kept
+        called = []
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr("nar_core.experiment.deterministic_cuda", lambda: called.append(1))
+        for name in ("cuda", "auto", "cpu"):
+            resolve_device(name)
+        assert called == [1, 1]  # --device auto on a GPU machine is deterministic too
     finally:
         torch.use_deterministic_algorithms(was[0], warn_only=was[1])
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = was[2], was[3]

@@ -22,6 +22,7 @@ from nar_core.ablations.verdicts import judge_claim, verdict_table, welch_one_si
 from nar_core.budget import BUDGETS, budget_of, budget_settings, total_queries
 from nar_core.config import ExperimentConfig
 from nar_core.errors import ConfigError, DataError
+from nar_core.io import RESULT_TEXT_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "sweeps"))
@@ -84,7 +85,7 @@ def test_nar_run_budget_gives_the_gpu_batches_configs():
                                       "--device", "cpu", "--out", "unused"])
             jobs.add(config_hash(build_config(args)))
     assert len(jobs) == 48  # 247 runs: 48 configs x seeds (two configs in two lists)
-    hashes = lambda files: {h for f in files for h in pd.read_csv(f, dtype={"config_hash": str})["config_hash"]}  # noqa: E731
+    hashes = lambda files: {h for f in files for h in pd.read_csv(f, dtype=RESULT_TEXT_COLUMNS)["config_hash"]}  # noqa: E731
     assert hashes((REPO / "results").glob("*_cuda.csv")) <= jobs <= hashes((REPO / "results").glob("*.csv"))
 
 
@@ -172,6 +173,17 @@ def test_verdicts_by_construction(tmp_path: Path):
     assert "fewer than 2 seeds" in authors[0]["detail"]
     assert {r["verdict"] for r in _verdicts(res, "tiers")} == {"not run"}
     assert set(verdict_table(None)["verdict"]) == {"not run"}
+
+
+def test_chosen_factor_groups_need_two_values(tmp_path: Path):
+    """The chosen lambda2 (5 on NB201 CIFAR-10) against the best other; a group with one value is left out."""
+    hi, lo = (94.3, 94.25, 94.35, 94.3, 94.28), (94.0, 94.1, 93.9, 94.05, 94.0)
+    rows = _rows(accs=hi) + _rows(rank_loss_factor=3.0, accs=lo) + _rows(rank_loss_factor=7.0, accs=lo[:1])
+    rows += _rows(accs=hi, **BUDGETS[100])  # the chosen value alone, at another budget
+    rows += _rows(preset="authors", rank_loss_factor=3.0, accs=lo)  # another value alone
+    (v,) = _verdicts(_load(tmp_path, rows), "rank_factor_nb201_cifar10")
+    assert (v["verdict"], v["within"], v["settings"]) == ("reproduced", "benchmark=NAS-Bench-201, dataset=CIFAR-10", "paper")
+    assert v["detail"].startswith("lambda2=5 94.30 vs lambda2=3 94.01")  # lambda2 = 7 has one seed: not the best other
 
 
 def test_not_better_claim_uses_the_margin(tmp_path: Path):

@@ -33,6 +33,7 @@ from ..aggregate import seed_stats
 from ..spaces import canonical_dataset, space_names
 from ..config import PRESETS, ExperimentConfig
 from ..errors import DataError, NarError
+from ..io import RESULT_TEXT_COLUMNS
 from ..budget import budget_of
 from .registry import (
     DATASET_LABEL, HELD_KNOBS, LOWER_IS_BETTER, METRICS, STRING_KNOBS, NoMatchingRowsError, TableSpec, col,
@@ -46,8 +47,6 @@ PAPER_DIR_ENV = "NAR_PAPER_RESULTS"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 # where, at which budget and with which settings a row ran: never averaged across
 GROUP_COLUMNS = ("ours_bench", "ours_budget", "ours_settings")
-#: identifiers read as text, never as numbers
-_TEXT_COLUMNS = {"config_hash": str, "data_fingerprint": str, "trial_id": str, "found_key": str}
 #: the dataset of a paper table without a dataset column: our rows on another one get no paper numbers
 PAPER_DATASET = "cifar10"
 # Budget columns: not filtered, but reported under each table so a reader sees short runs.
@@ -109,7 +108,7 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     frames = []
     for f in _expand(paths):
         try:
-            df = pd.read_csv(f, dtype=_TEXT_COLUMNS)  # a hex hash such as 7e93081475621085 is no float
+            df = pd.read_csv(f, dtype=RESULT_TEXT_COLUMNS)
         except pd.errors.EmptyDataError:
             raise DataError(f, "results file is empty") from None
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:

@@ -184,13 +184,13 @@ def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | Non
             label = f"{chosen:g}"
             a = _pick(g, {claim.choice_key: label}, claim.metric)
             others = sorted(set(g[claim.choice_key].astype(str)) - {label})
-            if not others:  # only the chosen value here (a default row of another table): nothing compared
+            means = {o: _pick(g, {claim.choice_key: o}, claim.metric) for o in others}
+            if (len(a) > 0) + sum(len(m) > 0 for m in means.values()) < 2:  # one compared value only
                 continue
             if len(a) < MIN_SEEDS or chosen_values.empty:
                 out.append({**head, "verdict": "not run", "n seeds": str(len(a)), "effect": "", "p": "",
                             "detail": f"need the chosen {claim.choice_key}={label} and another value"})
                 continue
-            means = {o: _pick(g, {claim.choice_key: o}, claim.metric) for o in others}
             best = max((o for o in others if len(means[o]) >= MIN_SEEDS), key=lambda o: means[o].mean(), default=None)
             if best is None:
                 out.append({**head, "verdict": "not run", "n seeds": str(len(a)), "effect": "", "p": "",

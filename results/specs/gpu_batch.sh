@@ -26,13 +26,17 @@ python3 -c "import torch; print('torch', torch.__version__, torch.version.cuda)"
 echo "== jobs from $(( $(date +%s) - T0 )) s, $P at a time, deadline $((DEADLINE - T0)) s"
 job() {  # name dataset method seed total-queries [--set ...]
   local name=$1 ds=$2 method=$3 seed=$4 b=$5; shift 5
-  local left=$((DEADLINE - $(date +%s))); [ $left -gt 20 ] || { echo "skip $name $seed"; return 0; }
+  local left=$((DEADLINE - $(date +%s))); [ $left -gt 20 ] || { echo "skip $name $seed"; return 1; }
   local t=$(date +%s)
   timeout -k 15 -s INT $left python3 -m nar_core.cli run --space nb201 --dataset "$ds" --method "$method" --seeds "$seed" \
     --budget "$b" --set num_threads=1 "$@" --device "$DEV" --no-progress --out "$OUT/runs/$name" > "$OUT/logs/${name}_s$seed.log" 2>&1
-  echo "$name seed $seed rc $? $(( $(date +%s) - t )) s (at $(( $(date +%s) - T0 )) s)"
+  local rc=$?
+  echo "$name seed $seed rc $rc $(( $(date +%s) - t )) s (at $(( $(date +%s) - T0 )) s)"
+  return $rc
 }
 export -f job; export DEADLINE T0 OUT DEV
 sed 's/[[:space:]]*$//; s/\t/ /g' "$JOBS" | xargs -P "$P" -L 1 bash -c 'job "$@"' _
-echo "== jobs end at $(( $(date +%s) - T0 )) s"
+rc=$?  # xargs: 0 when every job finished, 123 when one failed or was skipped at the deadline
+echo "== jobs end at $(( $(date +%s) - T0 )) s, exit $rc"
 tar czf "$OUT/runs.tgz" -C "$OUT" runs logs
+exit $rc
