@@ -364,7 +364,7 @@ def _main_tables() -> list[TableSpec]:
               "papers compare at 1,506 queries only); test_acc = test-pick as in the papers, "
               "test_acc_valpick = the cell with the best queried validation accuracy",
         spaces=("nb101", "nb201"), methods=("narq2t", "nar", "no_tier", "convnet", "random_search", "evolution"),
-        swept=("top_k",), keys=("method", "queries"),
+        swept=(), keys=("method", "queries"),  # budgets are top-5: top-k ablation rows are no budget
         ours={"method": lambda d: str_col(col(d, "method")),
               "queries": lambda d: num_label(col(d, "queries_budget"))},
         paper_keys={}, metrics=("test_acc", "test_acc_valpick"), paper_metric=lambda p: p.iloc[:, 0],
