@@ -213,6 +213,15 @@ def test_duplicate_runs_count_once(tmp_path: Path):
     assert len(T.load_results([f1, f2])) == 1
 
 
+def test_identifiers_read_alike_from_every_file(tmp_path: Path):
+    """A sweep table with a pending row stores the found cell 541 as 541.0; a hex hash stays text."""
+    done = run_row("nb201", method="nar", seed=0, metrics={"test_acc": 94.0, "found_key": 541.0})
+    sweep = write_results(tmp_path / "a.csv", [dict(done, status="ok"), dict(done, seed=1, status="pending", found_key=None)])
+    run = write_results(tmp_path / "b.csv", [dict(done, seed=2, found_key=541, config_hash="7e93081475621085")])
+    res = T.load_results([sweep, run])
+    assert res["found_key"].tolist() == ["541", "541"] and res["config_hash"].iloc[1] == "7e93081475621085"
+
+
 # ------------------------------------------------------------------------------------------------
 def _is_png(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -116,6 +116,8 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         missing = [c for c in ("space", "dataset", "method", "seed") if c not in df.columns]
         if missing:
             raise DataError(f, f"not a results table: missing column(s) {', '.join(missing)}")
+        if "found_key" in df.columns:  # a sweep table with pending rows wrote the NB201 index 541 as 541.0
+            df["found_key"] = df["found_key"].str.replace(r"^(\d+)\.0$", r"\1", regex=True)
         df["_source"] = str(f)
         frames.append(df)
     df = pd.concat(frames, ignore_index=True, sort=False)
