@@ -8,9 +8,10 @@ the top tier's distribution, fell back to its interval because the top tier was 
 
 * ``before``: the defaults before issue 9 (smoothed KL, q = 10, per-batch tier labels, statistics of
   all epochs, the next batch at every constraint draw);
-* ``paper``: today's defaults (``--preset paper``: the authors' softmax KL, q = 5 / 8, global
-  labels for NARQ2T, the best epoch's batches, one batch per search iteration);
-* ``authors``: ``--preset authors`` (NB201 thresholds 0.35 / 0.3).
+* ``default``: today's defaults (the authors' code: softmax KL, q = 5 / 8, global labels, the best
+  epoch's batches, one batch per search iteration, NB201 thresholds 0.35 / 0.3);
+* ``authors``: ``--preset authors``;
+* ``paper``: ``--preset paper``, the papers' text (zeta 2.5, Algorithm 2's top-tier interval).
 
 The branch a batch takes depends only on its ground-truth tiers and costs, not on the ranker,
 except through which epoch is best; the ranker is therefore shrunk (D 16, one layer each) to keep
@@ -34,7 +35,8 @@ from nar_core.experiment import run_experiment
 BEFORE = dict(kl_definition="smoothed", num_bins=10, tier_labels="batch", stats_epochs="all_epochs",
               stats_turns="constraint", constraint_bound="bin", search_queried="skip", pooling="mean",
               tier_embedding_reset="never", interval_scope="top_tier", op_sampling="statistics")
-SETTINGS = {"before": ("paper", BEFORE), "paper": ("paper", {}), "authors": ("authors", {})}
+SETTINGS = {"before": ("paper", BEFORE), "default": ("default", {}), "authors": ("authors", {}),
+            "paper": ("paper", {})}
 SMALL = dict(d_model=16, n_heads=2, d_ff=32, encoder_layers=1, decoder_layers=1, dropout=0.0, num_threads=1)
 SPACE_RUNS = {"nb201": dict(dataset="cifar10"), "nb101": dict(train_size=1024, val_size=256)}
 BRANCHES = ("distribution", "thin_top_tier", "not_distinct")

@@ -7,6 +7,6 @@ ranker (:mod:`nar_core.ranker`) -> tier statistics -> sampler -> search -> exper
 from .config import ExperimentConfig
 from .errors import ConfigError, DataError, NarError, UnknownCellError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # 0.2: the authors' model and search by default (issue 17)
 
 __all__ = ["ExperimentConfig", "ConfigError", "DataError", "NarError", "UnknownCellError", "__version__"]

@@ -16,7 +16,7 @@ from typing import Any
 from .aggregate import seed_stats_dict
 from .budget import BUDGETS, budget_help, budget_settings
 from .cli_common import DATASET_LABEL, QUICK_SETTINGS, parse_seeds, parse_set
-from .config import PRESETS, ExperimentConfig
+from .config import DEFAULT_PRESET, PRESETS, ExperimentConfig
 from .errors import ConfigError, DataError
 from .io import RESULT_TEXT_COLUMNS, atomic_path, atomic_write_text, check_output_dir
 
@@ -52,7 +52,7 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
     overrides.update(parse_set(args.set))
     space = args.space or overrides.pop("space", space_names()[0])
     overrides.pop("space", None)
-    return ExperimentConfig.for_space(space, preset=getattr(args, "preset", "paper"), **overrides)
+    return ExperimentConfig.for_space(space, preset=getattr(args, "preset", DEFAULT_PRESET), **overrides)
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -297,9 +297,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-9 or 0,3,5 (default 0)")
     p.add_argument("--data", default=None, help="benchmark data file or directory (default: $NAR_DATA, else ../shared/data, else the NAS-Bench-201 table shipped with the package)")
     p.add_argument("--out", required=True, help="output directory (results.csv, results.parquet, summary.csv)")
-    p.add_argument("--preset", choices=tuple(PRESETS), default="paper",
-                   help="paper: the papers' text (default); authors: the authors' public code "
-                        "(docs/fidelity.md); --config and --set apply on top")
+    p.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,
+                   help="default: the authors' code, the papers' text where the code is silent; authors: the "
+                        "authors' public code exactly; paper: the papers' text as printed (docs/fidelity.md); "
+                        "--config and --set apply on top")
     p.add_argument("--config", default=None, help="YAML file of config overrides")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config field (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto")

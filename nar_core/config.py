@@ -28,7 +28,8 @@ METHODS = (
 SAMPLING_MODES = ("statistics", "interval", "random")
 QUERY_METRICS = ("test", "val")
 CONSTRAINTS = ("flops+params", "flops", "params")
-# the switches of issue 9 (docs/fidelity.md): every value names its source
+# the switches of issues 9 and 17 (docs/fidelity.md): every value names its source; the first
+# value of each is not necessarily the default (see the field comments of ExperimentConfig)
 CHOICES = {
     "pooling": ("flatten", "mean"),
     "tier_labels": ("global", "batch"),
@@ -40,22 +41,47 @@ CHOICES = {
     "stats_epochs": ("best_epoch", "all_epochs"),
     "stats_turns": ("iteration", "constraint"),
     "search_queried": ("allow", "skip"),
+    # issue 17: the authors' model and search
+    "norm_placement": ("post", "pre"),
+    "activation": ("relu", "gelu"),
+    "score_head_bias": ("on", "off"),
+    "tier_logit_scale": ("sqrt_d", "none"),
+    "tier_projection": ("linear", "none"),
+    "weight_init": ("xavier", "torch"),
+    "input_scaling": ("authors", "unit"),
+    "tail_batch": ("drop", "train"),
+    "epoch_selection": ("tier_accuracy", "tau+tier_accuracy"),
+    "tier_short": ("skip", "fill"),
+    "constraint_reuse_counts": ("accepted", "tries"),
+    "sample_duplicates": ("keep", "drop"),
+    "cell_size_sampling": ("batch_range", "max"),
 }
 ENCODING_ATTRIBUTES = ("ops", "flops", "params")
 
-#: Named presets: the fields a preset sets on top of the dataclass defaults (which follow the
-#: papers' text, the authors' code where the text is silent). "paper" is the default; "authors" is
-#: the authors' public code (AlbertiPot/nar: process/, sampler/). Only what holds for every space
-#: is here: each space's own preset values (config201.yml for nb201, config.yml for nb101) come
-#: from its plug-in, :meth:`nar_core.spaces.SearchSpace.defaults`.
+#: Named presets: the fields a preset sets on top of the dataclass defaults. The rule (issue 17,
+#: docs/fidelity.md): the papers' numbers were produced by the authors' public code
+#: (AlbertiPot/nar), so the default ("default") is what that code runs, the papers' text where the
+#: code is silent (NARQ2T's learnable queries, its lambda2 per dataset, the latency head).
+#: "authors" is the authors' code exactly, for every method (NAR's lambda for NARQ2T too).
+#: "paper" is the literal reading of the papers' text where it differs from the code (the printed
+#: learning-rate schedule, pre-LN Eq. 5-7, a bias-free score head, per-batch tiers for NAR,
+#: Algorithm 2's top-tier interval, operations from the statistics, zeta 2.5, filling a short tier).
+#: Only what holds for every space is here: each space's own preset values come from its
+#: plug-in, :meth:`nar_core.spaces.SearchSpace.defaults`.
 PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {},
-    "authors": dict(
-        pooling="flatten", tier_labels="global", tier_embedding_reset="epoch", kl_definition="softmax",
-        constraint_bound="upper", stats_epochs="best_epoch", stats_turns="iteration", search_queried="allow",
-        dropout=0.1,
+    "default": {},
+    "authors": {},
+    "paper": dict(
+        lr_scale=1.0, norm_placement="pre", score_head_bias="off", interval_scope="top_tier",
+        op_sampling="statistics", kl_threshold_flops=2.5, kl_threshold_params=2.5, tier_short="fill",
     ),
 }
+#: the preset ``nar run`` and the sweeps use when none is named
+DEFAULT_PRESET = "default"
+#: version of the settings and code semantics behind a result row (``ExperimentResult.settings_version``):
+#: 1 = before issue 17 (rows without the column), 2 = the authors' model and search by default.
+#: A row of an older version is superseded: the report lists it and never judges with it.
+SETTINGS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -79,6 +105,19 @@ class ExperimentConfig:
     decoder_layers: int = 6
     dropout: float = 0.1                 # papers silent; authors' configs
     num_tiers: int = 5
+    # --- the model where the papers are silent or differ from the authors' code (issue 17) -----
+    norm_placement: str = "post"         # authors: input LN + post-LN layers; "pre": Eq. 5-7 as printed
+    activation: str = "relu"             # authors' FFN (papers: "the original Transformer"); "gelu"
+    score_head_width: int = 1024         # hidden width of the score (and latency) head: authors' d_val_acc_prj_inner (0 = D)
+    tier_head_width: int = 256           # hidden width of the tier head: authors' d_tier_prj_inner (0 = D)
+    score_head_bias: str = "on"          # authors' val_acc_prj has biases; "off": Eq. 8 "neglect the bias"
+    tier_logit_scale: str = "sqrt_d"     # authors' scale_prj: tier logits x D^-0.5; "none"
+    tier_projection: str = "linear"      # authors' trg_prj on the tier tokens; "none"
+    weight_init: str = "xavier"          # authors: Xavier-uniform for every matrix; "torch" (PyTorch's defaults)
+    # the feature tensor as the ranker reads it: "authors" = their values (NB201 raw per-edge
+    # costs and op codes; NB101 op codes, FLOPs / 1e7, params / 1e5: SearchSpace.input_scale),
+    # "unit" = fixed divisors into [0, 1] (before issue 17)
+    input_scaling: str = "authors"
     # how the N x D feature x_alpha reaches the score/latency heads (Eq. 8 leaves it open):
     # "flatten" (authors' models.py: N*D inputs) or "mean" (token mean, before issue 9)
     pooling: str = "flatten"             # papers silent; authors' code flattens
@@ -88,7 +127,10 @@ class ExperimentConfig:
     # --- training (App. B / Sec. IV-A) ------------------------------------------------------------
     epochs: int = 55
     batch_size: int = 128
-    lr_scale: float = 1.0                # Transformer schedule as printed (NAR Sec. 4); authors' lr_mul 0.07/0.1
+    # the last, smaller batch of an epoch: "drop" (authors' DataLoader drop_last=True: NB201 trains
+    # 7 batches of 128 of its 1,000 cells) or "train" (before issue 17, when it holds >= 2T cells)
+    tail_batch: str = "drop"
+    lr_scale: float = 0.07               # authors' lr_mul (0.07 NB201, 0.1 NB101: for_space); "paper": 1, the schedule as printed
     warmup_steps: int = 30
     adam_beta1: float = 0.9
     adam_beta2: float = 0.99
@@ -107,14 +149,18 @@ class ExperimentConfig:
     # NAR running-mean tier embeddings (Eq. 13): "epoch" = zeroed at the start of every epoch and
     # of the search (authors' train_epoch / init_tier_list); "never" = one mean over all epochs
     tier_embedding_reset: str = "epoch"  # papers silent; authors' code
+    # which epoch's weights are kept: "tier_accuracy" = the best validation tier accuracy (authors'
+    # train.py); "tau+tier_accuracy" = Kendall tau + tier accuracy (before issue 17). Either way a
+    # head whose loss is off does not count (classification off: tau alone)
+    epoch_selection: str = "tier_accuracy"
     # --- tier statistics and sampling (Algorithms 2 / 5, App. B) --------------------------------
     num_bins: int = 5                    # q: papers silent; authors' config201.yml bins (NB101 8, for_space)
     # KL of Algorithm 2: "softmax" = KL(softmax(counts_T1) || softmax(counts_Ti)) / q, the
     # authors' compute_kl_div (log_softmax of raw counts, kl_div batchmean); "smoothed" = KL of the
     # histograms normalised after 1e-3 per-bin smoothing (before issue 9)
     kl_definition: str = "softmax"       # papers say only "KL"; the thresholds were set on the authors' definition
-    kl_threshold_flops: float = 2.5      # zeta (NAR App. B)
-    kl_threshold_params: float = 2.5     # zeta (NAR App. B)
+    kl_threshold_flops: float = 2.5      # zeta (NAR App. B; authors' config.yml; config201.yml 0.35 via for_space)
+    kl_threshold_params: float = 2.5     # zeta (NAR App. B; authors' config.yml; config201.yml 0.3 via for_space)
     batch_factor: float = 0.1            # theta (NAR App. B)
     tier_index: int = 4                  # beta (NAR App. B)
     sampling_mode: str = "interval"      # NB201 "sample randomly on the interval" (NAR Sec. 4.2); NB101 "statistics"
@@ -125,13 +171,23 @@ class ExperimentConfig:
     # where tau is drawn when only the interval is kept: "top_tier" = a bin edge of the top
     # tier's interval r_T1 (NAR Algo. 2 line 4); "batch" = any of the q bin edges of the batch
     # (authors' _sample_target_value fallback and force_uniform)
-    interval_scope: str = "top_tier"     # NAR Algo. 2 text
+    interval_scope: str = "batch"        # authors' code; "top_tier": NAR Algo. 2 text ("paper")
     # operations of constrained cells: "statistics" = the top tier's op counts (NAR Sec. 3.2 "to
     # guide the sampling"); "uniform" (authors' samplers: uniform types, force_uniform on NB201)
-    op_sampling: str = "statistics"      # NAR Sec. 3.2 text
+    op_sampling: str = "uniform"         # authors' samplers; "statistics": NAR Sec. 3.2 text ("paper")
     constraints: str = "flops+params"
     random_proportion: float = 0.5       # p (NAR App. B)
     constraint_reuse: int = 25           # R (NAR App. B)
+    # what R counts: "accepted" = a new constraint after R accepted cells (authors' arch_sampler:
+    # len(sampled) % reuse_step == 0); "tries" = after R candidates built (before issue 17)
+    constraint_reuse_counts: str = "accepted"
+    # the same cell drawn twice in one iteration: "keep" (authors: the sampled list is ranked as
+    # drawn, duplicates included) or "drop" (before issue 17: each cell once)
+    sample_duplicates: str = "keep"
+    # spaces whose cells differ in size (NB101): "batch_range" = each constructed cell's node count
+    # uniform over the statistics batch's range (authors' arch_sampler.py), "max" = always the
+    # largest cell (7 vertices, before issue 17)
+    cell_size_sampling: str = "batch_range"
     # which training batches feed the search: "best_epoch" = the batches of the epoch whose
     # weights are kept (authors' checkpoint 'distri'); "all_epochs" (before issue 9)
     stats_epochs: str = "best_epoch"     # papers silent; authors' train.py
@@ -147,6 +203,10 @@ class ExperimentConfig:
     # the whole space and a repeat query costs nothing new, so a training cell can be returned
     # (authors' sample.py); "skip" = never candidates, every query is new (before issue 9)
     search_queried: str = "allow"        # papers silent; authors' code
+    # an iteration whose predicted top tier holds fewer than m candidates: "skip" = query nothing
+    # (authors' sample_201.py; their NB101 search fails), "fill" = fill up with the best-scored
+    # cells of the other tiers (before issue 17). Every result row counts them.
+    tier_short: str = "skip"
     # Which queried accuracy picks the returned cell. The papers query the candidates' *test*
     # accuracy (NAR App. E, NARQ2T Sec. IV-D "query their test accuracies"), so "test"
     # reproduces their tables; "val" never looks at test labels (the stricter protocol).
@@ -157,17 +217,21 @@ class ExperimentConfig:
 
     # ------------------------------------------------------------------------------------------------
     @classmethod
-    def for_space(cls, space: str, preset: str = "paper", **overrides: Any) -> "ExperimentConfig":
+    def for_space(cls, space: str, preset: str = DEFAULT_PRESET, **overrides: Any) -> "ExperimentConfig":
         """The settings of ``preset`` (``PRESETS``) for ``space``, then ``overrides`` (validated).
 
-        ``"paper"`` follows the papers' text (the authors' code where the text is silent);
-        ``"authors"`` follows the authors' public code. The space's own values (its
+        ``"default"`` follows the authors' code (the papers' text where the code is silent);
+        ``"authors"`` is the authors' public code exactly; ``"paper"`` the papers' text as printed. The space's own values (its
         :meth:`~nar_core.spaces.SearchSpace.defaults` for the first or given dataset, the method and
         the preset) come first. The sweep harness and ``nar run --preset`` both come through here.
         """
         sp = _space(space)
         if preset not in PRESETS:
-            raise ConfigError(f"preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+            import difflib
+
+            close = difflib.get_close_matches(str(preset), PRESETS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"preset: unknown preset {preset!r}{hint}; expected one of {', '.join(PRESETS)}")
         dataset = overrides.get("dataset", sp.datasets[0])
         try:
             dataset = sp.canonical_dataset(dataset)
@@ -238,7 +302,8 @@ class ExperimentConfig:
         for name in ("train_size", "val_size", "d_model", "n_heads", "d_ff", "epochs", "batch_size",
                      "num_tiers", "num_bins", "search_iterations", "sample_size", "top_k", "constraint_reuse"):
             need(getattr(self, name) >= 1, name, "must be >= 1")
-        for name in ("encoder_layers", "decoder_layers", "warmup_steps", "num_threads"):
+        for name in ("encoder_layers", "decoder_layers", "warmup_steps", "num_threads", "score_head_width",
+                     "tier_head_width"):
             need(getattr(self, name) >= 0, name, "must be >= 0")
         need(self.d_model % self.n_heads == 0, "n_heads", f"must divide d_model={self.d_model}")
         need(self.num_tiers >= 2, "num_tiers", "must be >= 2")

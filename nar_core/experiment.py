@@ -45,15 +45,16 @@ import numpy as np
 import torch
 
 from .benchmarks.base import Benchmark
-from .config import ENCODING_ATTRIBUTES, ExperimentConfig
+from .config import ENCODING_ATTRIBUTES, SETTINGS_VERSION, ExperimentConfig
 from .errors import ConfigError, NarError
 from .ranker.convnet import ConvNetRanker
-from .ranker.metrics import kendall_tau
+from .ranker.health import assess
 from .ranker.model import NARanker
-from .ranker.train import TrainData, TrainSettings, evaluate, predict, train_ranker
+from .ranker.train import TrainData, TrainSettings, predict, train_ranker
 from .sampler import CandidateSampler
 from .search import QueryLog, SearchOutcome, random_search, ranker_search, regularized_evolution, search_order
 from .spaces import get_space
+from .version import code_version
 
 HELDOUT_MAX = 5000
 RANKER_METHODS = ("narq2t", "nar", "no_tier", "convnet")
@@ -64,7 +65,7 @@ _RUNTIME_FIELDS = ("seed", "device", "num_threads", "data_dir")
 
 
 #: ExperimentResult fields holding lists (JSON text in a CSV row)
-LIST_FIELDS = ("best_so_far_val", "latency_predicted", "latency_measured")
+LIST_FIELDS = ("best_so_far_val", "latency_predicted", "latency_measured", "tier_shares")
 
 
 @dataclass
@@ -88,8 +89,17 @@ class ExperimentResult:
     queries_train: int
     queries_search: int
     queries_total: int
+    # did the ranker learn (nar_core.ranker.health), on the held-out cells: Kendall tau (chance 0),
+    # tier accuracy beside chance (1/T), the share of cells predicted per tier, and the flags
     kendall_tau: float = math.nan
     tier_accuracy: float = math.nan
+    tier_chance: float = math.nan
+    tier_shares: list[float] = field(default_factory=list)
+    health: str = ""
+    # search iterations whose predicted top tier held fewer than m cells: skipped (queried nothing)
+    # or filled from the other tiers (config tier_short)
+    search_skipped: int = 0
+    search_filled: int = 0
     latency_rmse: float = math.nan
     latency_within_5: float = math.nan
     latency_within_10: float = math.nan
@@ -118,6 +128,10 @@ class ExperimentResult:
     # the data the run read: its source and :meth:`Benchmark.fingerprint` (part of the resume key)
     data_source: str = ""
     data_fingerprint: str = ""
+    # what produced the row: nar_core.config.SETTINGS_VERSION (rows without it are version 1,
+    # superseded) and the package version with its git commit (nar_core.version.code_version)
+    settings_version: int = SETTINGS_VERSION
+    code_version: str = ""
     extra: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -221,6 +235,15 @@ def run_experiment(
             val_col, sel_col, progress, log)
     if config.method not in RANKER_METHODS:
         search_seconds = time.perf_counter() - t_search
+    elif outcome.best_row < 0:
+        # every iteration was skipped (tier_short="skip" and a top tier always short of m cells):
+        # the search found nothing, so the run returns the best labelled cell (no new query) and
+        # says so in its row (found_phase "train", search_skipped = iterations) and in the log
+        outcome.best_row = _best_labelled(queries, val_col)
+        log.warning("%s %s seed %d: every one of the %d search iterations was skipped (the predicted top tier "
+                    "never held %d cells); returning the best labelled cell. Set tier_short=fill to fill such "
+                    "iterations from the other tiers.", config.method, ds, config.seed, config.search_iterations,
+                    config.top_k)
 
     res = _summarise(config, bench, space, ds, outcome, queries, report_val_col, test_col)
     res.train_seconds = train_seconds
@@ -229,7 +252,9 @@ def run_experiment(
     res.peak_memory_mb = _peak_memory_mb(device)
     res.device = str(device)
     res.data_source, res.data_fingerprint = bench.source, bench.fingerprint()
-    for k in ("kendall_tau", "tier_accuracy", "latency_rmse", "latency_within_5", "latency_within_10",
+    res.code_version = code_version()
+    for k in ("kendall_tau", "tier_accuracy", "tier_chance", "tier_shares", "health", "search_skipped",
+              "search_filled", "latency_rmse", "latency_within_5", "latency_within_10",
               "latency_predicted", "latency_measured", "best_epoch", "heldout_size"):
         if k in result_extra:
             setattr(res, k, result_extra.pop(k))
@@ -253,6 +278,29 @@ def attribute_mask(kinds: Sequence[str], attributes: str) -> np.ndarray | None:
     return np.isin(np.asarray(kinds), sorted(wanted))
 
 
+def build_ranker(config: ExperimentConfig, feature_shape: tuple[int, int, int], seed: int,
+                 latency_head: bool = False) -> torch.nn.Module:
+    """The ranker of ``config.method`` with the config's model settings, its weights drawn from
+    ``seed`` (torch's global random state is left as it was)."""
+    torch_state = torch.random.get_rng_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if config.method == "convnet":
+            model = ConvNetRanker(feature_shape, num_tiers=config.num_tiers)
+        else:
+            model = NARanker(feature_shape, d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff,
+                             encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers,
+                             dropout=config.dropout, num_tiers=config.num_tiers,
+                             tier_mode=_TIER_MODE[config.method], latency_head=latency_head,
+                             pooling=config.pooling, norm_placement=config.norm_placement,
+                             activation=config.activation, score_head_width=config.score_head_width,
+                             tier_head_width=config.tier_head_width, score_head_bias=config.score_head_bias,
+                             tier_logit_scale=config.tier_logit_scale, tier_projection=config.tier_projection,
+                             weight_init=config.weight_init)
+    assert torch.equal(torch_state, torch.random.get_rng_state())
+    return model
+
+
 def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_ss, sampler_ss, eval_ss,
                      val_col, sel_col, progress, log):
     t0 = time.perf_counter()
@@ -267,8 +315,16 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
                        f"{space.feature_shape[0]}")
     mask = attribute_mask(kinds, config.encoding_attributes)
 
+    scale = space.input_scale() if config.input_scaling == "authors" else None
+    if scale is not None:
+        scale = np.asarray(scale, dtype=np.float32)
+        if scale.shape != (space.feature_shape[0],) or not (np.isfinite(scale).all() and (scale > 0).all()):
+            raise NarError(f"space {space.name}: input_scale() must give {space.feature_shape[0]} positive divisors")
+
     def encode_rows(r: np.ndarray) -> torch.Tensor:
-        x = space.encode(cells_of(r), ds)
+        x = space.encode(cells_of(r), ds, normalize=config.input_scaling == "unit")
+        if scale is not None:
+            x = x / scale[None, :, None, None]
         if mask is not None:
             x = x * mask[None, :, None, None].astype(x.dtype)  # attributes left out are zero
         return torch.from_numpy(np.ascontiguousarray(x))
@@ -280,30 +336,21 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     train = TrainData(encode_rows(train_rows), labels[: config.train_size],
                       latency=np.asarray(lat_col[train_rows], np.float64) if use_lat else None,
                       flops=np.asarray(flops, np.float64), params=np.asarray(params, np.float64),
-                      ops=np.asarray(space.op_counts(train_cells), dtype=np.int64))
+                      ops=np.asarray(space.op_counts(train_cells), dtype=np.int64),
+                      sizes=space.cell_sizes(train_cells))
     val = TrainData(encode_rows(val_rows), labels[config.train_size:])
     encode_seconds = time.perf_counter() - t0
 
     model_seed = int(model_ss.generate_state(1)[0])
-    torch_state = torch.random.get_rng_state()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(model_seed)  # weight init from the run's seed, global state restored after
-        if config.method == "convnet":
-            model = ConvNetRanker(space.feature_shape, num_tiers=config.num_tiers)
-        else:
-            model = NARanker(space.feature_shape, d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff,
-                             encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers,
-                             dropout=config.dropout, num_tiers=config.num_tiers,
-                             tier_mode=_TIER_MODE[config.method], latency_head=use_lat,
-                             pooling=config.pooling)
-    assert torch.equal(torch_state, torch.random.get_rng_state())
+    model = build_ranker(config, space.feature_shape, model_seed, latency_head=use_lat)
     has_tiers = config.method in ("narq2t", "nar")
     settings = TrainSettings(
         epochs=config.epochs, batch_size=config.batch_size, lr_scale=config.lr_scale,
         warmup_steps=config.warmup_steps, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_eps,
         weight_decay=config.weight_decay, cls_loss_factor=config.cls_loss_factor if has_tiers else 0.0,
         rank_loss_factor=config.rank_loss_factor, latency_loss_factor=config.latency_loss_factor,
-        tier_labels=config.tier_labels, tier_embedding_reset=config.tier_embedding_reset)
+        tier_labels=config.tier_labels, tier_embedding_reset=config.tier_embedding_reset,
+        tail_batch=config.tail_batch, epoch_selection=config.epoch_selection)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -316,6 +363,21 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     if bar is not None:
         bar.close()
     train_seconds = time.perf_counter() - t0
+
+    # --- did it learn: held-out health, right after training (not part of the search cost) -------
+    t_eval = time.perf_counter()
+    used = np.zeros(len(bench), dtype=bool)
+    used[rows] = True
+    held = np.flatnonzero(~used)
+    if held.size > HELDOUT_MAX:
+        held = np.sort(np.random.default_rng(eval_ss).choice(held, size=HELDOUT_MAX, replace=False))
+    health = None
+    if held.size >= 2:
+        scores, logits, _ = predict(model, encode_rows(held), with_tiers=has_tiers and config.cls_loss_factor > 0)
+        # classification only (rank_loss_factor 0): the score head was never trained, so no tau (NaN)
+        health = assess(scores if config.rank_loss_factor > 0 else None, logits, bench.column(val_col)[held],
+                        config.num_tiers)
+    eval_seconds = time.perf_counter() - t_eval
 
     if tr.stats is not None and config.stats_epochs == "best_epoch":
         tr.stats.keep_epoch(tr.best_epoch)  # authors: the statistics saved with the best checkpoint
@@ -332,6 +394,7 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         kl_thresholds=(config.kl_threshold_flops, config.kl_threshold_params), tier_index=config.tier_index,
         kl_definition=config.kl_definition, constraint_bound=config.constraint_bound,
         interval_scope=config.interval_scope, op_sampling=config.op_sampling, stats_turns=config.stats_turns,
+        constraint_reuse_counts=config.constraint_reuse_counts, cell_size_sampling=config.cell_size_sampling,
         iterations=config.search_iterations)
     order = search_order(has_tiers, config.cls_loss_factor, config.rank_loss_factor)
     bar = None
@@ -344,6 +407,7 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     outcome = ranker_search(model, encode_rows, sampler, queries, iterations=config.search_iterations,
                             sample_size=config.sample_size, top_k=config.top_k, val_column=val_col,
                             select_column=sel_col, order=order, queried=config.search_queried,
+                            tier_short=config.tier_short, duplicates=config.sample_duplicates,
                             latency_norm=tr.latency_norm if use_lat else None, progress=cb)
     if bar is not None:
         bar.close()
@@ -351,23 +415,26 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
 
     # --- evaluation (not part of the search cost) -------------------------------------------
     extra: dict[str, Any] = {"best_epoch": tr.best_epoch, "encode_seconds": encode_seconds,
-                             "stats_seconds": tr.stats_seconds, "tier_short_iterations": outcome.tier_short}
+                             "stats_seconds": tr.stats_seconds, "search_skipped": outcome.skipped,
+                             "search_filled": outcome.filled, "heldout_size": int(held.size),
+                             "eval_seconds": eval_seconds}
+    if health is not None:
+        extra.update(kendall_tau=health.kendall_tau, tier_accuracy=health.tier_accuracy,
+                     tier_chance=health.tier_chance, tier_shares=health.tier_shares, health=health.status)
+        if health.flags:
+            log.warning("%s %s %s seed %d: the ranker did not learn (%s): held-out tier accuracy %.3f (chance "
+                        "%.3f), tiers predicted %s, Kendall tau %.3f over %d cells", config.space, ds, config.method,
+                        config.seed, health.status, health.tier_accuracy, health.tier_chance,
+                        [round(v, 3) for v in health.tier_shares], health.kendall_tau, held.size)
+    if outcome.skipped or outcome.filled:
+        log.info("%s seed %d: %d of %d search iterations had fewer than %d cells in the predicted top tier "
+                 "(%s)", config.method, config.seed, outcome.tier_short, config.search_iterations, config.top_k,
+                 f"skipped {outcome.skipped}" if outcome.skipped else f"filled {outcome.filled}")
+    extra["constraint_draws"] = sampler.constraint_draws
     # how often each branch of Algorithm 2 fired (one count per batch and quantity selected)
     for q, counts in sampler.branch_counts.items():
         for branch, c in counts.items():
             extra[f"alg2_{q}_{branch.replace(' ', '_')}"] = c
-    used = np.zeros(len(bench), dtype=bool)
-    used[rows] = True
-    held = np.flatnonzero(~used)
-    if held.size > HELDOUT_MAX:
-        held = np.sort(np.random.default_rng(eval_ss).choice(held, size=HELDOUT_MAX, replace=False))
-    # classification only (rank_loss_factor 0): the score head was never trained, so no tau (NaN)
-    if held.size >= 2 and config.rank_loss_factor > 0:
-        scores, _, _ = predict(model, encode_rows(held), with_tiers=False)
-        extra["kendall_tau"] = kendall_tau(scores, bench.column(val_col)[held])
-    extra["heldout_size"] = int(held.size)
-    if has_tiers:
-        extra["tier_accuracy"] = evaluate(model, val, config.num_tiers).get("tier_acc", math.nan)
     if use_lat and outcome.predicted_latency:
         order = np.argsort(-np.asarray(outcome.queried_select), kind="stable")[:5]
         top = [outcome.queried_rows[i] for i in order]
@@ -378,8 +445,13 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         extra["latency_within_5"] = float(100 * np.mean(rel <= 0.05))
         extra["latency_within_10"] = float(100 * np.mean(rel <= 0.10))
         extra["latency_predicted"], extra["latency_measured"] = pred.tolist(), gt.tolist()
-    extra["eval_seconds"] = time.perf_counter() - t_search - search_seconds
     return outcome, extra, train_seconds, search_seconds
+
+
+def _best_labelled(queries: QueryLog, val_col: str) -> int:
+    """The labelled (training/validation) cell with the best label."""
+    rows = queries.rows_of("train")
+    return int(rows[np.nanargmax(queries.bench.column(val_col)[rows])])
 
 
 def _summarise(config, bench, space, ds, outcome: SearchOutcome, queries: QueryLog, val_col, test_col):

@@ -12,8 +12,10 @@ from typing import Iterator
 from .errors import ConfigError
 
 #: columns of a results table read as text (``pd.read_csv(..., dtype=RESULT_TEXT_COLUMNS)``): a hex
-#: digest such as 7e93081475621085 would otherwise become a number (here infinity)
-RESULT_TEXT_COLUMNS = {"config_hash": str, "data_fingerprint": str, "trial_id": str, "found_key": str}
+#: digest such as 7e93081475621085 would otherwise become a number (here infinity), a code version
+#: such as 0.2 a float, and the ranker's health flags stay text even when every row reads "ok"
+RESULT_TEXT_COLUMNS = {"config_hash": str, "data_fingerprint": str, "trial_id": str, "found_key": str,
+                       "code_version": str, "health": str}
 
 
 @contextlib.contextmanager

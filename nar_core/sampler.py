@@ -21,10 +21,14 @@ whole interval). ``"interval"`` never uses the histogram; ``"random"`` draws eve
 Which batch: ``stats_turns="iteration"`` (default) shuffles the batches once and uses one batch
 for a whole iteration, each for ceil(T / batches) iterations (the authors' ``distri_reuse_step``);
 ``"constraint"`` moves to the next batch at every constraint draw (before issue 9).
-A constraint is reused for ``R`` tries (Algorithm 4 line 7), which makes the rejection loop
-vectorise: R candidates are built and checked at once. The loop is bounded
-(``max_tries_factor * k`` tries); cells still missing are then drawn uniformly and counted in
-``SampleBatch.fallback``. ``branch_counts`` counts how often each branch of Algorithm 2 fired.
+A constraint is reused (Algorithm 4 line 7) until ``R`` cells were accepted under it
+(``constraint_reuse_counts="accepted"``, the authors' ``len(sampled) % reuse_step == 0``: on NB201
+the tightest bound accepts about a quarter of the cells, the loosest nearly all, and each still
+yields R cells), or for ``R`` built candidates (``"tries"``, before issue 17). Candidates are built
+and checked in vectorised chunks. The loop is bounded: ``MAX_TRIALS + 1`` tries per wanted cell
+(the authors' ``max_trails``) under ``"accepted"``, ``max_tries_factor * k`` tries under
+``"tries"``; cells still missing are then drawn uniformly and counted in ``SampleBatch.fallback``
+(the authors keep the last rejected try, also a uniform cell under their uniform operations). ``branch_counts`` counts how often each branch of Algorithm 2 fired.
 
 Restricted pools: when the benchmark does not hold the whole space (the 2,500-cell NB101 subset),
 cells are drawn from the benchmark's rows instead of generated, with the same constraints.
@@ -65,6 +69,10 @@ def keys_to_rows(bench: Benchmark, keys: np.ndarray) -> np.ndarray:
                        dtype=np.int64, count=len(keys))
 
 
+#: tries per wanted cell before a constrained draw gives up (authors' config: max_trails 100)
+MAX_TRIALS = 100
+
+
 class CandidateSampler:
     """Draws candidate cells for the search; one instance per search (holds the turn counter).
 
@@ -100,6 +108,8 @@ class CandidateSampler:
         interval_scope: str = "top_tier",
         op_sampling: str = "statistics",
         stats_turns: str = "iteration",
+        constraint_reuse_counts: str = "accepted",
+        cell_size_sampling: str = "batch_range",
         iterations: int = 50,
         restrict_to_benchmark: bool | None = None,
         max_tries_factor: int = 200,
@@ -116,12 +126,20 @@ class CandidateSampler:
         self.constraint_bound = constraint_bound
         self.interval_scope = interval_scope
         self.stats_turns = stats_turns
+        if constraint_reuse_counts not in ("accepted", "tries"):
+            raise ValueError(f"constraint_reuse_counts must be 'accepted' or 'tries', got {constraint_reuse_counts!r}")
+        self.reuse_counts = constraint_reuse_counts
+        if cell_size_sampling not in ("batch_range", "max"):
+            raise ValueError(f"cell_size_sampling must be 'batch_range' or 'max', got {cell_size_sampling!r}")
+        self.cell_size_sampling = cell_size_sampling
+        self._node_range: tuple[int, int] | None = None
         self.max_tries_factor = max_tries_factor
         if restrict_to_benchmark is None:
             restrict_to_benchmark = len(bench) < space.num_cells
         self.restricted = bool(restrict_to_benchmark)
         self._turn = 0
         self._iteration = 0
+        self.constraint_draws = 0  # constraints drawn so far (one per R accepted cells or R tries)
         n_batches = len(stats) if stats is not None else 0
         # authors' train.py: random.shuffle(distri_list); distri_reuse_step = ceil(T / len)
         self._order = rng.permutation(n_batches) if n_batches else np.zeros(0, np.int64)
@@ -157,6 +175,9 @@ class CandidateSampler:
         if batch is None:
             batch = self._turn % len(self.stats)
             self._turn += 1
+        self.constraint_draws += 1
+        if self.cell_size_sampling == "batch_range" and self.stats is not None:
+            self._node_range = self.stats.size_range(batch)  # the authors' NB101 node count range
         out = {}
         for q in self.quantities:
             sel = self._selection(batch, q)
@@ -196,7 +217,8 @@ class CandidateSampler:
         if self.restricted:
             rows = self.rng.integers(0, len(self.bench), size=n).astype(np.int64)
             return rows, self._costs(rows)
-        cells = self.space.sample_with_op_probs(self.rng, n, self.op_probs)
+        kw = {"node_range": self._node_range} if self._node_range is not None else {}
+        cells = self.space.sample_with_op_probs(self.rng, n, self.op_probs, **kw)
         valid = np.asarray(cells.pop("valid")) if "valid" in cells else np.ones(n, dtype=bool)
         cells = {k: v[valid] for k, v in cells.items()}
         rows = keys_to_rows(self.bench, self.space.keys(cells)) if valid.any() else np.zeros(0, np.int64)
@@ -216,18 +238,39 @@ class CandidateSampler:
         n_random = int(round(self.random_proportion * k))
         n_con = k - n_random
         accepted: list[np.ndarray] = []
-        got = tries = 0
-        max_tries = self.max_tries_factor * max(k, 1)
-        while got < n_con and tries < max_tries:
-            constraint = self.draw_constraint(batch)
-            rows, costs = self._constrained_chunk(self.reuse)
-            tries += self.reuse
-            ok = np.ones(rows.size, dtype=bool)
-            for q, (lo, hi) in constraint.items():
-                ok &= (costs[q] >= lo) & (costs[q] <= hi)
-            take = rows[ok][: n_con - got]
-            accepted.append(take)
-            got += take.size
-        fallback = n_con - got
+        got = tries = fallback = 0
+        if self.reuse_counts == "accepted":
+            while got < n_con:  # a constraint per R accepted cells (authors' arch_sampler)
+                constraint = self.draw_constraint(batch)
+                need = min(self.reuse, n_con - got)
+                taken, limit, used = 0, need * (MAX_TRIALS + 1), 0
+                while taken < need and used < limit:
+                    n = min(limit - used, max(4 * (need - taken), 16))
+                    rows, costs = self._constrained_chunk(n)
+                    used += n
+                    take = rows[self._satisfies(constraint, costs, rows.size)][: need - taken]
+                    accepted.append(take)
+                    taken += take.size
+                tries += used
+                fallback += need - taken
+                got += need
+            got -= fallback
+        else:
+            max_tries = self.max_tries_factor * max(k, 1)
+            while got < n_con and tries < max_tries:
+                constraint = self.draw_constraint(batch)
+                rows, costs = self._constrained_chunk(self.reuse)
+                tries += self.reuse
+                take = rows[self._satisfies(constraint, costs, rows.size)][: n_con - got]
+                accepted.append(take)
+                got += take.size
+            fallback = n_con - got
         parts = accepted + [self._uniform_rows(fallback + n_random)]
         return SampleBatch(np.concatenate(parts).astype(np.int64), n_random, got, fallback, tries)
+
+    @staticmethod
+    def _satisfies(constraint: dict[str, tuple[float, float]], costs: dict[str, np.ndarray], n: int) -> np.ndarray:
+        ok = np.ones(n, dtype=bool)
+        for q, (lo, hi) in constraint.items():
+            ok &= (costs[q] >= lo) & (costs[q] <= hi)
+        return ok

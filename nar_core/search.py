@@ -4,14 +4,19 @@ Each of the T iterations draws k candidates with :class:`~nar_core.sampler.Candi
 orders them with the ranker and queries the accuracy of the first m. ``order`` says how:
 
 * ``"tier+score"`` (both heads trained): the predicted top tier by score, best first (NAR Fig. 3
-  "selects the architecture with highest score in tier 1"); when it holds fewer than m cells the
-  rest are the best-scored cells of the other tiers;
+  "selects the architecture with highest score in tier 1"). When it holds fewer than m cells
+  (``tier_short``): ``"skip"`` queries nothing in that iteration (the authors' sample_201.py
+  requires at least 5 top-tier cells), ``"fill"`` fills up with the best-scored cells of the other
+  tiers. ``SearchOutcome.tier_short`` counts those iterations either way;
 * ``"tier_prob"`` (classification loss only, NAR Table 4 / NARQ2T Table V): the predicted top
   tier by its softmax probability of tier 1 ("chooses the candidate architectures according to the
   highest logits", NAR Sec. 5.2; authors' sample.py when ``aux_loss`` is off); the untrained score
   head is never read;
 * ``"score"`` (ranking loss only, the no-tier ranker, the ConvNet): every sample by score alone,
   the untrained or absent classifier is never read.
+
+``duplicates``: ``"keep"`` ranks the k draws as drawn, a cell drawn twice twice (authors; it
+may then be picked twice and costs one query), ``"drop"`` ranks each drawn cell once.
 
 ``queried``: ``"allow"`` (the authors' code) lets a cell queried before (a training label, an
 earlier iteration) be chosen again; the repeat costs nothing new and a training cell can be the
@@ -70,6 +75,10 @@ class QueryLog:
         """The phase that first queried ``row`` ("train": a labelled cell, "search"), or "" if never."""
         return self._phase_of.get(int(row), "")
 
+    def rows_of(self, phase: str) -> np.ndarray:
+        """The rows first queried by ``phase``, sorted."""
+        return np.array(sorted(r for r, p in self._phase_of.items() if p == phase), dtype=np.int64)
+
     def seen(self, rows: np.ndarray) -> np.ndarray:
         return np.fromiter((int(r) in self._phase_of for r in np.asarray(rows).tolist()), dtype=bool, count=len(rows))
 
@@ -89,6 +98,8 @@ class SearchOutcome:
     predicted_latency: dict[int, float] = field(default_factory=dict)
     fallbacks: int = 0
     tier_short: int = 0  # iterations whose predicted top tier had fewer than m new cells
+    skipped: int = 0     # of those, the iterations that queried nothing (tier_short="skip")
+    filled: int = 0      # of those, the iterations filled up from the other tiers (tier_short="fill")
 
 
 def ranker_search(
@@ -104,6 +115,8 @@ def ranker_search(
     select_column: str,
     order: str = "tier+score",
     queried: str = ExperimentConfig.search_queried,
+    tier_short: str = ExperimentConfig.tier_short,
+    duplicates: str = ExperimentConfig.sample_duplicates,
     latency_norm: tuple[float, float] | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> SearchOutcome:
@@ -113,8 +126,9 @@ def ranker_search(
     after each iteration (1-based), for progress bars."""
     if order not in SEARCH_ORDERS:
         raise ValueError(f"order must be one of {SEARCH_ORDERS}, got {order!r}")
-    if queried not in CHOICES["search_queried"]:
-        raise ValueError(f"queried must be one of {CHOICES['search_queried']}, got {queried!r}")
+    for name, value in (("search_queried", queried), ("tier_short", tier_short), ("sample_duplicates", duplicates)):
+        if value not in CHOICES[name]:
+            raise ValueError(f"{name} must be one of {CHOICES[name]}, got {value!r}")
     use_tiers = order != "score"
     device = next(model.parameters()).device
     model.eval()
@@ -124,7 +138,8 @@ def ranker_search(
     for _ in range(iterations):
         batch = sampler.sample(sample_size)
         out.fallbacks += batch.fallback
-        rows = np.unique(batch.rows)  # sorted: order-independent of the sampler's internals
+        # sorted: order-independent of the sampler's internals; duplicates kept or dropped
+        rows = np.sort(batch.rows, kind="stable") if duplicates == "keep" else np.unique(batch.rows)
         with torch.no_grad():
             res = model(encode_rows(rows).to(device))
             score = res.score.float().cpu().numpy()
@@ -145,7 +160,11 @@ def ranker_search(
             rest = ranked[(tiers[ranked] != 0) & new[ranked]]
             if top.size < top_k:
                 out.tier_short += 1
-            chosen = np.concatenate([top, rest])[:top_k]
+                if tier_short == "skip":
+                    out.skipped += 1
+                else:
+                    out.filled += 1
+            chosen = top[:0] if top.size < top_k and tier_short == "skip" else np.concatenate([top, rest])[:top_k]
         else:
             chosen = ranked[new[ranked]][:top_k]
         picked = rows[chosen]
@@ -162,7 +181,7 @@ def ranker_search(
                 m, s = latency_norm
                 for r, v in zip(picked.tolist(), lat[chosen].tolist()):
                     out.predicted_latency[r] = v * s + m
-        out.best_so_far_val.append(float(best_val))
+        out.best_so_far_val.append(float(best_val) if np.isfinite(best_val) else float("nan"))
         if progress is not None:
             progress(len(out.best_so_far_val), float(best_val))
     out.best_row = best_row

@@ -157,13 +157,16 @@ class TierStatistics:
     batch_sizes: list[int] = field(default_factory=list)
     ops: list[np.ndarray] = field(default_factory=list)
     epochs: list[int] = field(default_factory=list)
+    sizes: list[tuple[int, int] | None] = field(default_factory=list)  # (min, max) cell size per batch
 
     def __len__(self) -> int:
         return len(self.batch_sizes)
 
     def update(self, flops: np.ndarray, params: np.ndarray, ops_per_cell: np.ndarray, tiers: np.ndarray,
-               epoch: int = 0) -> None:
-        """Add one batch: costs (k,), operation counts per cell (k, n_ops), tier labels (k,)."""
+               epoch: int = 0, sizes: np.ndarray | None = None) -> None:
+        """Add one batch: costs (k,), operation counts per cell (k, n_ops), tier labels (k,) and,
+        for spaces whose cells differ in size, the cells' node counts (their range is kept: the
+        authors' NB101 sampler draws a node count uniformly over the batch's range)."""
         tiers = np.asarray(tiers, dtype=np.int64)
         self.flops.append(tier_histograms(flops, tiers, self.num_tiers, self.num_bins))
         self.params.append(tier_histograms(params, tiers, self.num_tiers, self.num_bins))
@@ -172,12 +175,17 @@ class TierStatistics:
         np.add.at(op, tiers, np.asarray(ops_per_cell, dtype=np.int64))
         self.ops.append(op)
         self.epochs.append(int(epoch))
+        self.sizes.append(None if sizes is None or len(sizes) == 0 else (int(np.min(sizes)), int(np.max(sizes))))
 
     def keep_epoch(self, epoch: int) -> None:
         """Keep only the batches of ``epoch`` (the authors keep those saved with the best epoch)."""
         keep = [i for i, e in enumerate(self.epochs) if e == epoch]
-        for name in ("flops", "params", "batch_sizes", "ops", "epochs"):
+        for name in ("flops", "params", "batch_sizes", "ops", "epochs", "sizes"):
             setattr(self, name, [getattr(self, name)[i] for i in keep])
+
+    def size_range(self, batch: int) -> tuple[int, int] | None:
+        """(min, max) node count of stored batch ``batch``; None when the space has one cell size."""
+        return self.sizes[batch] if batch < len(self.sizes) else None
 
     @property
     def op_counts(self) -> np.ndarray:

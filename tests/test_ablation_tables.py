@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nar_core.config import ExperimentConfig
+from nar_core.config import SETTINGS_VERSION, ExperimentConfig
 from nar_core.errors import DataError, NarError
 
 from nar_core import ablations as T
@@ -34,9 +34,11 @@ needs_paper = pytest.mark.skipif(PAPER_DIR is None, reason="paper CSVs (../share
 
 
 def run_row(space: str = "nb101", metrics: dict | None = None, **overrides) -> dict:
-    """One results row: the papers' config for ``space`` with ``overrides``, plus metric values."""
+    """One results row of today's settings version: the default config for ``space`` with
+    ``overrides``, plus metric values (``settings_version`` / ``health`` among them override)."""
     cfg = ExperimentConfig.for_space(space, **overrides).to_dict()
-    row = {**cfg, "found_key": "x", "val_acc": float("nan"), "test_acc": float("nan")}
+    row = {**cfg, "found_key": "x", "val_acc": float("nan"), "test_acc": float("nan"),
+           "settings_version": SETTINGS_VERSION}
     row.update(metrics or {})
     return row
 
@@ -98,7 +100,7 @@ def test_table_iv_joins_paper_and_aggregates(nb101_results: Path):
     assert (r["paper_mean"], r["paper_std"], r["paper_best"]) == (p["mean"], p["std"], p["best"])
     assert r["paper_mean"] == 94.07  # the printed number, Table IV
     assert r["ours_n"] == 4 and r["ours_method"] == "narq2t"
-    assert (r["ours_bench"], r["ours_budget"], r["ours_settings"]) == ("NB101 CIFAR-10", "other", "paper")
+    assert (r["ours_bench"], r["ours_budget"], r["ours_settings"]) == ("NB101 CIFAR-10", "other", "default")
     nar3 = T.build_table("nar-3", results)
     assert nar3[(nar3["tiers"] == "5") & (nar3["top-k"] == "5") & (nar3["metric"] == "test_acc")]["ours_mean"].tolist() == [50.0]
     assert r["ours_mean"] == pytest.approx(statistics.mean(TIER5_TOP5))
@@ -174,6 +176,31 @@ def test_loss_table_and_latency_factor_table(tmp_path: Path):
     w5 = ix.loc[("7", "latency_within_5")]
     assert w5["ours_mean"] == pytest.approx(50.0) and w5["paper_mean"] == 52  # percent, as printed
     assert ix.loc[("7", "latency_rmse")]["ours_best"] == 1.5  # lower is better
+
+
+@needs_paper
+def test_superseded_and_flagged_rows_in_a_table(tmp_path: Path):
+    """Rows without settings_version are a "superseded" row of their own; flagged seeds are counted per row."""
+    old = [run_row(method="narq2t", seed=s, metrics={"test_acc": 93.0, "settings_version": None}) for s in range(3)]
+    old += [run_row(method="narq2t", seed=0, metrics={"test_acc": 92.0, "settings_version": 1})]
+    new = [run_row(method="narq2t", seed=s, metrics={"test_acc": a, "health": h})
+           for s, (a, h) in enumerate([(94.0, "ok"), (94.2, "tiers at chance"), (94.1, "tiers at chance; tau at chance")])]
+    new += [run_row(method="no_tier", seed=s, metrics={"test_acc": 93.5, "health": "tau at chance"}) for s in range(2)]
+    results = T.load_results([write_results(tmp_path / "old.csv", old), write_results(tmp_path / "new.csv", new)])
+    assert results["ours_settings"].tolist() == ["superseded"] * 4 + ["default"] * 5
+    table = T.build_table("narq2t-IV", results)
+    five = table[(table["tiers"] == "5") & (table["top-k"] == "5") & (table["metric"] == "test_acc")]
+    got = five[["ours_settings", "ours_n", "ours_mean", "ours_flagged", "ours_flags"]].astype(object).fillna("-").values.tolist()
+    assert got == [["default", 3, pytest.approx(94.1), 2, "tau at chance: 1, tiers at chance: 2"],
+                   ["superseded", 4, pytest.approx(92.75), "-", ""]]  # flagged seeds stay in the mean
+    dash = table[(table["tiers"] == "-") & (table["top-k"] == "5") & (table["ours_n"] > 0)].iloc[0]
+    assert (dash["ours_flagged"], dash["ours_flags"]) == (2, "tau at chance: 2")
+    text = T.render(T.get_table("narq2t-IV"), table)
+    assert "| 5 | 5 | NB101 CIFAR-10 | other | default | narq2t | 94.10 ± 0.10 (94.20) n=3 | " \
+           "2 (tau at chance: 1, tiers at chance: 2) |" in text
+    assert "| 5 | 5 | NB101 CIFAR-10 | other | superseded | narq2t | 92.75 ± 0.50 (93.00) n=4 |  |" in text
+    assert "flagged" in text.splitlines()[-1]  # the note under the table explains the column
+    assert {"ours_flagged", "ours_flags"} <= set(T.render(T.get_table("narq2t-IV"), table, "csv").splitlines()[0].split(","))
 
 
 def test_unknown_table_suggests():
@@ -274,7 +301,7 @@ def test_cli_table_all_and_exit_codes(tmp_path: Path, nb101_results: Path, capsy
     out = tmp_path / "report"
     assert cli_main(["table", "narq2t-IV", "--results", str(nb101_results), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| 5 | 5 | NB101 CIFAR-10 | other | paper | narq2t |" in printed and "94.07 ± 0.09 (94.19)" in printed
+    assert "| 5 | 5 | NB101 CIFAR-10 | other | default | narq2t |" in printed and "94.07 ± 0.09 (94.19)" in printed
     csv = pd.read_csv(out / "narq2t-IV.csv")
     assert set(csv.columns) >= {"tiers", "top-k", "ours_mean", "paper_mean", "delta"}
     assert (out / "narq2t-IV.md").read_text().startswith("### NARQ2T Table IV")

@@ -52,13 +52,13 @@ def toy_bench(n):
     return Benchmark("nb201", np.arange(n), {"cifar10_val": acc, "cifar10_test": acc}, {"ops": np.zeros((n, 6), np.int8)})
 
 
-def run_search(model, rows, bench, order, queried="skip", top_k=2, seen=()):
+def run_search(model, rows, bench, order, queried="skip", top_k=2, seen=(), tier_short="fill"):
     q = QueryLog(bench)
     if len(seen):
         q.query(np.asarray(seen), "cifar10_val", "train")
     out = ranker_search(model, lambda r: torch.as_tensor(r, dtype=torch.float32), FixedSampler(rows), q,
                         iterations=1, sample_size=len(rows), top_k=top_k, val_column="cifar10_val",
-                        select_column="cifar10_test", order=order, queried=queried)
+                        select_column="cifar10_test", order=order, queried=queried, tier_short=tier_short)
     return out
 
 
@@ -230,7 +230,7 @@ def test_authors_preset_sets_their_optimiser_and_model():
     assert (a101.lr_scale, a101.warmup_steps, a101.d_model, a101.d_ff, a101.dropout) == (0.1, 50, 256, 1024, 0.1)
     assert (a201.kl_threshold_flops, a201.kl_threshold_params, a201.interval_scope, a201.op_sampling) == \
         (0.35, 0.3, "batch", "uniform")
-    assert set(PRESETS) == {"paper", "authors"}
+    assert set(PRESETS) == {"default", "paper", "authors"}
     with pytest.raises(ConfigError, match="preset"):
         ExperimentConfig.for_space("nb201", preset="nope")
 
@@ -275,7 +275,8 @@ def test_nar_uses_its_own_rank_loss_factor():
     assert ExperimentConfig.for_space("nb101", method="nar").rank_loss_factor == 9.0
     assert ExperimentConfig.for_space("nb201", method="nar").rank_loss_factor == 1.0
     assert ExperimentConfig.for_space("nb201", method="narq2t").rank_loss_factor == 5.0
-    assert ExperimentConfig.for_space("nb201", method="nar").tier_labels == "batch"  # NAR Algo. 1 line 7
+    assert ExperimentConfig.for_space("nb201", method="nar").tier_labels == "global"  # authors' SplitSubet
+    assert ExperimentConfig.for_space("nb201", "paper", method="nar").tier_labels == "batch"  # NAR Algo. 1 line 7
     assert ExperimentConfig.for_space("nb201", method="nar", rank_loss_factor=3).rank_loss_factor == 3
 
 

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 from nar_core import ablations as A
-from nar_core.ablations.aggregation import paper_results_dir
+from nar_core.ablations.aggregation import paper_results_dir, superseded_mask
 from nar_core.ablations.report import write_report
 from nar_core.ablations.verdicts import judge_claim, verdict_table, welch_one_sided
 from nar_core.budget import BUDGETS, budget_of, budget_settings, total_queries
-from nar_core.config import ExperimentConfig
+from nar_core.config import DEFAULT_PRESET, SETTINGS_VERSION, ExperimentConfig
 from nar_core.errors import ConfigError, DataError
 from nar_core.io import RESULT_TEXT_COLUMNS
 
@@ -85,8 +85,16 @@ def test_nar_run_budget_gives_the_gpu_batches_configs():
                                       "--device", "cpu", "--out", "unused"])
             jobs.add(config_hash(build_config(args)))
     assert len(jobs) == 48  # 247 runs: 48 configs x seeds (two configs in two lists)
-    hashes = lambda files: {h for f in files for h in pd.read_csv(f, dtype=RESULT_TEXT_COLUMNS)["config_hash"]}  # noqa: E731
-    assert hashes((REPO / "results").glob("*_cuda.csv")) <= jobs <= hashes((REPO / "results").glob("*.csv"))
+
+    def hashes(files) -> set[str]:  # of today's rows: a superseded row was built by the settings of its time
+        tables = [pd.read_csv(f, dtype=RESULT_TEXT_COLUMNS) for f in files]
+        return {h for t in tables for h in t.loc[~superseded_mask(t).to_numpy(bool), "config_hash"]}
+
+    cuda = hashes((REPO / "results").glob("*_cuda.csv"))
+    if not cuda:
+        pytest.skip("every results/*_cuda.csv row predates issue 17 (superseded, to be re-run): `nar run` now "
+                    "builds other configs from the same job lines")
+    assert cuda <= jobs <= hashes((REPO / "results").glob("*.csv"))
 
 
 def test_each_table_takes_its_papers_method():
@@ -129,13 +137,22 @@ def test_welch_matches_scipy_stats():
     assert welch_one_sided([94.37] * 5, [94.0] * 5) == (0.0, 1.0)
 
 
-def _rows(method="narq2t", accs=(94.0,), preset="paper", cell="", **overrides) -> list[dict]:
+def _rows(method="narq2t", accs=(94.0,), preset=DEFAULT_PRESET, cell="", version=SETTINGS_VERSION,
+          health="ok", **overrides) -> list[dict]:
+    """Result rows of ``preset`` at the 150-query budget, one per accuracy (seed 0, 1, ...).
+
+    ``version`` None: no ``settings_version`` column value (a row from before issue 17); ``health``
+    None: no health recorded; a str or one per seed otherwise."""
     out = []
     for s, a in enumerate(accs):
         cfg = ExperimentConfig.for_space("nb201", preset, dataset="cifar10", method=method, seed=s,
                                          **{**BUDGETS[150], **overrides}).to_dict()
-        out.append({**cfg, "status": "ok", "val_acc": a - 3, "test_acc": a, "test_acc_valpick": a,
-                    "found_key": f"{cell}{s}"})
+        row = {**cfg, "status": "ok", "val_acc": a - 3, "test_acc": a, "test_acc_valpick": a, "found_key": f"{cell}{s}"}
+        if version is not None:
+            row["settings_version"] = version
+        if health is not None:
+            row["health"] = health if isinstance(health, str) else health[s]
+        out.append(row)
     return out
 
 
@@ -156,14 +173,14 @@ def test_verdicts_by_construction(tmp_path: Path):
     rows += _rows(random_proportion=0.0, accs=tuple(a + 0.5 for a in hi)) + _rows(random_proportion=1.0, accs=mid)  # p = 0 beats 0.5
     rows += _rows(method="convnet", accs=(94.2, 94.4, 94.1, 94.3, 94.35))  # as good as the Transformer
     rows += _rows(preset="authors", accs=hi)  # settings differ: a group of its own, never averaged in
-    rows += _rows(preset="authors", rank_loss_factor=0.0, accs=(93.5,))  # one seed of one compared row
+    rows += _rows(preset="authors", cls_loss_factor=0.0, accs=(93.5,))  # one seed of one compared row
     rows += _rows(preset="authors", accs=hi, top_k=3)  # the default row alone: nothing compared there
     res = _load(tmp_path, rows)
-    (v,) = [r for r in _verdicts(res, "losses") if r["settings"] == "paper"]
+    (v,) = [r for r in _verdicts(res, "losses") if r["settings"] == "default"]
     assert v["verdict"] == "reproduced" and v["n seeds"] == "5 vs 5 / 5 vs 5" and v["within"] == "top-k=5"
     assert v["run on"] == "NB201 CIFAR-10" and v["budget"] == "150" and v["effect"].startswith("+0.")
     assert v["same cell"] == "0/5; 5/5"  # found_key per seed: the rank-only rows returned the default's cells
-    paper = lambda claim: [r for r in _verdicts(res, claim) if r["settings"] == "paper"]  # noqa: E731
+    paper = lambda claim: [r for r in _verdicts(res, claim) if r["settings"] == "default"]  # noqa: E731
     (p,) = paper("random_proportion")
     assert p["verdict"] == "refuted"
     (x,) = paper("building_block")
@@ -180,9 +197,9 @@ def test_chosen_factor_groups_need_two_values(tmp_path: Path):
     hi, lo = (94.3, 94.25, 94.35, 94.3, 94.28), (94.0, 94.1, 93.9, 94.05, 94.0)
     rows = _rows(accs=hi) + _rows(rank_loss_factor=3.0, accs=lo) + _rows(rank_loss_factor=7.0, accs=lo[:1])
     rows += _rows(accs=hi, **BUDGETS[100])  # the chosen value alone, at another budget
-    rows += _rows(preset="authors", rank_loss_factor=3.0, accs=lo)  # another value alone
+    rows += _rows(preset="paper", rank_loss_factor=3.0, accs=lo)  # another value alone
     (v,) = _verdicts(_load(tmp_path, rows), "rank_factor_nb201_cifar10")
-    assert (v["verdict"], v["within"], v["settings"]) == ("reproduced", "benchmark=NAS-Bench-201, dataset=CIFAR-10", "paper")
+    assert (v["verdict"], v["within"], v["settings"]) == ("reproduced", "benchmark=NAS-Bench-201, dataset=CIFAR-10", "default")
     assert v["detail"].startswith("lambda2=5 94.30 vs lambda2=3 94.01")  # lambda2 = 7 has one seed: not the best other
 
 
@@ -198,10 +215,95 @@ def test_not_better_claim_uses_the_margin(tmp_path: Path):
 
 def test_settings_are_inferred_from_the_presets(tmp_path: Path):
     res = _load(tmp_path, _rows(accs=(94.0,)) + _rows(preset="authors", accs=(94.0,))
-                + _rows(accs=(94.0,), weight_decay=0.02))
-    assert res["ours_settings"].tolist() == ["paper", "authors", "paper"]  # weight decay is not a preset field
+                + _rows(accs=(94.0,), weight_decay=0.02) + _rows(preset="paper", accs=(94.0,)))
+    # weight decay is not a preset field; default and authors differ in the rank-loss factor alone
+    assert res["ours_settings"].tolist() == ["default", "authors", "default", "paper"]
     res = _load(tmp_path, _rows(accs=(94.0,), pooling="mean"))
     assert res["ours_settings"].tolist() == ["custom"]
+    # before issue 17: never matched against today's presets; their held knobs are the default preset's
+    res = _load(tmp_path, _rows(accs=(94.0,), version=None, health=None) + _rows(accs=(94.0,), version=1)
+                + _rows(preset="authors", accs=(94.0,), version=None, health=None))
+    assert res["ours_settings"].tolist() == ["superseded"] * 3
+    assert A.aggregation.held_defaults(res)["rank_loss_factor"].tolist() == [5.0] * 3
+
+
+# --- superseded and flagged rows ---------------------------------------------------------------------
+HI, MID, LO = (94.3, 94.25, 94.35, 94.3, 94.28), (94.0, 94.1, 93.9, 94.05, 94.0), (93.5, 93.6, 93.4, 93.55, 93.5)
+
+
+def test_superseded_rows_are_shown_but_never_judged(tmp_path: Path):
+    """Rows without settings_version predate issue 17: their own "superseded" rows in a table, no verdict."""
+    old = _rows(accs=HI, version=None, health=None) + _rows(rank_loss_factor=0.0, accs=LO, version=None, health=None)
+    old += _rows(cls_loss_factor=0.0, accs=MID, version=1, health=None)  # an explicit older version
+    res = _load(tmp_path, old + _rows(accs=HI))  # today's default row alone: nothing to compare it with
+    assert res["ours_settings"].tolist() == ["superseded"] * 15 + ["default"] * 5
+    (v,) = _verdicts(res, "losses")
+    assert v["verdict"] == "not run" and v["settings"] == ""
+    assert "15 superseded rows" in v["detail"] and "re-run" in v["detail"]
+    assert not [r for r in verdict_table(res).to_dict("records") if r["settings"] == "superseded"]
+    rows = A.aggregation.labelled_rows("narq2t-V", res)
+    assert sorted(set(rows["ours_settings"])) == ["default", "superseded"]  # history, a group of its own
+    # with today's rows of the compared variants, the verdict is theirs alone: the superseded rows
+    # (which would refute it) are not averaged in
+    res = _load(tmp_path, _rows(accs=LO, version=None) + _rows(rank_loss_factor=0.0, accs=HI, version=None)
+                + _rows(accs=HI) + _rows(rank_loss_factor=0.0, accs=LO) + _rows(cls_loss_factor=0.0, accs=MID))
+    (v,) = _verdicts(res, "losses")
+    assert (v["verdict"], v["settings"], v["n seeds"]) == ("reproduced", "default", "5 vs 5 / 5 vs 5")
+
+
+@needs_paper
+def test_report_lists_superseded_files(tmp_path: Path):
+    (tmp_path / "results").mkdir()
+    pd.DataFrame(_rows(accs=HI, version=None, health=None)
+                 + _rows(rank_loss_factor=0.0, accs=LO, version=None, health=None)).to_csv(
+        tmp_path / "results" / "old.csv", index=False)
+    pd.DataFrame(_rows(accs=HI, top_k=3) + _rows(accs=HI, top_k=1, version=1)).to_csv(
+        tmp_path / "results" / "new.csv", index=False)
+    out = write_report([tmp_path / "results"], tmp_path / "rep", figures=False)
+    index = (out / "index.md").read_text()
+    section = index[index.index("## Superseded results"):index.index("## Tables")]
+    assert "| results/new.csv | 5 | 1 |" in section and "| results/old.csv | 10 | 1 (none) |" in section
+    assert "predate issue 17" in section and "re-run" in section
+    assert "15 superseded result rows" in index[index.index("## Verdicts"):index.index("## Superseded")]
+    assert "| superseded |" in (out / "tables" / "narq2t-V.md").read_text()
+    assert set(pd.read_csv(out / "verdicts.csv")["verdict"]) == {"not run"}
+    # a report of today's rows only has no such section
+    (tmp_path / "results" / "old.csv").unlink()
+    (tmp_path / "results" / "new.csv").unlink()
+    pd.DataFrame(_rows(accs=HI)).to_csv(tmp_path / "results" / "new.csv", index=False)
+    assert "## Superseded results" not in (write_report([tmp_path / "results"], tmp_path / "rep", figures=False)
+                                           / "index.md").read_text()
+
+
+def test_flagged_rows_are_left_out_of_verdicts_and_counted(tmp_path: Path):
+    """A seed whose ranker did not learn ("tiers at chance") would refute the claim: it is left out, and said so."""
+    bad = ("ok", "ok", "ok", "ok", "tiers at chance; one tier predicted")
+    rows = _rows(accs=HI[:4] + (80.0,), health=bad) + _rows(rank_loss_factor=0.0, accs=LO, cell="x")
+    rows += _rows(cls_loss_factor=0.0, accs=MID, health=("ok", "ok", "ok", "tiers at chance", "ok"))
+    rows += _rows(method="random_search", accs=MID, health="")  # no ranker: no health, never flagged
+    res = _load(tmp_path, rows)
+    (v,) = _verdicts(res, "losses")
+    assert v["verdict"] == "reproduced" and v["n seeds"] == "4 vs 5 / 4 vs 4"
+    assert v["flagged"] == "2 flagged rows left out: one tier predicted, tiers at chance"
+    table = A.build_table("narq2t-V", res) if HAVE_PAPER else None
+    if table is not None:  # the table keeps every seed and counts the flagged ones
+        t = table[(table["metric"] == "test_acc") & (table["ours_n"] > 0)].set_index("losses")
+        assert t.loc["Cls.+Ranking Loss", "ours_n"] == 5 and t.loc["Cls.+Ranking Loss", "ours_flagged"] == 1
+        assert t.loc["Cls.+Ranking Loss", "ours_flags"] == "one tier predicted: 1, tiers at chance: 1"
+        assert t.loc["Cls. Loss", "ours_flagged"] == 0 and t.loc["Cls. Loss", "ours_flags"] == ""
+        text = A.render(A.get_table("narq2t-V"), table)
+        assert "| 1 (one tier predicted: 1, tiers at chance: 1) |" in text
+    # every seed of a compared row flagged: not run, with the reason
+    rows = _rows(accs=HI) + _rows(rank_loss_factor=0.0, accs=LO, health="tiers at chance")
+    rows += _rows(cls_loss_factor=0.0, accs=MID)
+    (v,) = _verdicts(_load(tmp_path, rows), "losses")
+    assert v["verdict"] == "not run" and "fewer than 2 seeds" in v["detail"]
+    assert v["flagged"] == "5 flagged rows left out: tiers at chance"
+    # a chosen-factor claim counts its flagged rows too
+    rows = _rows(accs=HI) + _rows(rank_loss_factor=3.0, accs=LO) + _rows(rank_loss_factor=4.0, accs=(99.0, 99.0),
+                                                                         health="tau at chance")
+    (v,) = _verdicts(_load(tmp_path, rows), "rank_factor_nb201_cifar10")
+    assert v["verdict"] == "reproduced" and v["flagged"] == "2 flagged rows left out: tau at chance"
 
 
 # --- the report -------------------------------------------------------------------------------------
@@ -217,7 +319,7 @@ def test_report_is_deterministic_and_says_not_run(tmp_path: Path):
     index = (one / "index.md").read_text()
     assert index.index("## Verdicts") < index.index("## Tables")
     v = (one / "tables" / "narq2t-V.md").read_text()
-    assert "| Ranking Loss | 5 |" in v and "not run" in v and "| paper |" in v
+    assert "| Ranking Loss | 5 |" in v and "not run" in v and "| default |" in v
     assert "**not run**" in (one / "tables" / "nar-6.md").read_text()
     assert not list(tmp_path.glob(".one*"))  # no temporary folder left
 
@@ -266,8 +368,8 @@ def test_nb101_registry_grid_end_to_end_on_the_official_format(tmp_path: Path):
     assert rep.returncode == 0, rep.stderr
     iv = (tmp_path / "report" / "tables" / "narq2t-IV.md").read_text()
     # the no-tier and 3-tier rows at top-5 on NB101, beside the paper's; --quick is no budget of the table
-    # ("other") and sets no field a preset decides ("paper")
-    assert "| - | 5 | NB101 CIFAR-10 | other | paper | no_tier |" in iv and "| 3 | 5 | NB101 CIFAR-10 | other | paper | narq2t |" in iv
+    # ("other") and sets no field a preset decides ("default")
+    assert "| - | 5 | NB101 CIFAR-10 | other | default | no_tier |" in iv and "| 3 | 5 | NB101 CIFAR-10 | other | default | narq2t |" in iv
     assert "n=2" in iv and "93.55" in iv
     verdicts = pd.read_csv(tmp_path / "report" / "verdicts.csv", dtype=str, keep_default_na=False)
     tiers = verdicts[(verdicts["claim"] == "tiers") & (verdicts["run on"] == "NB101 CIFAR-10")]

@@ -12,9 +12,21 @@ Two inputs, both tidy CSV tables:
 Every row of ours is tagged with where it ran (``ours_bench``: benchmark and dataset), its budget
 (``ours_budget``: a name of :data:`~nar_core.budget.BUDGETS`, or ``other``) and its
 settings (``ours_settings``: the preset of :data:`nar_core.config.PRESETS` its config matches, or
-``custom``). A table groups by these as well as by its row keys, so runs on another benchmark, at
-another budget or with other settings are never averaged together. The aggregation itself is
+``custom``; ``superseded`` for a row of an older :data:`~nar_core.config.SETTINGS_VERSION`). A table
+groups by these as well as by its row keys, so runs on another benchmark, at another budget or with
+other settings are never averaged together. The aggregation itself is
 :func:`nar_core.aggregate.seed_stats`, the project's one definition (mean, sample std, best, n).
+
+Two more tags, for the verdicts (:mod:`.verdicts`), which never judge with such rows:
+
+* superseded: a row without ``settings_version`` (or with a lower one than
+  :data:`~nar_core.config.SETTINGS_VERSION`) was produced before the defaults last changed (issue 17).
+  The presets changed meaning since, so it is not matched against them: its settings read
+  ``superseded``. Tables still show it, as a row of its own (history).
+* flagged: a row whose ``health`` (:mod:`nar_core.ranker.health`) is present and not ``ok`` comes
+  from a ranker that did not learn (``tiers at chance``, ``one tier predicted``, ``tau at chance``).
+  Tables keep it in their means and count it (``ours_flagged``); a row with no ``health`` (an older
+  row, or a baseline without a ranker) is not flagged.
 
 A row whose ablation knobs that the table does not sweep differ from the defaults of its settings
 is not part of the table (``loose=True`` keeps it).
@@ -31,7 +43,7 @@ import pandas as pd
 
 from ..aggregate import seed_stats
 from ..spaces import canonical_dataset, space_names
-from ..config import PRESETS, ExperimentConfig
+from ..config import CHOICES, DEFAULT_PRESET, PRESETS, SETTINGS_VERSION, ExperimentConfig
 from ..errors import DataError, NarError
 from ..io import RESULT_TEXT_COLUMNS
 from ..budget import budget_of
@@ -41,12 +53,17 @@ from .registry import (
 )
 
 __all__ = ["paper_results_dir", "load_results", "load_paper_table", "held_defaults", "select_rows",
-           "labelled_rows", "aggregate", "build_table", "budgets", "GROUP_COLUMNS", "describe"]
+           "labelled_rows", "aggregate", "build_table", "budgets", "GROUP_COLUMNS", "describe", "SUPERSEDED",
+           "superseded_mask", "health_of", "flags_of", "superseded_files"]
 
 PAPER_DIR_ENV = "NAR_PAPER_RESULTS"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 # where, at which budget and with which settings a row ran: never averaged across
 GROUP_COLUMNS = ("ours_bench", "ours_budget", "ours_settings")
+#: the settings label of a row of an older settings version (never judged, shown as history)
+SUPERSEDED = "superseded"
+#: ``health`` of a ranker that learned; anything else but empty is a flag ("; "-joined)
+HEALTH_OK = "ok"
 #: the dataset of a paper table without a dataset column: our rows on another one get no paper numbers
 PAPER_DATASET = "cifar10"
 # Budget columns: not filtered, but reported under each table so a reader sees short runs.
@@ -75,8 +92,10 @@ def paper_results_dir(path: str | os.PathLike | None = None) -> Path:
     return d
 
 
-def _expand(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    files: list[Path] = []
+def _expand(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str]]:
+    """Each results file with its name for a reader: ``<folder name>/<path below it>`` for a file
+    found in a folder (the same wherever the folder lies), the file's name for a file given."""
+    files: list[tuple[Path, str]] = []
     for p in paths:
         p = Path(p).expanduser()
         if p.is_dir():
@@ -86,9 +105,10 @@ def _expand(paths: Iterable[str | os.PathLike]) -> list[Path]:
                            | {Path(f) for f in glob.glob(str(p / "**" / "results.csv"), recursive=True)})
             if not found:
                 raise DataError(p, "folder holds no results table (DIR/*.csv or <storage>/<name>/results.csv)")
-            files.extend(found)
+            name = p.resolve().name
+            files.extend((f, "/".join(x for x in (name, f.relative_to(p).as_posix()) if x)) for f in found)
         elif p.is_file():
-            files.append(p)
+            files.append((p, p.name))
         else:
             raise DataError(p, "results file not found")
     return files
@@ -98,15 +118,17 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """Read and stack results tables (files, or folders: their ``*.csv`` and any ``results.csv`` below).
 
     Keeps rows of finished runs only (``status`` ok where a sweep wrote one), normalises the
-    dataset name, drops repeated runs (a run is a pure function of its config and seed: rows with
-    equal config columns, less ``data_dir``/``device``/``num_threads``, are one run), and adds
-    ``_source`` (the file), ``queries_budget`` (train + val cells + iterations x top-k) and the
-    group columns :data:`GROUP_COLUMNS`.
+    dataset name, drops repeated runs (a run is a pure function of its config, seed and settings
+    version: rows with equal config columns, less ``data_dir``/``device``/``num_threads``, and equal
+    ``settings_version`` are one run), and adds ``_source`` (the file), ``_file`` (its name for a
+    reader), ``queries_budget`` (train + val cells + iterations x top-k), the group columns
+    :data:`GROUP_COLUMNS`, ``_superseded`` (:func:`superseded_mask`) and ``_health``
+    (:func:`health_of`).
     """
     if not paths:
         raise NarError("no results given (use --results PATH [PATH ...])")
     frames = []
-    for f in _expand(paths):
+    for f, label in _expand(paths):
         try:
             df = pd.read_csv(f, dtype=RESULT_TEXT_COLUMNS)
         except pd.errors.EmptyDataError:
@@ -119,6 +141,7 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         if "found_key" in df.columns:  # a sweep table with pending rows wrote the NB201 index 541 as 541.0
             df["found_key"] = df["found_key"].str.replace(r"^(\d+)\.0$", r"\1", regex=True)
         df["_source"] = str(f)
+        df["_file"] = label
         frames.append(df)
     df = pd.concat(frames, ignore_index=True, sort=False)
     if "status" in df.columns:
@@ -127,7 +150,10 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     df["space"] = str_col(df["space"])
     df["method"] = str_col(df["method"])
     df["dataset"] = [_canonical_or_same(x, s) for x, s in zip(str_col(df["dataset"]), df["space"])]
+    if "settings_version" in df.columns:  # a re-run under new settings is another run than its superseded row
+        df["settings_version"] = pd.to_numeric(df["settings_version"], errors="coerce")
     identity = [c for c in ExperimentConfig.__dataclass_fields__ if c in df.columns and c not in _NOT_IDENTITY]
+    identity += ["settings_version"] if "settings_version" in df.columns else []
     df = df.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
     for m in METRICS:
         if m in df.columns:
@@ -153,6 +179,8 @@ def _tag(df: pd.DataFrame) -> pd.DataFrame:
                                 * pd.to_numeric(df["top_k"], errors="coerce"))
     else:
         df["queries_budget"] = np.nan
+    df["_superseded"] = superseded_mask(df)
+    df["_health"] = health_of(df)
     df["ours_settings"] = settings_of(df)
     defaults = held_defaults(df)  # once per load: every table and claim filters on them
     for k in HELD_KNOBS:
@@ -161,16 +189,65 @@ def _tag(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------------
+# superseded and flagged rows
+# ------------------------------------------------------------------------------------------------
+def superseded_mask(df: pd.DataFrame) -> pd.Series:
+    """True for a row of an older settings version: ``settings_version`` missing (version 1, before
+    issue 17), empty, or below :data:`~nar_core.config.SETTINGS_VERSION`."""
+    if "_superseded" in df.columns:  # computed by load_results
+        return df["_superseded"].astype(bool)
+    if "settings_version" not in df.columns:
+        return pd.Series(True, index=df.index, dtype=bool)
+    version = pd.to_numeric(df["settings_version"], errors="coerce")
+    return ~(version >= SETTINGS_VERSION)  # NaN: no version, superseded
+
+
+def health_of(df: pd.DataFrame) -> pd.Series:
+    """Each row's ``health`` as text: ``ok``, the flags (``"; "``-joined), or ``""`` where none was
+    recorded (no ``health`` column, or a method without a ranker)."""
+    if "_health" in df.columns:  # computed by load_results
+        return df["_health"].astype(str)
+    if "health" not in df.columns:
+        return pd.Series("", index=df.index, dtype=object)
+    return str_col(df["health"])
+
+
+def flags_of(health: pd.Series) -> pd.Series:
+    """The flags of each row (a list; empty for ``ok`` and for rows without a recorded health)."""
+    return health.map(lambda h: [] if h in ("", HEALTH_OK) else [f.strip() for f in str(h).split(";") if f.strip()])
+
+
+def superseded_files(df: pd.DataFrame) -> pd.DataFrame:
+    """The superseded rows per file: ``file``, ``rows``, ``settings_version`` (``1 (none)`` where
+    the file has no such column), in file order."""
+    columns = ["file", "rows", "settings_version"]
+    if df.empty:
+        return pd.DataFrame(columns=columns)
+    old = df[superseded_mask(df).to_numpy(bool)]
+    if old.empty:
+        return pd.DataFrame(columns=columns)
+    file = old["_file"] if "_file" in old.columns else old.get("_source", pd.Series("results", index=old.index))
+    version = (pd.to_numeric(old["settings_version"], errors="coerce") if "settings_version" in old.columns
+               else pd.Series(np.nan, index=old.index))
+    label = [f"{int(v)}" if not pd.isna(v) else "1 (none)" for v in version]
+    out = (pd.DataFrame({"file": file.astype(str).to_numpy(), "settings_version": label})
+           .groupby(["file", "settings_version"], sort=True).size().rename("rows").reset_index())
+    return out[columns]
+
+
+# ------------------------------------------------------------------------------------------------
 # settings (presets) and the defaults a table holds
 # ------------------------------------------------------------------------------------------------
 def _preset_keys(space: str, configs: Sequence[dict]) -> list[str]:
-    """Config fields a preset decides: the fields ``PRESETS`` names, and those its configs differ in.
+    """Config fields a preset decides: the fields ``PRESETS`` names, those its configs differ in, and
+    the switches of :data:`~nar_core.config.CHOICES` (each value names its source: a run that flips
+    one follows no preset).
 
     Reads ``PRESETS`` either per space (``{preset: {space: fields}}``) or flat (``{preset: fields}``, the
     per-space values then coming from the space itself), so both layouts name the same fields.
     """
     fields = set(ExperimentConfig.__dataclass_fields__)
-    keys: set[str] = set()
+    keys: set[str] = set(CHOICES) & fields
     for p in PRESETS.values():
         keys |= set(p[space]) if isinstance(p.get(space), dict) else {k for k in p if k in fields}
     if configs:
@@ -195,28 +272,42 @@ def _same(a: object, b: object) -> bool:
 
 
 def settings_of(df: pd.DataFrame, ignore: Iterable[str] = HELD_KNOBS) -> pd.Series:
-    """The preset (``PRESETS``) each row's config follows on the fields the presets set, else ``custom``.
+    """The preset (``PRESETS``) each row's config follows on the fields the presets set, else ``custom``;
+    :data:`SUPERSEDED` for a row of an older settings version (:func:`superseded_mask`: the presets
+    changed meaning since, so it is matched against none of them).
 
     The ablation knobs (``ignore``) are left out: a row of an ablation varies one of them on
-    purpose and keeps its settings' name.
+    purpose and keeps its settings' name. Where several presets match (``default`` and ``authors``
+    differ in an ablation knob only, the rank-loss factor), the one whose values of those knobs the
+    row has most of wins, then the first in ``PRESETS`` order.
     """
     out = pd.Series("custom", index=df.index, dtype=object)
-    if not {"space", "dataset", "method"} <= set(df.columns) or df.empty:
+    old = superseded_mask(df).to_numpy(bool)
+    out[old] = SUPERSEDED
+    if not {"space", "dataset", "method"} <= set(df.columns) or df.empty or old.all():
         return out
+    cur = df[~old]
     ignore = set(ignore)
-    for (space, dataset, method), idx in df.groupby(["space", "dataset", "method"], sort=False).groups.items():
+    for (space, dataset, method), idx in cur.groupby(["space", "dataset", "method"], sort=False).groups.items():
         configs = {name: _preset_config(space, name, dataset, method) for name in PRESETS}
         known = [c for c in configs.values() if c is not None]
         keys = [k for k in _preset_keys(space, known) if k in df.columns and k not in ignore]
-        sub = df.loc[idx, keys]
+        knobs = sorted(k for k in ignore if k in df.columns)
+        sub = df.loc[idx]
+        best = pd.Series(-1, index=idx)
         for name, cfg in configs.items():
             if cfg is None:
                 continue
-            hit = pd.Series(True, index=sub.index)
+            hit = np.ones(len(sub), bool)
             for k in keys:
                 hit &= np.array([_same(v, cfg[k]) for v in sub[k]], dtype=bool)
-            free = out.loc[idx] == "custom"
-            out.loc[hit.index[hit & free.to_numpy()]] = name
+            score = np.zeros(len(sub), int)
+            for k in knobs:
+                if k in cfg:
+                    score += np.array([_same(v, cfg[k]) for v in sub[k]], dtype=int)
+            win = hit & (score > best.to_numpy())
+            out.loc[idx[win]] = name
+            best[win] = score[win]
     return out
 
 
@@ -226,7 +317,8 @@ def held_defaults(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({k: df[f"_held_{k}"] for k in HELD_KNOBS}, index=df.index)
     out = pd.DataFrame(index=df.index, columns=list(HELD_KNOBS), dtype=object)
     settings = df["ours_settings"] if "ours_settings" in df.columns else settings_of(df)
-    settings = settings.where(settings.isin(list(PRESETS)), "paper")
+    # custom and superseded rows: the defaults of the default preset
+    settings = settings.where(settings.isin(list(PRESETS)), DEFAULT_PRESET)
     method = df["method"] if "method" in df.columns else pd.Series("narq2t", index=df.index)
     frame = df.assign(_m=method, _p=settings)
     for (space, dataset, meth, preset), idx in frame.groupby(["space", "dataset", "_m", "_p"], sort=False).groups.items():
@@ -305,6 +397,7 @@ def labelled_rows(spec: TableSpec | str, results: pd.DataFrame, loose: bool = Fa
     for c in ("seed", "space", "dataset", "method", "rank_loss_factor", "found_key"):
         if c in rows.columns:
             out[f"_{c}"] = rows[c]
+    out["_health"] = health_of(rows)
     for m in spec.metrics:
         out[m] = pd.to_numeric(rows[m], errors="coerce") if m in rows.columns else np.nan
     return out
@@ -377,8 +470,11 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
 
     ``results`` None gives the paper's table alone. Columns: the row keys, the group columns
     (``ours_bench``, ``ours_budget``, ``ours_settings``), the tag columns (``ours_method`` ...),
-    ``metric``, ``ours_mean``, ``ours_std``, ``ours_best``, ``ours_n``, ``paper_mean``,
-    ``paper_std``, ``paper_best``, ``paper_n``, ``delta`` (ours - paper mean). Paper rows come
+    ``metric``, ``ours_mean``, ``ours_std``, ``ours_best``, ``ours_n``, ``ours_flagged`` (of the n
+    seeds, how many a health flag marks: the ranker did not learn; empty where no seed recorded its
+    health), ``ours_flags`` (those flags, with their counts), ``paper_mean``,
+    ``paper_std``, ``paper_best``, ``paper_n``, ``delta`` (ours - paper mean). Flagged seeds count in
+    the means (the table shows what ran; the verdicts leave them out). Paper rows come
     first in printed order, then our rows the paper does not have; a paper row we have not run
     stays, with ``ours_n`` 0. ``labelled``: :func:`labelled_rows` of ``results`` when the caller has them.
     """
@@ -387,10 +483,10 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
     paper = load_paper_table(spec, paper_dir)
     groups = list(GROUP_COLUMNS) + tag_columns(spec)
     if results is None:
-        ours = pd.DataFrame(columns=keys + groups + ["metric", "mean", "std", "best", "n"])
+        ours = pd.DataFrame(columns=keys + groups + ["metric", "mean", "std", "best", "n", "ours_flagged", "ours_flags"])
     else:
         rows = labelled if labelled is not None else labelled_rows(spec, results, loose=loose)
-        ours = aggregate(rows, keys + groups, spec.metrics)
+        ours = _with_flags(aggregate(rows, keys + groups, spec.metrics), rows, keys + groups, spec.metrics)
     ours = ours.rename(columns={"mean": "ours_mean", "std": "ours_std", "best": "ours_best", "n": "ours_n"})
     for k in keys + ["metric"]:
         ours[k] = ours[k].astype(object)
@@ -413,11 +509,43 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
     table["_o2"] = [tuple(_natural(v) for v in row) for row in table[keys].itertuples(index=False)]
     table["_o3"] = table["metric"].map(metric_rank).fillna(len(metric_rank))
     table = table.sort_values(["_o1", "_o2", "_o0", "_o3"], kind="stable")
-    cols = keys + groups + ["metric", "ours_mean", "ours_std", "ours_best", "ours_n",
+    cols = keys + groups + ["metric", "ours_mean", "ours_std", "ours_best", "ours_n", "ours_flagged", "ours_flags",
                             "paper_mean", "paper_std", "paper_best", "paper_n", "delta"]
     table = table[cols].reset_index(drop=True)
     table["ours_n"] = table["ours_n"].fillna(0).astype(int)
+    table["ours_flags"] = table["ours_flags"].astype(object).where(table["ours_flags"].notna(), "")
     return table
+
+
+def _with_flags(ours: pd.DataFrame, rows: pd.DataFrame, by: list[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """``ours`` with ``ours_flagged`` (seeds of each group and metric whose health is flagged; NaN where
+    none recorded a health) and ``ours_flags`` (``flag: count``, ``, ``-joined)."""
+    health = rows["_health"] if "_health" in rows.columns else pd.Series("", index=rows.index)
+    flags = flags_of(health)
+    flagged = flags.map(bool).to_numpy(bool)
+    out = ours.copy()
+    for name, mask in (("_checked", (health != "").to_numpy(bool)), ("ours_flagged", flagged)):
+        counts = aggregate(rows[mask], by, metrics) if mask.any() else pd.DataFrame()
+        if counts.empty:
+            out[name] = np.nan
+        else:
+            out = out.merge(counts[by + ["metric", "n"]].rename(columns={"n": name}), on=by + ["metric"], how="left")
+    out["ours_flagged"] = out["ours_flagged"].where(out["ours_flagged"].notna(), out["_checked"] * 0)
+    text = pd.Series("", index=out.index, dtype=object)
+    if flagged.any():
+        sub = rows[flagged].assign(_flags=flags[flagged])
+        named = {}
+        for key, g in sub.groupby(by, sort=False):
+            counts: dict[str, int] = {}
+            for fl in g["_flags"]:
+                for f in fl:
+                    counts[f] = counts.get(f, 0) + 1
+            named[key if isinstance(key, tuple) else (key,)] = ", ".join(f"{f}: {n}" for f, n in sorted(counts.items()))
+        keys = [tuple(r) for r in out[by].itertuples(index=False, name=None)]
+        text = pd.Series([named.get(k, "") for k in keys], index=out.index, dtype=object)
+        text = text.where(out["ours_flagged"].fillna(0) > 0, "")
+    out["ours_flags"] = text
+    return out.drop(columns="_checked")
 
 
 def budgets(results: pd.DataFrame, spec: TableSpec, loose: bool = False) -> str:

@@ -213,7 +213,7 @@ def plot_queries(results: pd.DataFrame, out: str | os.PathLike) -> Path:
 def plot_latency(results: pd.DataFrame, out: str | os.PathLike) -> Path:
     """Predicted vs measured latency of the top-5 queried cells of every run with a latency head.
 
-    One panel per benchmark, one colour per ranker and settings (NARQ2TLat, paper); the diagonal and the +-10%
+    One panel per benchmark, one colour per ranker and settings (NARQ2TLat, default); the diagonal and the +-10%
     band of NARQ2T Table III's "within 10%" are drawn. NarError when no row holds latency pairs.
     """
     need = {"latency_predicted", "latency_measured", "latency_loss_factor"}

@@ -1,9 +1,11 @@
 """Rendering: a built table (:func:`~nar_core.ablations.aggregation.build_table`) as markdown, CSV or LaTeX.
 
 Every markdown table says which settings its rows ran with (the ``settings`` column: a preset of
-:data:`nar_core.config.PRESETS`, ``paper`` by default or ``authors``), where (``run on``) and at
-which budget (``budget``: total queries of the budget table), beside the paper's numbers. Output
-is deterministic: the same table gives the same bytes.
+:data:`nar_core.config.PRESETS`, ``default`` unless ``authors`` or ``paper`` was asked for;
+``superseded`` for rows from before the defaults last changed), where (``run on``), at which budget
+(``budget``: total queries of the budget table) and how many of its seeds a health flag marks
+(``flagged``: the ranker did not learn), beside the paper's numbers. Output is deterministic: the
+same table gives the same bytes.
 """
 from __future__ import annotations
 
@@ -46,10 +48,17 @@ def _cell(mean: float, std: float, best: float, n: int | float | None, digits: i
     return s
 
 
-def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
-    """The side-by-side table as strings: ``ours: m ± s (best) n=N | paper: m ± s (best) | delta``.
+def _flagged(n: int, flagged: float, flags: str) -> str:
+    if n <= 0 or pd.isna(flagged):
+        return ""  # not run, or no seed recorded its health (older rows, baselines)
+    return f"{int(flagged)} ({flags})" if flagged > 0 and flags else f"{int(flagged)}"
 
-    A paper row we have not run reads ``not run`` in the ``ours`` column.
+
+def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
+    """The side-by-side table as strings: ``ours: m ± s (best) n=N | flagged | paper: m ± s (best) | delta``.
+
+    A paper row we have not run reads ``not run`` in the ``ours`` column. ``flagged``: how many of
+    the N seeds a health flag marks, and which flags (empty where no seed recorded its health).
     """
     groups = list(GROUP_COLUMNS) + tag_columns(spec)
     keys = list(spec.keys) + groups
@@ -61,11 +70,14 @@ def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
     digits = table["metric"].astype(str).map(_digits)
     out["ours"] = [_cell(m, s, b, n, d, True) if n > 0 else "not run" for m, s, b, n, d in
                    zip(table["ours_mean"], table["ours_std"], table["ours_best"], table["ours_n"], digits)]
+    flagged = table["ours_flagged"] if "ours_flagged" in table.columns else pd.Series(float("nan"), index=table.index)
+    flags = table["ours_flags"] if "ours_flags" in table.columns else pd.Series("", index=table.index)
+    out["flagged"] = [_flagged(n, f, t) for n, f, t in zip(table["ours_n"], flagged, flags.fillna("").astype(str))]
     out["paper"] = [_cell(m, s, b, n, d, False) for m, s, b, n, d in
                     zip(table["paper_mean"], table["paper_std"], table["paper_best"], table["paper_n"], digits)]
     out["delta"] = [("" if pd.isna(x) else f"{x:+.{d}f}") for x, d in zip(table["delta"], digits)]
     if not (table["ours_n"] > 0).any():  # the paper's table alone
-        drop = [GROUP_HEADERS[g] for g in groups if g in GROUP_HEADERS] + ["ours", "delta", *spec.tag_columns]
+        drop = [GROUP_HEADERS[g] for g in groups if g in GROUP_HEADERS] + ["ours", "flagged", "delta", *spec.tag_columns]
         out = out.drop(columns=[c for c in drop if c in out.columns])
     if not spec.csv:
         out = out.drop(columns=[c for c in ("paper", "delta") if c in out.columns])
@@ -117,7 +129,11 @@ def render(spec: TableSpec, table: pd.DataFrame, fmt: str = "markdown", note: st
     text = f"### {header(spec)}\n\n" + (f"{note}\n\n" if note else "") + markdown(shown)
     paper = f"paper: as printed ({spec.csv}); delta = ours mean - paper mean" if spec.csv else "paper: no numbers printed"
     return text + f"\nours: mean ± std (best) over n seeds, std with ddof={STD_DDOF}; settings: the preset the " \
-                  f"runs followed (paper = the default, authors = `--preset authors`); {paper}.\n"
+                  f"runs followed (default = the authors' code, the papers' text where the code is silent; " \
+                  f"authors = `--preset authors`; paper = `--preset paper`, the papers' text as printed; " \
+                  f"superseded = run before issue 17, history only, never judged); flagged: of the n seeds, how " \
+                  f"many a health flag marks (the ranker did not learn; counted in the mean, left out of the " \
+                  f"verdicts; empty where no seed recorded its health); {paper}.\n"
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -3,6 +3,7 @@
 ``write_report(["results/"], "report/")`` writes
 
 * ``index.md``: the verdict table first (every claim the papers draw from an ablation), then the
+  superseded result files (rows from before issue 17: shown in the tables, never judged), the
   list of tables and figures, what was not run, and the wall time of each sweep;
 * ``verdicts.csv``: the same verdicts as data;
 * ``tables/<name>.md`` and ``tables/<name>.csv``: every table of the registry, ours beside the
@@ -24,7 +25,8 @@ from typing import Sequence
 import pandas as pd
 
 from ..errors import NarError
-from .aggregation import budgets, build_table, labelled_rows, load_results
+from ..config import DEFAULT_PRESET, SETTINGS_VERSION
+from .aggregation import SUPERSEDED, budgets, build_table, labelled_rows, load_results, superseded_files
 from ..budget import BUDGETS, SEPARATING_BUDGET
 from .registry import ABLATIONS, TABLES, NoMatchingRowsError, table_names
 from .render import header, markdown, render, write_text
@@ -46,17 +48,27 @@ grids, and are shown beside the papers' NAS-Bench-101 numbers: compare the *orde
 not the values. The **budget** differs too: at the papers' NAS-Bench-201 budget (1,000 + 256
 training cells, 50 x top-5, 1,506 queries) every method reaches the optimum, so the ablations run
 first at {sep} total queries (the budget table in `nar_core/budget.py`), where the methods
-differ. The **settings** column names the preset each run followed (`paper`: the papers' text, the
-default; `authors`: `--preset authors`, the authors' code; see `docs/fidelity.md`).
+differ. The **settings** column names the preset each run followed (see `docs/fidelity.md`):
+`default` is the authors' public code (the papers' text where the code is silent), since the
+papers' numbers came from that code; `authors` is `--preset authors` (the authors' code exactly,
+NAR's rank-loss factor for every method); `paper` is `--preset paper` (the papers' text as
+printed). `superseded` marks rows produced before issue 17 changed these defaults (no
+`settings_version` column, or one below {version}): the tables show them as history, the verdicts
+never use them, and they are listed below to be re-run. The **flagged** column of a table counts
+the seeds whose ranker did not learn (result column `health`: `tiers at chance`, `one tier
+predicted`, `tau at chance`): they count in the table's means but the verdicts leave them out.
 """
 
 
-def _verdict_section(verdicts: pd.DataFrame) -> str:
+def _verdict_section(verdicts: pd.DataFrame, superseded: int = 0) -> str:
     shown = verdicts[["text", "table", "run on", "budget", "settings", "within", "verdict", "n seeds", "effect", "p",
-                      "same cell"]]
+                      "same cell", "flagged"]]
     shown = shown.rename(columns={"text": "claim", "n seeds": "seeds (A vs B)", "effect": "effect (A - B)"})
     counts = verdicts["verdict"].value_counts()
     tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "refuted", "inconclusive", "not run"))
+    if superseded:
+        tally += (f". {superseded} superseded result rows (before issue 17) are left out of every verdict: see "
+                  f"[Superseded results](#superseded-results)")
     return (
         "## Verdicts\n\n"
         f"{tally}.\n\n"
@@ -69,8 +81,25 @@ def _verdict_section(verdicts: pd.DataFrame) -> str:
         f"Effect: difference of means in percentage points and Hedges' g. Several rows for one claim are its "
         f"groups (benchmark, budget, settings, or the row keys it leaves open such as top-k). `same cell`: of the "
         f"seeds both rows ran, how many returned the very same cell: where it is all of them, the compared "
-        f"setting did not change what the search returned (the sampler or the labelled cells decided it).\n\n"
+        f"setting did not change what the search returned (the sampler or the labelled cells decided it). "
+        f"Never used: superseded rows (before issue 17); rows whose ranker did not learn (`health` not `ok`) "
+        f"are left out of their group, and `flagged` says how many and why.\n\n"
         + markdown(shown.astype(object).fillna(""))
+    )
+
+
+def _superseded_section(df: pd.DataFrame) -> str:
+    files = superseded_files(df)
+    if files.empty:
+        return ""
+    return (
+        "## Superseded results\n\n"
+        f"{int(files['rows'].sum())} result rows in {files['file'].nunique()} files predate issue 17, which made the "
+        f"authors' code the default (settings version {SETTINGS_VERSION}; a row without a `settings_version` column is "
+        f"version 1). The presets changed meaning since, so these rows follow none of today's: their settings read "
+        f"`{SUPERSEDED}`. The tables show them as history; no verdict uses them. They will be re-run. `rows`: the "
+        f"rows read from the file (finished runs, a run repeated in an earlier file counted there).\n\n"
+        + markdown(files)
     )
 
 
@@ -142,10 +171,14 @@ def _write(df: pd.DataFrame, out: Path, results, paper_dir, figures: bool) -> No
         (out / "tables" / f"{name}.md").write_text(render(spec, table, "markdown", note=note))
         (out / "tables" / f"{name}.csv").write_text(render(spec, table, "csv"))
         (made if ours else not_run).append((name, ours))
-    lines.append(INTRO.format(sep=SEPARATING_BUDGET))
+    lines.append(INTRO.format(sep=SEPARATING_BUDGET, version=SETTINGS_VERSION))
     verdicts = verdict_table(df if not df.empty else None, labelled)
     verdicts.to_csv(out / "verdicts.csv", index=False, lineterminator="\n")
-    lines.append(_verdict_section(verdicts))
+    old = superseded_files(df)
+    lines.append(_verdict_section(verdicts, int(old["rows"].sum()) if len(old) else 0))
+    section = _superseded_section(df)
+    if section:
+        lines.append(section)
     lines.append("## Tables (ours beside the paper's)\n")
     for name, ours in made:
         lines.append(f"- [{header(TABLES[name])}](tables/{name}.md): {ours} rows of ours")
@@ -189,19 +222,22 @@ def _figures(df: pd.DataFrame, out: Path) -> str:
             continue
         lines.append(f"{header(spec)}:\n\n![{name}](figures/{name}.png)\n")
     # best-so-far curves at the separating budget, per benchmark: each method's default runs only (the
-    # rows of the queries-vs-accuracy table), never an ablation's variants
+    # rows of the queries-vs-accuracy table), never an ablation's variants; the superseded runs of
+    # those configs (before issue 17) in figures of their own, never drawn with today's
     try:
         q = df.loc[labelled_rows("queries", df).index]
     except NarError:
         q = df.iloc[:0]
-    q = q[(q["ours_budget"] == str(SEPARATING_BUDGET)) & (q["ours_settings"] == "paper")]
+    q = q[q["ours_budget"] == str(SEPARATING_BUDGET)]
     if "best_so_far_val" in q.columns:
-        for (space, dataset), rows in q.groupby(["space", "dataset"], sort=True):
-            path = out / "figures" / f"best_so_far_{space}_{dataset}.png"
-            try:
-                plot_curves(rows, path)
-            except NarError:
-                continue
-            lines.append(f"Best-so-far validation accuracy, {space} {dataset}, {SEPARATING_BUDGET} queries:\n\n"
-                         f"![best so far](figures/{path.name})\n")
+        for settings, suffix, note in ((DEFAULT_PRESET, "", ""),
+                                       (SUPERSEDED, "_superseded", " (superseded runs, before issue 17)")):
+            for (space, dataset), rows in q[q["ours_settings"] == settings].groupby(["space", "dataset"], sort=True):
+                path = out / "figures" / f"best_so_far_{space}_{dataset}{suffix}.png"
+                try:
+                    plot_curves(rows, path)
+                except NarError:
+                    continue
+                lines.append(f"Best-so-far validation accuracy, {space} {dataset}, {SEPARATING_BUDGET} "
+                             f"queries{note}:\n\n![best so far](figures/{path.name})\n")
     return "\n".join(lines)

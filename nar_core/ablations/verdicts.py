@@ -17,6 +17,15 @@ Effect size: the difference of means (percentage points) and Hedges' g (pooled, 
 with n seeds per row. Seeds that all give the same accuracy (zero variance on both sides) cannot
 be tested: equal means are inconclusive, unequal ones are taken as significant (p = 0). A row
 that was not run makes the claim *not run* for that group.
+
+Rows a verdict never uses (:mod:`.aggregation`):
+
+* superseded rows (settings ``superseded``: no ``settings_version``, or an older one than
+  :data:`nar_core.config.SETTINGS_VERSION`; produced before issue 17 changed the defaults): left
+  out before grouping. A claim with only superseded rows is *not run*, and says so.
+* flagged rows (``health`` present and not ``ok``: the ranker did not learn): left out of their
+  group's comparison; the ``flagged`` column says how many and why ("2 flagged rows left out: tiers
+  at chance"). A compared row left with fewer than 2 seeds makes the group *not run*.
 """
 from __future__ import annotations
 
@@ -28,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import NarError
-from .aggregation import GROUP_COLUMNS, labelled_rows
+from .aggregation import GROUP_COLUMNS, SUPERSEDED, flags_of, labelled_rows
 from .registry import ABLATIONS, Claim, TableSpec, get_table
 
 ALPHA = 0.05
@@ -120,6 +129,18 @@ def same_cell(rows: pd.DataFrame, a: Mapping[str, str], b: Mapping[str, str]) ->
     return f"{int((ka[both] == kb[both]).sum())}/{len(both)}" if len(both) else ""
 
 
+def flagged_note(rows: pd.DataFrame) -> str:
+    """``k flagged rows left out: flag, flag`` for the flagged rows among ``rows`` ("" when none)."""
+    if "_health" not in rows.columns or rows.empty:
+        return ""
+    flags = flags_of(rows["_health"].astype(str))
+    k = int(flags.map(bool).sum())
+    if not k:
+        return ""
+    names = sorted({f for fl in flags for f in fl})
+    return f"{k} flagged row{'s' if k > 1 else ''} left out: {', '.join(names)}"
+
+
 def _judge(kind: str, comps: list[Comparison]) -> str:
     if kind in ("beats", "chosen_best"):
         if any(c.p_b_gt_a < ALPHA for c in comps):
@@ -147,11 +168,13 @@ def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | Non
     A group holding only one of the compared rows (say the default config, run for another table or
     at another budget) is left out. With no group left: a single ``not run`` row. ``labelled``: table name ->
     :func:`~nar_core.ablations.aggregation.labelled_rows` (or the error it raised), shared by callers.
+    Superseded rows are never used; flagged rows are left out of their group, and its ``flagged``
+    column says so.
     """
     spec = get_table(claim.table)
     base = {"claim": claim.name, "text": claim.text, "table": claim.table, "metric": claim.metric}
     not_run = [{**base, "run on": "", "budget": "", "settings": "", "within": "", "verdict": "not run",
-                "n seeds": "", "effect": "", "p": "", "detail": "no results of the compared rows"}]
+                "n seeds": "", "effect": "", "p": "", "flagged": "", "detail": "no results of the compared rows"}]
     if results is None or results.empty:
         return not_run
     if labelled is not None and spec.name in labelled:
@@ -167,26 +190,38 @@ def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | Non
         return not_run
     if claim.space:
         rows = rows[(rows["_space"] == claim.space) & (rows["_dataset"] == claim.dataset)]
+    old = (rows["ours_settings"] == SUPERSEDED).to_numpy(bool)
+    if old.any():  # before issue 17: history in the tables, never a verdict
+        rows = rows[~old]
+        not_run = [{**not_run[0], "detail": f"no current results of the compared rows: {int(old.sum())} superseded "
+                                            f"rows of the table (before issue 17) left out, to be re-run"}]
     open_keys = _within(claim, spec)
     out = []
-    for gkey, g in rows.groupby(list(GROUP_COLUMNS) + open_keys, sort=True):
+    for gkey, all_rows in rows.groupby(list(GROUP_COLUMNS) + open_keys, sort=True):
         gkey = gkey if isinstance(gkey, tuple) else (gkey,)
         group = dict(zip(list(GROUP_COLUMNS) + open_keys, gkey))
         head = {**base, "run on": group["ours_bench"], "budget": group["ours_budget"],
                 "settings": group["ours_settings"], "within": _label({k: group[k] for k in open_keys})}
+        # the group's unflagged rows are compared; whether a row was run at all counts every row
+        bad = flags_of(all_rows["_health"].astype(str)).map(bool).to_numpy(bool) if "_health" in all_rows.columns \
+            else np.zeros(len(all_rows), bool)
+        g = all_rows[~bad]
         if claim.kind == "chosen_best":
             chosen_values = g["_" + claim.choice_column].dropna()
             # the chosen factor is the default of the row's settings (config.for_space)
             from .aggregation import held_defaults
 
-            src = results.loc[g.index]
+            src = results.loc[all_rows.index]
             chosen = float(pd.to_numeric(held_defaults(src)[claim.choice_column], errors="coerce").iloc[0])
             label = f"{chosen:g}"
+            ran = sum(len(_pick(all_rows, {claim.choice_key: v}, claim.metric)) > 0
+                      for v in set(all_rows[claim.choice_key].astype(str)))
+            if ran < 2:  # one compared value only
+                continue
+            head["flagged"] = flagged_note(all_rows[bad])
             a = _pick(g, {claim.choice_key: label}, claim.metric)
             others = sorted(set(g[claim.choice_key].astype(str)) - {label})
             means = {o: _pick(g, {claim.choice_key: o}, claim.metric) for o in others}
-            if (len(a) > 0) + sum(len(m) > 0 for m in means.values()) < 2:  # one compared value only
-                continue
             if len(a) < MIN_SEEDS or chosen_values.empty:
                 out.append({**head, "verdict": "not run", "n seeds": str(len(a)), "effect": "", "p": "",
                             "detail": f"need the chosen {claim.choice_key}={label} and another value"})
@@ -199,10 +234,15 @@ def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | Non
             comps = [compare(f"{claim.choice_key}={label}", a, f"{claim.choice_key}={best}", means[best])]
             same = [same_cell(g, {claim.choice_key: label}, {claim.choice_key: best})]
         else:
+            compared = [claim.better, *claim.others]
+            if sum(len(_pick(all_rows, sel, claim.metric)) > 0 for sel in compared) < 2:
+                continue  # one compared row only (a default of another table)
+            in_claim = np.zeros(len(all_rows), bool)
+            for sel in compared:
+                in_claim |= _mask(all_rows, sel).to_numpy(bool)
+            head["flagged"] = flagged_note(all_rows[bad & in_claim])
             a = _pick(g, claim.better, claim.metric)
             bs = [(o, _pick(g, o, claim.metric)) for o in claim.others]
-            if (len(a) > 0) + sum(len(b) > 0 for _, b in bs) < 2:  # one compared row only (a default of another table)
-                continue
             missing = [_label(o) for o, b in bs if len(b) < MIN_SEEDS] + ([_label(claim.better)] if len(a) < MIN_SEEDS else [])
             if missing:
                 out.append({**head, "verdict": "not run", "n seeds": "", "effect": "", "p": "",
@@ -229,4 +269,5 @@ def verdict_table(results: pd.DataFrame | None, labelled: dict | None = None) ->
     labelled = {} if labelled is None else labelled
     rows = [r for a in ABLATIONS.values() for c in a.claims for r in judge_claim(c, results, labelled)]
     return pd.DataFrame(rows, columns=["claim", "text", "table", "run on", "budget", "settings", "within",
-                                       "verdict", "n seeds", "effect", "p", "same cell", "metric", "detail"])
+                                       "verdict", "n seeds", "effect", "p", "same cell", "flagged", "metric",
+                                       "detail"])

@@ -24,12 +24,7 @@ __all__ = ["NB101Space"]
 NAR_RANK_LOSS_FACTOR = 9.0
 #: this space's values of the presets of :data:`nar_core.config.PRESETS` (docs/fidelity.md)
 PRESETS: dict[str, dict[str, Any]] = {
-    "authors": dict(  # the authors' config/config.yml
-        lr_scale=0.1, warmup_steps=50, num_bins=8,
-        rank_loss_factor=9.0,                    # loss_factor (the public code is NAR's, for every method)
-        # force_uniform: False; the fallback draws any bin edge; vertex types are uniform
-        sampling_mode="statistics", interval_scope="batch", op_sampling="uniform",
-    ),
+    "authors": dict(rank_loss_factor=9.0),       # loss_factor (the public code is NAR's, for every method)
 }
 
 
@@ -94,6 +89,35 @@ class NB101Space(SearchSpace):
         valid = connected & (edges <= MAX_EDGES)
         return {"adjacency": p_adj, "ops": p_ops}, valid
 
+    def _sample_authors(self, rng: np.random.Generator, n: int, probs: np.ndarray,
+                        node_range: tuple[int, int]) -> dict[str, np.ndarray]:
+        lo = int(min(max(node_range[0], 2), MAX_VERTICES))
+        hi = int(min(max(node_range[1], lo), MAX_VERTICES))
+        v = rng.integers(lo, hi + 1, size=n)
+        rows = np.arange(n)
+        adj = np.zeros((n, MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
+        ops = np.zeros((n, MAX_VERTICES), dtype=np.int8)
+        ops[:, 0] = INPUT
+        cdf = np.cumsum(probs, axis=1)
+        for j in range(1, MAX_VERTICES):
+            src = rng.integers(0, j, size=n)
+            on = j < v
+            adj[rows[on], src[on], j] = 1
+            op = CONV1X1 + np.minimum((rng.random(n)[:, None] > cdf[min(j, 5) - 1][None, :]).sum(axis=1), 2)
+            ops[:, j] = np.where(j < v - 1, op, np.where(j == v - 1, OUTPUT, 0))
+        for e in range(MAX_EDGES):  # 9 - (v - 1) more edges tried
+            begin = np.floor(rng.random(n) * v).astype(np.int64)
+            end = begin + np.floor(rng.random(n) * (v - begin)).astype(np.int64)
+            on = (e < MAX_EDGES - (v - 1)) & (begin != v - 1) & (end != begin)
+            adj[rows[on], begin[on], end[on]] = 1
+        cells, valid = self._finish(adj, ops)
+        cells["valid"] = valid
+        return cells
+
+    def cell_sizes(self, cells: CellArrays) -> np.ndarray:
+        """Number of vertices of each cell (2..7)."""
+        return _num_vertices(np.asarray(cells["ops"])).astype(np.int64)
+
     def sample_uniform(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         """``n`` valid cells from the official random-spec distribution, pruned.
 
@@ -120,7 +144,8 @@ class NB101Space(SearchSpace):
         return {"adjacency": np.concatenate(adj_out)[:n], "ops": np.concatenate(ops_out)[:n]}
 
     def sample_with_op_probs(
-        self, rng: np.random.Generator, n: int, op_probs: np.ndarray | None = None
+        self, rng: np.random.Generator, n: int, op_probs: np.ndarray | None = None,
+        node_range: tuple[int, int] | None = None,
     ) -> dict[str, np.ndarray]:
         """The NAR App. B edge sampling, vectorised over ``n`` cells.
 
@@ -131,6 +156,11 @@ class NB101Space(SearchSpace):
         uniformly (an edge already present is not doubled). The cell is pruned. Returns the cell
         arrays plus ``valid`` (bool per cell: within 7 vertices / 9 edges, input reaches output;
         this construction always satisfies it, the array keeps the interface of the space).
+
+        ``node_range=(lo, hi)``: the authors' generator (``sampler/arch_sampler.py``): each cell's
+        vertex count is drawn uniformly from ``lo..hi`` (the range of the statistics batch), vertex
+        j connects from an earlier vertex, and ``9 - (v - 1)`` more edges are tried, each from a
+        uniform vertex b (none if b is the output) to a uniform vertex in ``b..v-1`` (none if it is b).
         """
         probs = np.full(3, 1.0 / 3) if op_probs is None else np.asarray(op_probs, dtype=np.float64)
         if (probs.shape not in ((3,), (5, 3)) or not np.all(np.isfinite(probs)) or np.any(probs < 0)
@@ -139,6 +169,8 @@ class NB101Space(SearchSpace):
                 f"op_probs must be finite non-negative weights of shape (3,) or (5, 3) with positive sums, got {op_probs!r}"
             )
         probs = np.broadcast_to(probs / probs.sum(axis=-1, keepdims=True), (5, 3))
+        if node_range is not None:
+            return self._sample_authors(rng, n, probs, node_range)
         rows = np.arange(n)
         adj = np.zeros((n, 7, 7), dtype=np.uint8)
         for j in range(1, 7):
@@ -166,17 +198,23 @@ class NB101Space(SearchSpace):
         self.canonical_dataset(dataset)
         return encoding.encode_cells(cells, normalize=normalize)
 
+    def input_scale(self) -> np.ndarray:
+        """The authors' arch_encode.py: op codes as they are, FLOPs / 1e7, parameters / 1e5."""
+        return np.array([1.0] + [1e7 if c % 2 else 1e5 for c in range(1, self.feature_shape[0])])
+
     def network_cost(self, cells: CellArrays, dataset: str = "cifar10") -> tuple[np.ndarray, np.ndarray]:
         self.canonical_dataset(dataset)
         return encoding.network_cost(cells)
 
     # --- settings, data, mutation -------------------------------------------------------------
-    def defaults(self, dataset: str, method: str, preset: str = "paper") -> dict[str, Any]:
+    def defaults(self, dataset: str, method: str, preset: str = "default") -> dict[str, Any]:
         # the NAR paper's NB101 protocol (App. B) and the authors' NB101 widths (config.yml)
         out: dict[str, Any] = dict(
             train_size=4236, val_size=1024, d_model=256, d_ff=1024, n_heads=4, epochs=35, batch_size=256,
             warmup_steps=50, adam_beta2=0.982, weight_decay=5e-4, rank_loss_factor=21.0,
-            sampling_mode="statistics", sample_size=256,
+            lr_scale=0.1,  # lr_mul
+            score_head_width=2048, tier_head_width=2048,  # d_val_acc_prj_inner, d_tier_prj_inner
+            sampling_mode="statistics", sample_size=256,  # force_uniform: False
             num_bins=8,  # q: authors' config.yml bins
         )
         if method == "nar":

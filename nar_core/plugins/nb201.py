@@ -23,15 +23,17 @@ __all__ = ["NB201Space"]
 RANK_LOSS_FACTOR = {"cifar10": 5.0, "cifar100": 23.0, "imagenet16": 18.0}
 #: NAR's lambda (Eq. 12) is not printed; the authors' config201.yml uses loss_factor 1
 NAR_RANK_LOSS_FACTOR = 1.0
+#: this space's settings: the authors' config/config201.yml (the default follows their code)
+DEFAULTS: dict[str, Any] = dict(
+    lr_scale=0.07, warmup_steps=30,              # lr_scheduler: lr_mul, n_warmup_steps
+    score_head_width=1024, tier_head_width=256,  # ranker: d_val_acc_prj_inner, d_tier_prj_inner
+    num_bins=5, kl_threshold_flops=0.35, kl_threshold_params=0.3,
+    # force_uniform: True: every bound drawn uniformly from the batch's bin edges, ops uniform
+    sampling_mode="interval",
+)
 #: this space's values of the presets of :data:`nar_core.config.PRESETS` (docs/fidelity.md)
 PRESETS: dict[str, dict[str, Any]] = {
-    "authors": dict(  # the authors' config/config201.yml
-        lr_scale=0.07, warmup_steps=30,          # lr_scheduler: lr_mul, n_warmup_steps
-        rank_loss_factor=1.0,                    # loss_factor (the public code is NAR's, for every method)
-        num_bins=5, kl_threshold_flops=0.35, kl_threshold_params=0.3,
-        # force_uniform: True: every bound drawn uniformly from the batch's bin edges, ops uniform
-        sampling_mode="interval", interval_scope="batch", op_sampling="uniform",
-    ),
+    "authors": dict(rank_loss_factor=1.0),       # loss_factor (the public code is NAR's, for every method)
 }
 
 
@@ -107,9 +109,9 @@ class NB201Space(SearchSpace):
         return encoding.network_cost(cells["ops"], dataset)
 
     # --- settings, data, mutation -------------------------------------------------------------
-    def defaults(self, dataset: str, method: str, preset: str = "paper") -> dict[str, Any]:
+    def defaults(self, dataset: str, method: str, preset: str = "default") -> dict[str, Any]:
         # NARQ2T Table VI bold rows: the rank-loss factor chosen per dataset
-        out: dict[str, Any] = {"rank_loss_factor": RANK_LOSS_FACTOR[self.canonical_dataset(dataset)]}
+        out: dict[str, Any] = {**DEFAULTS, "rank_loss_factor": RANK_LOSS_FACTOR[self.canonical_dataset(dataset)]}
         if method == "nar":
             out["rank_loss_factor"] = NAR_RANK_LOSS_FACTOR  # NAR's own lambda, not NARQ2T's
         out.update(PRESETS.get(preset, {}))

@@ -11,9 +11,10 @@ every epoch with ``tier_embedding_reset="epoch"`` (the authors build fresh ``Buc
 ``train_epoch``).
 
 Model selection (the papers leave it open): after every epoch the ranker is scored on the
-validation set (256 cells on NB201) by Kendall's tau of its score plus its tier accuracy, each
-term only when its loss is on (a head that was not trained says nothing); the weights of the best
-epoch are kept. Tier statistics are collected over every training batch, by the tier labels, as
+validation set (256 cells on NB201); the weights of the epoch with the best tier accuracy are kept
+(``epoch_selection="tier_accuracy"``, the authors' train.py), or of the best Kendall tau + tier
+accuracy (``"tau+tier_accuracy"``); a head whose loss is off never counts. The last, smaller batch
+of an epoch is dropped (``tail_batch="drop"``, the authors' ``drop_last``) or trained. Tier statistics are collected over every training batch, by the tier labels, as
 in Algorithm 1 line 17, tagged with their epoch (the search may keep the best epoch's only).
 
 Determinism: weight initialisation, shuffling and dropout all draw from torch's generator seeded
@@ -54,6 +55,8 @@ class TrainSettings:
     select_best_epoch: bool = True
     tier_labels: str = ExperimentConfig.tier_labels                    # "global" (NARQ2T) or "batch" (NAR Algo. 1 line 7)
     tier_embedding_reset: str = ExperimentConfig.tier_embedding_reset  # "epoch" (authors) or "never"
+    tail_batch: str = ExperimentConfig.tail_batch                      # "drop" (authors' drop_last) or "train"
+    epoch_selection: str = ExperimentConfig.epoch_selection            # "tier_accuracy" (authors) or "tau+tier_accuracy"
 
 
 @dataclass
@@ -67,6 +70,7 @@ class TrainData:
     flops: np.ndarray | None = None
     params: np.ndarray | None = None
     ops: np.ndarray | None = None
+    sizes: np.ndarray | None = None  # node count per cell, for spaces whose cells differ in size
 
 
 @dataclass
@@ -156,8 +160,12 @@ def train_ranker(
             opt, lambda i: transformer_lr(i + 1, _d_model(model), settings.warmup_steps, settings.lr_scale))
         history: list[dict[str, float]] = []
         best_key, best_state, best_epoch = -np.inf, None, -1
-        if settings.tier_labels not in CHOICES["tier_labels"]:
-            raise ValueError(f"tier_labels must be one of {CHOICES['tier_labels']}, got {settings.tier_labels!r}")
+        for name in ("tier_labels", "tail_batch", "epoch_selection"):
+            if getattr(settings, name) not in CHOICES[name]:
+                raise ValueError(f"{name} must be one of {CHOICES[name]}, got {getattr(settings, name)!r}")
+        # a tail batch is trained only with tail_batch="train" and when it can be split into T tiers
+        # (a training set smaller than one batch is one batch either way)
+        min_batch = min(settings.batch_size, n) if settings.tail_batch == "drop" else 2 * T
         global_labels = tier_labels(y_all, T) if settings.tier_labels == "global" else None
         for epoch in range(settings.epochs):
             if settings.tier_embedding_reset == "epoch":
@@ -166,7 +174,7 @@ def train_ranker(
             total, steps = 0.0, 0
             for s in range(0, n, settings.batch_size):
                 idx = perm[s:s + settings.batch_size]
-                if idx.numel() < 2 * T:  # too small a tail batch to split into T tiers
+                if idx.numel() < min_batch:
                     continue
                 y = y_all[idx]
                 labels = global_labels[idx] if global_labels is not None else tier_labels(y, T)
@@ -186,13 +194,13 @@ def train_ranker(
                 if stats is not None:
                     t0 = time.perf_counter()
                     rows = idx.cpu().numpy()
-                    stats.update(train.flops[rows], train.params[rows], train.ops[rows], labels.cpu().numpy(), epoch)
+                    stats.update(train.flops[rows], train.params[rows], train.ops[rows], labels.cpu().numpy(), epoch,
+                                 sizes=train.sizes[rows] if train.sizes is not None else None)
                     stats_seconds += time.perf_counter() - t0
             rec = {"epoch": epoch, "loss": total / max(steps, 1), "lr": sched.get_last_lr()[0]}
             if val is not None:
                 rec.update(evaluate(model, val, T))
-                key = (rec["tau"] if settings.rank_loss_factor > 0 else 0.0) + \
-                    (rec.get("tier_acc", 0.0) if settings.cls_loss_factor > 0 else 0.0)
+                key = _selection_key(rec, settings)
                 if settings.select_best_epoch and key > best_key:
                     best_key, best_epoch = key, epoch
                     best_state = copy.deepcopy(model.state_dict())
@@ -207,6 +215,16 @@ def train_ranker(
     model.eval()
     return TrainResult(model, stats, history, best_epoch, (lat_mean, lat_std),
                        time.perf_counter() - t_start, stats_seconds)
+
+
+def _selection_key(rec: dict[str, float], settings: TrainSettings) -> float:
+    """The validation figure an epoch is kept by: tier accuracy (authors), or tau + tier accuracy;
+    a head whose loss is off never counts, so a ranking-only run is selected on tau alone."""
+    has_cls = settings.cls_loss_factor > 0 and "tier_acc" in rec
+    has_rank = settings.rank_loss_factor > 0
+    if settings.epoch_selection == "tier_accuracy" and has_cls:
+        return rec["tier_acc"]
+    return (rec["tau"] if has_rank else 0.0) + (rec["tier_acc"] if has_cls else 0.0)
 
 
 def _d_model(model: NARanker) -> int:

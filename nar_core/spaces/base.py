@@ -62,9 +62,10 @@ class SearchSpace(ABC):
         """Canonical name of one of :attr:`datasets`; NarError naming the allowed ones."""
         return resolve_dataset(name, self.datasets, self.dataset_aliases, self.name)
 
-    def defaults(self, dataset: str, method: str, preset: str = "paper") -> dict[str, Any]:
+    def defaults(self, dataset: str, method: str, preset: str = "default") -> dict[str, Any]:
         """Config settings of this space for ``dataset``, ``method`` and ``preset`` (a name of
-        :data:`nar_core.config.PRESETS`: "paper", "authors"), on top of the dataclass defaults."""
+        :data:`nar_core.config.PRESETS`: "default", "authors", "paper"), on top of the dataclass
+        defaults; the preset's common fields are applied after these."""
         return {}
 
     @abstractmethod
@@ -127,9 +128,24 @@ class SearchSpace(ABC):
         marked by the ``valid`` array in the result.
         """
 
+    def cell_sizes(self, cells: CellArrays) -> np.ndarray | None:
+        """Number of nodes of each cell, for spaces whose cells differ in size (nb101), else None.
+        When given, the tier statistics keep each batch's range and the sampler passes it to
+        :meth:`sample_with_op_probs` as ``node_range`` (``cell_size_sampling="batch_range"``)."""
+        return None
+
     @abstractmethod
     def encode(self, cells: CellArrays, dataset: str, normalize: bool = True) -> np.ndarray:
-        """Feature tensors ``(n, C, P, P)`` float32 (App. A), vectorised over the batch."""
+        """Feature tensors ``(n, C, P, P)`` float32 (App. A), vectorised over the batch.
+
+        ``normalize=True``: every value in [0, 1] by fixed divisors (``input_scaling="unit"``);
+        ``False``: the raw values (op codes, FLOPs, parameters)."""
+
+    def input_scale(self) -> np.ndarray | None:
+        """Per-channel divisors ``(C,)`` of the raw encoding (``encode(normalize=False)``) that give
+        the values the authors' code feeds the ranker (``input_scaling="authors"``); None: the raw
+        values as they are (NB201). NB101 divides FLOPs by 1e7 and parameters by 1e5."""
+        return None
 
     def channel_kinds(self) -> tuple[str, ...]:
         """What each of the ``feature_shape[0]`` channels of :meth:`encode` holds: ``"ops"``,

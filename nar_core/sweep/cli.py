@@ -73,8 +73,9 @@ def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, descri
     p.add_argument("--space", choices=space_names(), default=None, help="run on this search space (default: the spec's)")
     p.add_argument("--dataset", default=None, help="run on this dataset (default: the spec's)")
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                   help="settings every trial starts from: paper (the papers' text, default) or authors (the "
-                        "authors' public code); see docs/fidelity.md")
+                   help="settings every trial starts from: default (the authors' code, the papers' text where "
+                        "the code is silent), authors (the authors' public code exactly) or paper (the papers' "
+                        "text as printed); see docs/fidelity.md")
     p.add_argument("--budget", type=int, choices=tuple(BUDGETS), default=None, metavar="QUERIES",
                    help=budget_help() + " (default: the spec's settings, the papers' budget)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],

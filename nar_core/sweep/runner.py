@@ -46,7 +46,7 @@ class SweepOptions:
     seeds: tuple[int, ...] | None = None
     space: str | None = None            # --space / --dataset: run the spec on another benchmark
     dataset: str | None = None
-    preset: str | None = None           # --preset: a name in config.PRESETS (default: the spec's, "paper")
+    preset: str | None = None           # --preset: a name in config.PRESETS (default: the spec's, "default")
     budget: int | None = None           # --budget: total queries, a row of nar_core.budget.BUDGETS
     overrides: Mapping[str, Any] = field(default_factory=dict)  # --set KEY=VALUE, on top of --quick
     max_concurrent: int | None = None

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..budget import budget_settings
 from ..cli_common import QUICK_SETTINGS, parse_seeds
-from ..config import ExperimentConfig
+from ..config import DEFAULT_PRESET, ExperimentConfig
 from ..errors import ConfigError, NarError
 
 MODES = ("grid", "optuna")
@@ -148,7 +148,7 @@ class SweepSpec:
         quick: extra ``--quick`` overrides beyond :data:`~nar_core.cli_common.QUICK_SETTINGS`.
         paper_table: the CSV(s) under ``shared/reference/paper_results`` that the grid reproduces.
         preset: the settings every trial starts from (a name in :data:`nar_core.config.PRESETS`:
-            ``paper``, the default, or ``authors``); ``--preset`` sets it.
+            ``default``, ``authors`` or ``paper``); ``--preset`` sets it.
     """
 
     name: str
@@ -166,7 +166,7 @@ class SweepSpec:
     num_samples: int = 20
     quick: Mapping[str, Any] = field(default_factory=dict)
     paper_table: str = ""
-    preset: str = "paper"
+    preset: str = DEFAULT_PRESET
 
     # --- construction -------------------------------------------------------------------------
     @classmethod
