@@ -1,6 +1,10 @@
 #!/usr/bin/env python
 """KL-divergence thresholds zeta for FLOPs and parameters (no published table; paper default 2.5).
 
+The spec fixes distribution sampling (``sampling_mode=statistics``): only there does the KL test of
+Algorithm 2 decide anything. Under NB201's default interval sampling (the authors' force_uniform)
+every zeta samples the same cells.
+
 The sweeps are defined once, in the ablation registry (nar_core/ablations/registry.py); this
 script runs them: ``--table`` picks one, ``--space nb201 --budget 150`` runs its grid on NAS-Bench-201
 at 150 total queries, ``--preset authors`` with the authors' settings. ``--help`` lists the options.

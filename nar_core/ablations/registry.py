@@ -626,7 +626,11 @@ def _ablations() -> list[Ablation]:
             ("queries",)),
         Ablation("kl_thresholds", "kl_thresholds", "narq2t", SweepSpec(
             name="kl_thresholds",
-            description="KL thresholds zeta for FLOPs / #params (paper default 2.5, no published table)",
+            # Algorithm 2's KL test decides something only under distribution sampling: NB201's default
+            # (interval sampling, the authors' force_uniform) never reads it, so the sweep fixes
+            # sampling_mode=statistics (NB101's default); tests/test_learns_tiers.py checks zeta acts here
+            description="KL thresholds zeta for FLOPs / #params under distribution sampling, where the KL test "
+                        "acts (paper 2.5, authors' NB201 0.35 / 0.3; no published table)",
             space="nb201", dataset="cifar10", method="narq2t", fixed={"sampling_mode": "statistics"},
             grid=[{"kl_threshold_flops": z, "kl_threshold_params": z} for z in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)],
             search_space={"kl_threshold_flops": Param.float(0.1, 10.0, log=True),
