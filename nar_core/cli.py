@@ -18,6 +18,7 @@ from .errors import NarError
 _COMMANDS = {
     "data": "nar_core.cli_data:add_parser",
     "run": "nar_core.cli_run:add_parser",
+    "space": "nar_core.cli_space:add_parser",
     "report": "nar_core.ablations.cli:add_report_parser",
     "tables": "nar_core.ablations.cli:add_tables_parser",
 }
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "examples:\n"
             "  nar data info --space nb201 --data ../shared/data\n"
+            "  nar space check nb201\n"
             "  nar run --space nb201 --dataset cifar10 --method narq2t --seeds 0-9 --out runs/c10\n"
             "  nar report --results results/ --out report/\n"
             "sweeps: python sweeps/<name>.py --help; one table: nar tables --help\n"
