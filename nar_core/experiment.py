@@ -315,14 +315,18 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
                        f"{space.feature_shape[0]}")
     mask = attribute_mask(kinds, config.encoding_attributes)
 
-    scale = space.input_scale() if config.input_scaling == "authors" else None
+    # the Transformer rankers read the authors' raw values through a LayerNorm per token; the
+    # ConvNet mixes all channels in its first convolution, where raw costs (millions) would drown
+    # the op codes, so it always reads the unit-scaled tensor (docs/fidelity.md)
+    unit = config.input_scaling == "unit" or config.method == "convnet"
+    scale = None if unit else space.input_scale()
     if scale is not None:
         scale = np.asarray(scale, dtype=np.float32)
         if scale.shape != (space.feature_shape[0],) or not (np.isfinite(scale).all() and (scale > 0).all()):
             raise NarError(f"space {space.name}: input_scale() must give {space.feature_shape[0]} positive divisors")
 
     def encode_rows(r: np.ndarray) -> torch.Tensor:
-        x = space.encode(cells_of(r), ds, normalize=config.input_scaling == "unit")
+        x = space.encode(cells_of(r), ds, normalize=unit)
         if scale is not None:
             x = x / scale[None, :, None, None]
         if mask is not None:
