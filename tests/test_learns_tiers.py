@@ -130,6 +130,7 @@ def test_authors_input_scaling_reaches_the_ranker(monkeypatch, bench):
     assert raw[:, 1].max() == 9 * 16 * 16 * 32 * 32 + 2 * 16 * 32 * 32
     unit = _training_inputs(monkeypatch, bench, input_scaling="unit")
     assert unit.max() == 1.0 and unit.min() == 0.0
+    assert _training_inputs(monkeypatch, bench, method="convnet").max() == 1.0  # no per-token LayerNorm there
 
 
 # --- health: every row says whether the ranker learned ---------------------------------------------
