@@ -118,6 +118,26 @@ def _training_inputs(monkeypatch, bench, **overrides) -> torch.Tensor:
     return stop.value.args[0]
 
 
+def test_training_settings_reach_the_trainer(monkeypatch, bench):
+    import nar_core.experiment as experiment
+    from nar_core.ranker.train import _selection_key
+
+    def spy(model, train, val, settings, **k):
+        raise _Stop(settings)
+
+    monkeypatch.setattr(experiment, "train_ranker", spy)
+    for sel, tail in (("tier_accuracy", "drop"), ("tau+tier_accuracy", "train")):
+        cfg = ExperimentConfig.for_space("nb201", train_size=64, val_size=16, epoch_selection=sel, tail_batch=tail)
+        with pytest.raises(_Stop) as stop:
+            experiment.run_experiment(cfg, bench)
+        settings = stop.value.args[0]
+        assert (settings.epoch_selection, settings.tail_batch) == (sel, tail)
+        rec = {"tau": 0.5, "tier_acc": 0.3}
+        assert _selection_key(rec, settings) == pytest.approx(0.3 if sel == "tier_accuracy" else 0.8)
+    # a ranking-only run (classification loss off) is kept by tau whatever the setting
+    assert _selection_key({"tau": 0.5, "tier_acc": 0.3}, TrainSettings(cls_loss_factor=0.0)) == 0.5
+
+
 def test_authors_input_scaling_reaches_the_ranker(monkeypatch, bench):
     from nar_core.spaces import get_space
 
