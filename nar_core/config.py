@@ -213,6 +213,9 @@ class ExperimentConfig:
     query_metric: str = "test"
     # --- runtime ----------------------------------------------------------------------------------------
     device: str = "cpu"                  # "cpu", "cuda", "cuda:1", or "auto"
+    # fp32, bf16 (autocast forward passes, CPU or GPU) or tf32 (CUDA matrix products); changes the
+    # result, so it is part of the config hash and of every row (nar_core/ranker/precision.py)
+    precision: str = "fp32"
     num_threads: int = 0                 # torch intra-op threads; 0 leaves torch's default
 
     # ------------------------------------------------------------------------------------------------
@@ -321,6 +324,7 @@ class ExperimentConfig:
         need(self.adam_eps > 0, "adam_eps", "must be > 0")
         need(self.latency_loss_factor == 0 or sp.has_latency, "latency_loss_factor",
              f"the {sp.name} benchmark has no latency labels")
+        need(self.precision in ("fp32", "bf16", "tf32"), "precision", "must be one of fp32, bf16, tf32")
         need(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "device",
              "must be 'cpu', 'cuda', 'cuda:N' or 'auto'")
 

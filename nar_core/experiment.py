@@ -50,6 +50,7 @@ from .errors import ConfigError, NarError
 from .ranker.convnet import ConvNetRanker
 from .ranker.health import assess
 from .ranker.model import NARanker
+from .ranker.precision import autocast, matmul_precision
 from .ranker.train import TrainData, TrainSettings, predict, train_ranker
 from .sampler import CandidateSampler
 from .search import QueryLog, SearchOutcome, random_search, ranker_search, regularized_evolution, search_order
@@ -230,9 +231,10 @@ def run_experiment(
                                         make_mutation(space, bench), val_column=val_col, select_column=sel_col,
                                         curve_points=curve_points)
     else:
-        outcome, result_extra, train_seconds, search_seconds = _ranker_pipeline(
-            config, bench, space, ds, queries, device, split_ss, model_ss, sampler_ss, eval_ss,
-            val_col, sel_col, progress, log)
+        with matmul_precision(config.precision, device):
+            outcome, result_extra, train_seconds, search_seconds = _ranker_pipeline(
+                config, bench, space, ds, queries, device, split_ss, model_ss, sampler_ss, eval_ss,
+                val_col, sel_col, progress, log)
     if config.method not in RANKER_METHODS:
         search_seconds = time.perf_counter() - t_search
     elif outcome.best_row < 0:
@@ -354,7 +356,7 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         weight_decay=config.weight_decay, cls_loss_factor=config.cls_loss_factor if has_tiers else 0.0,
         rank_loss_factor=config.rank_loss_factor, latency_loss_factor=config.latency_loss_factor,
         tier_labels=config.tier_labels, tier_embedding_reset=config.tier_embedding_reset,
-        tail_batch=config.tail_batch, epoch_selection=config.epoch_selection)
+        tail_batch=config.tail_batch, epoch_selection=config.epoch_selection, precision=config.precision)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -377,7 +379,8 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         held = np.sort(np.random.default_rng(eval_ss).choice(held, size=HELDOUT_MAX, replace=False))
     health = None
     if held.size >= 2:
-        scores, logits, _ = predict(model, encode_rows(held), with_tiers=has_tiers and config.cls_loss_factor > 0)
+        scores, logits, _ = predict(model, encode_rows(held), with_tiers=has_tiers and config.cls_loss_factor > 0,
+                                    precision=config.precision)
         # classification only (rank_loss_factor 0): the score head was never trained, so no tau (NaN)
         health = assess(scores if config.rank_loss_factor > 0 else None, logits, bench.column(val_col)[held],
                         config.num_tiers)
@@ -408,11 +411,12 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         bar = tqdm(total=config.search_iterations, desc=f"search {config.method} seed {config.seed}", unit="it",
                    leave=False)
     cb = (lambda i, best: (bar.update(1), bar.set_postfix(best_val=f"{best:.2f}"))) if bar is not None else None
-    outcome = ranker_search(model, encode_rows, sampler, queries, iterations=config.search_iterations,
-                            sample_size=config.sample_size, top_k=config.top_k, val_column=val_col,
-                            select_column=sel_col, order=order, queried=config.search_queried,
-                            tier_short=config.tier_short, duplicates=config.sample_duplicates,
-                            latency_norm=tr.latency_norm if use_lat else None, progress=cb)
+    with autocast(config.precision, device):  # the search's forward passes (no gradients)
+        outcome = ranker_search(model, encode_rows, sampler, queries, iterations=config.search_iterations,
+                                sample_size=config.sample_size, top_k=config.top_k, val_column=val_col,
+                                select_column=sel_col, order=order, queried=config.search_queried,
+                                tier_short=config.tier_short, duplicates=config.sample_duplicates,
+                                latency_norm=tr.latency_norm if use_lat else None, progress=cb)
     if bar is not None:
         bar.close()
     search_seconds = time.perf_counter() - t_search

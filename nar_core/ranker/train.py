@@ -36,6 +36,7 @@ from ..tiers import TierStatistics
 from .losses import latency_loss, pairwise_ranking_loss, tier_labels, tier_loss
 from .metrics import kendall_tau
 from .model import NARanker
+from .precision import autocast
 
 
 @dataclass
@@ -57,6 +58,7 @@ class TrainSettings:
     tier_embedding_reset: str = ExperimentConfig.tier_embedding_reset  # "epoch" (authors) or "never"
     tail_batch: str = ExperimentConfig.tail_batch                      # "drop" (authors' drop_last) or "train"
     epoch_selection: str = ExperimentConfig.epoch_selection            # "tier_accuracy" (authors) or "tau+tier_accuracy"
+    precision: str = ExperimentConfig.precision                        # "fp32", "bf16" (autocast) or "tf32"
 
 
 @dataclass
@@ -92,14 +94,16 @@ def transformer_lr(step: int, d_model: int, warmup: int, scale: float = 1.0) -> 
 
 
 @torch.no_grad()
-def predict(model: NARanker, x: torch.Tensor, batch_size: int = 1024, with_tiers: bool = True):
+def predict(model: NARanker, x: torch.Tensor, batch_size: int = 1024, with_tiers: bool = True,
+            precision: str = "fp32"):
     """Scores (n,), tier logits (n, T) or None, latency (n,) or None, as numpy, in eval mode."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     scores, logits, lat = [], [], []
     for s in range(0, x.shape[0], batch_size):
-        out = model(x[s:s + batch_size].to(device), with_tiers=with_tiers)
+        with autocast(precision, device):
+            out = model(x[s:s + batch_size].to(device), with_tiers=with_tiers)
         scores.append(out.score.float().cpu())
         if out.tier_logits is not None:
             logits.append(out.tier_logits.float().cpu())
@@ -110,9 +114,9 @@ def predict(model: NARanker, x: torch.Tensor, batch_size: int = 1024, with_tiers
     return cat(scores), cat(logits), cat(lat)
 
 
-def evaluate(model: NARanker, data: TrainData, num_tiers: int) -> dict[str, float]:
+def evaluate(model: NARanker, data: TrainData, num_tiers: int, precision: str = "fp32") -> dict[str, float]:
     """Kendall tau of the score and tier accuracy (tiers by ground truth over the whole split)."""
-    scores, logits, _ = predict(model, data.x)
+    scores, logits, _ = predict(model, data.x, precision=precision)
     out = {"tau": kendall_tau(scores, data.y)}
     if logits is not None:
         labels = tier_labels(torch.as_tensor(data.y), num_tiers).numpy()
@@ -178,12 +182,14 @@ def train_ranker(
                     continue
                 y = y_all[idx]
                 labels = global_labels[idx] if global_labels is not None else tier_labels(y, T)
-                out = model(x_all[idx], with_tiers=model.tier_mode is not None and settings.cls_loss_factor > 0)
-                loss = settings.rank_loss_factor * pairwise_ranking_loss(out.score, y)
+                with autocast(settings.precision, device):
+                    out = model(x_all[idx], with_tiers=model.tier_mode is not None and settings.cls_loss_factor > 0)
+                # losses in float32 whatever the forward pass ran in
+                loss = settings.rank_loss_factor * pairwise_ranking_loss(out.score.float(), y)
                 if out.tier_logits is not None:
-                    loss = loss + settings.cls_loss_factor * tier_loss(out.tier_logits, labels)
+                    loss = loss + settings.cls_loss_factor * tier_loss(out.tier_logits.float(), labels)
                 if use_lat:
-                    loss = loss + settings.latency_loss_factor * latency_loss(out.latency, lat_all[idx])
+                    loss = loss + settings.latency_loss_factor * latency_loss(out.latency.float(), lat_all[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -199,7 +205,7 @@ def train_ranker(
                     stats_seconds += time.perf_counter() - t0
             rec = {"epoch": epoch, "loss": total / max(steps, 1), "lr": sched.get_last_lr()[0]}
             if val is not None:
-                rec.update(evaluate(model, val, T))
+                rec.update(evaluate(model, val, T, settings.precision))
                 key = _selection_key(rec, settings)
                 if settings.select_best_epoch and key > best_key:
                     best_key, best_epoch = key, epoch

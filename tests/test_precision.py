@@ -1,0 +1,50 @@
+"""Precision as a setting (issue 18): fp32 by default, bf16 autocast on the CPU, tf32 only on CUDA;
+recorded in the config (and so in every result row and its config hash)."""
+import pytest
+import torch
+
+from nar_core.config import ExperimentConfig
+from nar_core.errors import ConfigError
+from nar_core.experiment import config_hash
+from nar_core.ranker.precision import autocast
+
+TINY = dict(train_size=128, val_size=32, d_model=16, n_heads=2, d_ff=32, encoder_layers=1, decoder_layers=1,
+            epochs=2, batch_size=32, sample_size=32, search_iterations=2, num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def bench():
+    from nar_core.benchmarks import load_benchmark
+
+    return load_benchmark("nb201")
+
+
+def test_precision_is_validated_and_part_of_the_config_hash():
+    cfg = ExperimentConfig.for_space("nb201")
+    assert cfg.precision == "fp32"
+    assert config_hash(cfg) != config_hash(cfg.replace(precision="bf16"))
+    with pytest.raises(ConfigError, match="precision: must be one of fp32, bf16, tf32"):
+        cfg.replace(precision="fp16")
+
+
+def test_bf16_runs_the_forward_pass_in_bfloat16_and_is_deterministic(bench):
+    from nar_core.experiment import build_ranker, run_experiment
+
+    cfg = ExperimentConfig.for_space("nb201", seed=2, precision="bf16", **TINY)
+    model = build_ranker(cfg, (31, 4, 4), seed=0)
+    with autocast("bf16", "cpu"):
+        out = model(torch.randn(4, 31, 4, 4))
+    assert out.score.dtype == torch.bfloat16 and next(model.parameters()).dtype == torch.float32
+    a, b = run_experiment(cfg, bench), run_experiment(cfg, bench)
+    assert (a.found_key, a.test_acc, a.kendall_tau, a.tier_accuracy) == (b.found_key, b.test_acc, b.kendall_tau,
+                                                                          b.tier_accuracy)
+    fp32 = run_experiment(cfg.replace(precision="fp32"), bench)
+    assert fp32.kendall_tau != a.kendall_tau  # another arithmetic, another (close) result
+    assert abs(fp32.kendall_tau - a.kendall_tau) < 0.2
+
+
+def test_tf32_is_refused_on_the_cpu(bench):
+    from nar_core.experiment import run_experiment
+
+    with pytest.raises(ConfigError, match="tf32 exists only on CUDA"):
+        run_experiment(ExperimentConfig.for_space("nb201", precision="tf32", **TINY), bench)
