@@ -558,10 +558,14 @@ def load_paper_table(spec: TableSpec, paper_dir: str | os.PathLike | None = None
 
 
 def _natural(v: object) -> tuple:
+    """Sort key: numbers by value, a label led by a number (a budget ``129-130 (budget 150)``) by that number."""
     try:
         return (0, float(str(v)), "")
     except ValueError:
-        return (1, 0.0, str(v))
+        import re
+
+        m = re.match(r"^(\d+(?:\.\d+)?)(?=[-\s])", str(v))
+        return (0, float(m.group(1)), str(v)) if m else (1, 0.0, str(v))
 
 
 def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
