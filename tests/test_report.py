@@ -530,6 +530,23 @@ def test_report_cli_shows_progress(tmp_path: Path):
 
 
 @needs_paper
+def test_report_progress_bar_on_a_terminal(tmp_path: Path, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    (tmp_path / "results").mkdir()
+    pd.DataFrame(_rows(accs=HI)).to_csv(tmp_path / "results" / "a.csv", index=False)
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    write_report([tmp_path / "results"], tmp_path / "rep", figures=False, progress=True)
+    assert "nar report:" in err.getvalue() and "step/s" in err.getvalue()  # a tqdm bar, not log lines
+    assert "[1/" not in err.getvalue()
+
+
+@needs_paper
 @pytest.mark.skipif(not (REPO / "report" / "index.md").is_file(), reason="no committed report/")
 def test_committed_report_is_what_the_committed_results_give(tmp_path: Path):
     out = write_report([REPO / "results"], tmp_path / "report")
