@@ -234,10 +234,17 @@ def test_bad_results_files(tmp_path: Path):
 
 
 def test_duplicate_runs_count_once(tmp_path: Path):
+    """A run is keyed by config, seed, device, precision and settings version: repeated, it counts once."""
     row = run_row(method="nar", seed=1, metrics={"test_acc": 94.0})
     f1 = write_results(tmp_path / "a.csv", [row])
-    f2 = write_results(tmp_path / "b.csv", [dict(row, device="cuda")])
+    f2 = write_results(tmp_path / "b.csv", [dict(row, num_threads=4)])  # threads do not change a run
     assert len(T.load_results([f1, f2])) == 1
+    f3 = write_results(tmp_path / "c.csv", [dict(row, device="cuda"), dict(row, device="cuda:1")])
+    res = T.load_results([f1, f3])  # another device is another run (floating-point order); cuda:1 is cuda
+    assert len(res) == 2 and res["ours_bench"].tolist() == ["NB101 CIFAR-10", "NB101 CIFAR-10 (cuda)"]
+    f4 = write_results(tmp_path / "d.csv", [dict(row, precision="fp32"), dict(row, precision="bf16")])
+    res = T.load_results([f1, f4])  # no precision column reads fp32
+    assert res["_precision"].tolist() == ["fp32", "bf16"]
 
 
 def test_identifiers_read_alike_from_every_file(tmp_path: Path):
@@ -293,6 +300,58 @@ def test_figures(tmp_path: Path, nb101_results: Path):
     with pytest.raises(NarError, match="none of"):  # no rows of ours: nothing drawn
         plot_ablation("narq2t-IX", T.load_results([nb101_results]), tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+@needs_paper
+def test_paper_numbers_only_beside_runs_on_the_papers_benchmark_and_budget(tmp_path: Path):
+    """NARQ2T Table IV's numbers are NB101 CIFAR-10 at the papers' budget: an NB201 run at 150 queries gets none."""
+    from nar_core.ablations.figures import ablation_panels
+
+    def panels(space: str, **budget) -> list:
+        rows = [run_row(space, method="narq2t", seed=s, num_tiers=n, tier_index=n - 1, top_k=5,
+                        metrics={"test_acc": 94.0 + s / 10 + (n == 5) * 0.2, "queries_total": 150 - s % 2}, **budget)
+                for n in (5, 3) for s in range(3)]
+        return ablation_panels("narq2t-IV", T.load_results([write_results(tmp_path / f"{space}.csv", rows)]))
+
+    (g, pts, with_paper, paper), = panels("nb101")  # the papers' NB101 settings
+    assert with_paper and paper[("5", "5")][0] == 94.07
+    assert [(p[1][:2], p[4], p[5]) for p in pts] == [(("3", "5"), 3, "149-150"), (("5", "5"), 3, "149-150")]
+    mean, (lo, hi) = pts[1][2], pts[1][3]
+    assert mean == pytest.approx(94.3) and lo < mean < hi  # a 95% t interval over the three seeds
+    from nar_core.budget import BUDGETS
+
+    (g, pts, with_paper, _), = panels("nb201", **{k: v for k, v in BUDGETS[150].items() if k != "top_k"})
+    assert not with_paper and g == ("NB201 CIFAR-10", "150", "default")
+
+
+def _queries_rows() -> list[dict]:
+    """Test input: two methods at two budgets on two datasets, 3 seeds; evolution better, at 0 regret at 100."""
+    from nar_core.budget import BUDGETS
+
+    rows = []
+    for ds in ("cifar10", "cifar100"):
+        for method, regret in (("random_search", (0.6, 0.3)), ("evolution", (0.2, 0.0))):
+            for b, r in zip((50, 100), regret):
+                for s in range(3):
+                    rows.append(run_row("nb201", dataset=ds, method=method, seed=s, **BUDGETS[b], metrics={
+                        "test_acc": 94.37 - r - s * 0.01 * (r > 0), "test_acc_valpick": 94.37 - r - 0.05,
+                        "regret_test": r + s * 0.01 * (r > 0), "queries_total": b - s % 2}))
+    return rows
+
+
+def test_anytime_regret_and_rank_figures(tmp_path: Path):
+    from nar_core.ablations.figures import plot_anytime, plot_ranks, rank_table
+
+    results = T.load_results([write_results(tmp_path / "q.csv", _queries_rows())])
+    ranks = rank_table(results)
+    best = ranks[(ranks["protocol"] == "test-pick") & (ranks["series"] == "evolution")]
+    assert set(best["rank"]) == {1.0} and set(best["of"]) == {2} and len(best) == 4  # 2 budgets x 2 datasets
+    assert _is_png(plot_anytime(results, tmp_path / "anytime.png"))
+    assert _is_png(plot_ranks(results, tmp_path / "ranks.png"))
+    one = plot_anytime(results, tmp_path / "again.png")
+    assert one.read_bytes() == (tmp_path / "anytime.png").read_bytes()  # seeded bootstrap: same bytes
+    with pytest.raises(NarError, match="settings"):
+        plot_anytime(results, tmp_path / "none.png", settings="paper")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ that each verdict is known by construction). They are not results of any run; th
 from __future__ import annotations
 
 import filecmp
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,10 @@ import pytest
 from nar_core import ablations as A
 from nar_core.ablations.aggregation import paper_results_dir, superseded_mask
 from nar_core.ablations.report import write_report
-from nar_core.ablations.verdicts import judge_claim, verdict_table, welch_one_sided
+from nar_core.ablations.aggregation import DuplicateRunError
+from nar_core.ablations.verdicts import (
+    MARGIN, bootstrap_interval, family_sizes, holm, judge_claim, paired_stats, summary, verdict_table,
+)
 from nar_core.budget import BUDGETS, budget_of, budget_settings, total_queries
 from nar_core.config import DEFAULT_PRESET, SETTINGS_VERSION, ExperimentConfig
 from nar_core.errors import ConfigError, DataError
@@ -125,33 +129,55 @@ def test_registry_grids_cover_the_paper_rows():
 
 
 # --- verdicts ---------------------------------------------------------------------------------------
-def test_welch_matches_scipy_stats():
+def test_paired_statistics_match_scipy_stats():
     from scipy import stats
 
     rng = np.random.default_rng(0)
-    a, b = rng.normal(94.1, 0.2, 5), rng.normal(93.9, 0.4, 7)
-    gt, lt = welch_one_sided(a, b)
-    assert gt == pytest.approx(stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue, rel=1e-9)
-    assert lt == pytest.approx(stats.ttest_ind(a, b, equal_var=False, alternative="less").pvalue, rel=1e-9)
-    assert welch_one_sided([94.37] * 5, [94.37] * 5) == (1.0, 1.0)  # every seed at the optimum: no evidence
-    assert welch_one_sided([94.37] * 5, [94.0] * 5) == (0.0, 1.0)
+    a = rng.normal(94.1, 0.4, 8)
+    b = a - 0.2 + rng.normal(0, 0.1, 8)
+    s = paired_stats(a, b)
+    ref = stats.ttest_rel(a, b)
+    assert s.p_for == pytest.approx(ref.pvalue, rel=1e-9) and s.n == 8
+    assert s.ci95_t == pytest.approx(tuple(ref.confidence_interval(0.95)), rel=1e-9)
+    assert s.diff == pytest.approx(float(np.mean(a - b)))
+    # the bootstrap interval is deterministic (a fixed generator seed) and close to the t interval
+    assert bootstrap_interval(a - b) == bootstrap_interval(a - b) == s.ci95_boot
+    assert abs(s.ci95_boot[0] - s.ci95_t[0]) < 0.05 and abs(s.ci95_boot[1] - s.ci95_t[1]) < 0.05
+    # the MDE is the shift a two-sided paired t-test finds with power 0.8 (noncentral t)
+    sd = float(np.std(a - b, ddof=1))
+    se = sd / np.sqrt(8)
+    crit = stats.t.ppf(0.975, 7)
+    assert stats.nct.sf(crit, 7, s.mde / se) == pytest.approx(0.8, abs=1e-6)
+    # non-inferiority: one-sided at the margin, with its 90% interval
+    ni = paired_stats(a, b, noninferiority=True)
+    assert ni.p_for == pytest.approx(stats.ttest_rel(a - b + MARGIN, np.zeros(8), alternative="greater").pvalue, rel=1e-9)
+    assert ni.ci90_t == pytest.approx(tuple(stats.ttest_rel(a, b).confidence_interval(0.90)), rel=1e-9)
+    assert stats.nct.sf(stats.t.ppf(0.95, 7), 7, ni.mde / se) == pytest.approx(0.8, abs=1e-6)
+    # every seed equal: no spread, nothing to test on equal means; a constant shift is shown
+    assert paired_stats([94.37] * 5, [94.37] * 5).p_for == 1.0
+    assert paired_stats([94.47] * 5, [94.37] * 5).p_for == 0.0
+    assert holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
+    assert holm([0.03, 0.04]) == pytest.approx([0.06, 0.06])  # each below 0.05 alone, neither after Holm
 
 
 def _rows(method="narq2t", accs=(94.0,), preset=DEFAULT_PRESET, cell="", version=SETTINGS_VERSION,
-          health="ok", **overrides) -> list[dict]:
+          health="ok", valpick=None, seeds=None, **overrides) -> list[dict]:
     """Result rows of ``preset`` at the 150-query budget, one per accuracy (seed 0, 1, ...).
 
     ``version`` None: no ``settings_version`` column value (a row from before issue 17); ``health``
-    None: no health recorded; a str or one per seed otherwise."""
+    None: no health recorded; a str or one per seed otherwise. ``valpick``: ``test_acc_valpick`` per
+    seed (default: the same as ``test_acc``)."""
     out = []
-    for s, a in enumerate(accs):
+    for i, a in enumerate(accs):
+        s = seeds[i] if seeds is not None else i
         cfg = ExperimentConfig.for_space("nb201", preset, dataset="cifar10", method=method, seed=s,
                                          **{**BUDGETS[150], **overrides}).to_dict()
-        row = {**cfg, "status": "ok", "val_acc": a - 3, "test_acc": a, "test_acc_valpick": a, "found_key": f"{cell}{s}"}
+        row = {**cfg, "status": "ok", "val_acc": a - 3, "test_acc": a,
+               "test_acc_valpick": a if valpick is None else valpick[i], "found_key": f"{cell}{s}"}
         if version is not None:
             row["settings_version"] = version
         if health is not None:
-            row["health"] = health if isinstance(health, str) else health[s]
+            row["health"] = health if isinstance(health, str) else health[i]
         out.append(row)
     return out
 
@@ -162,9 +188,140 @@ def _load(tmp_path: Path, rows: list[dict]) -> pd.DataFrame:
     return A.load_results([path])
 
 
-def _verdicts(results: pd.DataFrame, claim: str) -> list[dict]:
+def _verdicts(results: pd.DataFrame, claim: str, protocol: str = "test-pick") -> list[dict]:
     c = next(c for a in A.ABLATIONS.values() for c in a.claims if c.name == claim)
-    return judge_claim(c, results)
+    return [line for line in judge_claim(c, results) if line["protocol"] == protocol]
+
+
+def _seeds(n: int = 20, seed: int = 7, spread: float = 1.0) -> np.ndarray:
+    """Per-seed accuracy of a baseline row: the seed (labelled cells, init, sampler) moves every row alike."""
+    return np.round(94.0 + np.random.default_rng(seed).normal(0, spread, n), 4)
+
+
+def test_known_effect_is_found_on_paired_seeds(tmp_path: Path):
+    """20 seeds, B = A + 0.3 + small noise, a large seed effect shared by both rows: the paired 95%
+    interval excludes 0 and the claim is reproduced, where an unpaired test would see nothing."""
+    from scipy import stats
+
+    a = _seeds()
+    b = np.round(a + 0.3 + np.random.default_rng(8).normal(0, 0.05, 20), 4)
+    assert stats.ttest_ind(b, a, equal_var=False).pvalue > 0.05  # the seed effect swamps it unpaired
+    res = _load(tmp_path, _rows(accs=b) + _rows(method="convnet", accs=a))
+    for proto in ("test-pick", "val-pick"):
+        (v,) = _verdicts(res, "building_block", proto)  # MSA (B above) beats ConvNet (A above)
+        lo, hi = (float(x) for x in v["ci95 t"].strip("[]").split(","))
+        blo, bhi = (float(x) for x in v["ci95 boot"].strip("[]").split(","))
+        assert 0 < lo < 0.3 < hi and 0 < blo < 0.3 < bhi
+        assert v["verdict"] == "reproduced" and v["seeds"] == "20" and v["test"] == "group"
+        assert float(v["diff"]) == pytest.approx(0.3, abs=0.03) and float(v["mde"]) < 0.1
+        assert v["p"] == "<0.001" and v["holm p"] == "<0.001" and v["run on"] == "NB201 CIFAR-10"
+    # the other way round: refuted
+    res = _load(tmp_path, _rows(accs=a) + _rows(method="convnet", accs=b))
+    assert _verdicts(res, "building_block")[0]["verdict"] == "refuted"
+
+
+def test_non_inferiority_at_the_margin(tmp_path: Path):
+    """"The latency head costs nothing": NARQ2TLat (B) against NARQ2T (A), margin 0.1 points, 90% interval."""
+    a = _seeds()
+    noise = np.random.default_rng(9).normal(0, 0.02, 20)
+
+    def judged(shift: float) -> dict:
+        b = np.round(a + shift + noise, 4)
+        (v,) = _verdicts(_load(tmp_path, _rows(latency_loss_factor=7.0, accs=b) + _rows(accs=a)), "latency_head")
+        return v
+
+    v = judged(-0.01)  # costs 0.01 points: within the margin
+    lo, hi = (float(x) for x in v["ci90 t"].strip("[]").split(","))
+    assert v["verdict"] == "reproduced" and lo > -MARGIN and v["A"] == "method=NARQ2TLat"
+    v = judged(-0.3)  # costs 0.3 points: inferior beyond the margin
+    lo, hi = (float(x) for x in v["ci90 t"].strip("[]").split(","))
+    assert v["verdict"] == "refuted" and hi < -MARGIN
+    assert judged(0.5)["verdict"] == "reproduced"  # the head helps: not worse
+    assert judged(-0.1)["verdict"] == "inconclusive"  # on the margin: neither shown
+
+
+def test_holm_runs_over_every_claim_group(tmp_path: Path):
+    """The family is every test of the report under one protocol; each line carries its test's adjusted p."""
+    a = _seeds()
+    rng = np.random.default_rng(3)
+    rows = _rows(accs=np.round(a + 0.3 + rng.normal(0, 0.05, 20), 4)) + _rows(method="convnet", accs=a)
+    rows += _rows(latency_loss_factor=7.0, accs=np.round(a + rng.normal(0, 0.3, 20), 4))  # noisy: weak test
+    table = verdict_table(_load(tmp_path, rows))
+    judged = table[(table["test"] != "") & (table["protocol"] == "test-pick")]
+    assert len(judged) == 2  # building block and the latency head (NARQ2T's default row is shared)
+    raw = [float(p) if p != "<0.001" else 0.0 for p in judged["test p"]]
+    assert [float(p) if p != "<0.001" else 0.0 for p in judged["holm p"]] == pytest.approx(holm(raw), abs=1e-3)
+    assert family_sizes(table) == {"test-pick": 2, "val-pick": 2}
+
+
+def test_partial_groups_are_judged_pair_by_pair(tmp_path: Path):
+    """5 tiers against 3, 7 and no tiers, with only 3 tiers run: that pair is judged, the others are not run."""
+    a = _seeds(10)
+    rows = _rows(accs=np.round(a + 0.4, 4)) + _rows(num_tiers=3, tier_index=2, accs=a)
+    lines = _verdicts(_load(tmp_path, rows), "tiers")
+    got = {line["B"]: (line["verdict"], line["test"]) for line in lines}
+    assert got == {"tiers=3": ("reproduced", "pair (partial group)"), "tiers=7": ("not run", ""),
+                   "tiers=-": ("not run", "")}
+    table = verdict_table(_load(tmp_path, rows))
+    row = summary(table).set_index("claim").loc["tiers"]
+    assert row["test-pick"] == "partial: 1 reproduced, 2 not run" and row["val-pick"] == row["test-pick"]
+
+
+def test_both_protocols_side_by_side(tmp_path: Path):
+    """Test-pick and val-pick are judged apart: here the val-pick picks undo the effect."""
+    a = _seeds()
+    b = np.round(a + 0.3, 4)
+    res = _load(tmp_path, _rows(accs=b, valpick=a) + _rows(method="convnet", accs=a))
+    (tp,) = _verdicts(res, "building_block", "test-pick")
+    (vp,) = _verdicts(res, "building_block", "val-pick")
+    assert (tp["verdict"], tp["metric"]) == ("reproduced", "test_acc")
+    assert (vp["verdict"], vp["metric"]) == ("inconclusive", "test_acc_valpick")
+    row = summary(verdict_table(res)).set_index("claim").loc["building_block"]
+    assert row["test-pick"].startswith("reproduced") and row["val-pick"].startswith("inconclusive")
+
+
+def test_comparisons_never_mix_devices_or_versions(tmp_path: Path):
+    a = _seeds(5)
+    rows = _rows(accs=a + 0.5) + [dict(r, device="cuda:0") for r in _rows(method="convnet", accs=a)]
+    res = _load(tmp_path, rows)
+    assert sorted(set(res["ours_bench"])) == ["NB201 CIFAR-10", "NB201 CIFAR-10 (cuda)"]
+    assert {v["verdict"] for v in _verdicts(res, "building_block")} == {"not run"}
+    rows = _rows(accs=a + 0.5) + [dict(r, precision="bf16") for r in _rows(method="convnet", accs=a)]
+    res = _load(tmp_path, rows)
+    assert sorted(set(res["ours_bench"])) == ["NB201 CIFAR-10", "NB201 CIFAR-10 (cpu, bf16)"]
+    assert {v["verdict"] for v in _verdicts(res, "building_block")} == {"not run"}
+    rows = _rows(accs=a + 0.5, version=SETTINGS_VERSION + 1) + _rows(method="convnet", accs=a)
+    assert {v["verdict"] for v in _verdicts(_load(tmp_path, rows), "building_block")} == {"not run"}
+
+
+def test_disagreeing_duplicates_are_refused_naming_both_files(tmp_path: Path):
+    rows = _rows(accs=(94.0, 94.1))
+    pd.DataFrame(rows).to_csv(tmp_path / "a.csv", index=False)
+    pd.DataFrame([rows[1]]).to_csv(tmp_path / "b.csv", index=False)
+    assert len(A.load_results([tmp_path / "a.csv", tmp_path / "b.csv"])) == 2  # the same run twice: once
+    pd.DataFrame([dict(rows[1], test_acc=94.2)]).to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(DuplicateRunError) as exc:
+        A.load_results([tmp_path / "a.csv", tmp_path / "b.csv"])
+    msg = str(exc.value)
+    assert "a.csv" in msg and "b.csv" in msg and "row 3" in msg and "row 2" in msg and "seed 1" in msg
+    assert "test_acc 94.1 vs 94.2" in msg
+    # the same config and seed on another device or precision is another run
+    pd.DataFrame([dict(rows[1], test_acc=94.2, device="cuda")]).to_csv(tmp_path / "b.csv", index=False)
+    assert len(A.load_results([tmp_path / "a.csv", tmp_path / "b.csv"])) == 3
+
+
+def test_budgets_read_as_the_queries_made(tmp_path: Path):
+    """A top-1 row of the 150-query row makes 129-130 queries, a top-10 row 173-175: the labels say so."""
+    rows = [dict(r, queries_total=q) for r, q in zip(_rows(accs=(94.0, 94.1, 94.2), top_k=1), (130, 129, 130))]
+    rows += [dict(r, queries_total=q) for r, q in zip(_rows(accs=(94.3, 94.4, 94.5)), (150, 150, 150))]
+    rows += [dict(r, queries_total=q) for r, q in zip(_rows(accs=(94.3, 94.4, 94.5), top_k=10), (173, 175, 174))]
+    res = _load(tmp_path, rows)
+    assert res["ours_budget"].tolist() == ["129-130 (budget 150)"] * 3 + ["150"] * 3 + ["173-175 (budget 150)"] * 3
+    assert set(res["_budget_row"]) == {"150"}
+    (help_,) = _verdicts(res, "queries_help")
+    assert (help_["budget"], help_["queries"], help_["verdict"]) == ("150", "150 vs 129-130", "reproduced")
+    (sat,) = _verdicts(res, "queries_saturate")
+    assert sat["queries"] == "150 vs 173-175"
 
 
 def test_verdicts_by_construction(tmp_path: Path):
@@ -176,38 +333,44 @@ def test_verdicts_by_construction(tmp_path: Path):
     rows += _rows(preset="authors", cls_loss_factor=0.0, accs=(93.5,))  # one seed of one compared row
     rows += _rows(preset="authors", accs=hi, top_k=3)  # the default row alone: nothing compared there
     res = _load(tmp_path, rows)
-    (v,) = [r for r in _verdicts(res, "losses") if r["settings"] == "default"]
-    assert v["verdict"] == "reproduced" and v["n seeds"] == "5 vs 5 / 5 vs 5" and v["within"] == "top-k=5"
-    assert v["run on"] == "NB201 CIFAR-10" and v["budget"] == "150" and v["effect"].startswith("+0.")
-    assert v["same cell"] == "0/5; 5/5"  # found_key per seed: the rank-only rows returned the default's cells
+    lines = [r for r in _verdicts(res, "losses") if r["settings"] == "default"]
+    assert [(v["B"], v["verdict"], v["seeds"], v["test"]) for v in lines] == [
+        ("losses=Cls. Loss", "reproduced", "5", "group"), ("losses=Ranking Loss", "reproduced", "5", "group")]
+    v = lines[0]
+    assert v["run on"] == "NB201 CIFAR-10" and v["budget"] == "150" and v["within"] == "top-k=5"
+    assert v["diff"].startswith("+0.") and v["A"] == "losses=Cls.+Ranking Loss"
+    assert [v["same cell"] for v in lines] == ["0/5", "5/5"]  # the rank-only rows returned the default's cells
     paper = lambda claim: [r for r in _verdicts(res, claim) if r["settings"] == "default"]  # noqa: E731
-    (p,) = paper("random_proportion")
-    assert p["verdict"] == "refuted"
+    assert {p["verdict"] for p in paper("random_proportion")} == {"refuted"}
     (x,) = paper("building_block")
     assert x["verdict"] == "inconclusive"
     authors = [r for r in _verdicts(res, "losses") if r["settings"] == "authors"]
-    assert [(r["within"], r["verdict"]) for r in authors] == [("top-k=5", "not run")]  # top-k=3 group left out
-    assert "fewer than 2 seeds" in authors[0]["detail"]
+    assert [(r["within"], r["B"], r["verdict"]) for r in authors] == [  # top-k=3 group left out
+        ("top-k=5", "losses=Cls. Loss", "not run"), ("top-k=5", "losses=Ranking Loss", "not run")]
+    assert "fewer than 2 common seeds" in authors[0]["detail"]
     assert {r["verdict"] for r in _verdicts(res, "tiers")} == {"not run"}
     assert set(verdict_table(None)["verdict"]) == {"not run"}
 
 
 def test_chosen_factor_groups_need_two_values(tmp_path: Path):
-    """The chosen lambda2 (5 on NB201 CIFAR-10) against the best other; a group with one value is left out."""
+    """The chosen lambda2 (5 on NB201 CIFAR-10) against every other; a group with one value is left out."""
     hi, lo = (94.3, 94.25, 94.35, 94.3, 94.28), (94.0, 94.1, 93.9, 94.05, 94.0)
     rows = _rows(accs=hi) + _rows(rank_loss_factor=3.0, accs=lo) + _rows(rank_loss_factor=7.0, accs=lo[:1])
     rows += _rows(accs=hi, **BUDGETS[100])  # the chosen value alone, at another budget
     rows += _rows(preset="paper", rank_loss_factor=3.0, accs=lo)  # another value alone
-    (v,) = _verdicts(_load(tmp_path, rows), "rank_factor_nb201_cifar10")
-    assert (v["verdict"], v["within"], v["settings"]) == ("reproduced", "benchmark=NAS-Bench-201, dataset=CIFAR-10", "default")
-    assert v["detail"].startswith("lambda2=5 94.30 vs lambda2=3 94.01")  # lambda2 = 7 has one seed: not the best other
+    lines = _verdicts(_load(tmp_path, rows), "rank_factor_nb201_cifar10")
+    assert {(v["within"], v["settings"], v["budget"]) for v in lines} == {
+        ("benchmark=NAS-Bench-201, dataset=CIFAR-10", "default", "150")}
+    got = [(v["B"], v["verdict"]) for v in lines]
+    assert got == [("lambda2=3", "reproduced"), ("lambda2=7", "not run")]  # lambda2 = 7 has one seed
+    assert lines[0]["detail"].startswith("lambda2=5 94.30 vs lambda2=3 94.01")
 
 
 def test_not_better_claim_uses_the_margin(tmp_path: Path):
     base = (94.0, 94.1, 93.9, 94.05, 94.0)
     rows = _rows(latency_loss_factor=7.0, accs=base) + _rows(accs=tuple(a + 0.02 for a in base))
     (v,) = _verdicts(_load(tmp_path, rows), "latency_head")
-    assert v["verdict"] == "reproduced"  # 0.02 points, not significant
+    assert v["verdict"] == "reproduced"  # 0.02 points below, every seed: within the margin
     rows = _rows(latency_loss_factor=7.0, accs=base) + _rows(accs=tuple(a + 0.5 for a in base))
     (v,) = _verdicts(_load(tmp_path, rows), "latency_head")
     assert v["verdict"] == "refuted"
@@ -247,8 +410,8 @@ def test_superseded_rows_are_shown_but_never_judged(tmp_path: Path):
     # (which would refute it) are not averaged in
     res = _load(tmp_path, _rows(accs=LO, version=None) + _rows(rank_loss_factor=0.0, accs=HI, version=None)
                 + _rows(accs=HI) + _rows(rank_loss_factor=0.0, accs=LO) + _rows(cls_loss_factor=0.0, accs=MID))
-    (v,) = _verdicts(res, "losses")
-    assert (v["verdict"], v["settings"], v["n seeds"]) == ("reproduced", "default", "5 vs 5 / 5 vs 5")
+    assert [(v["verdict"], v["settings"], v["seeds"]) for v in _verdicts(res, "losses")] == [
+        ("reproduced", "default", "5")] * 2
 
 
 @needs_paper
@@ -278,13 +441,15 @@ def test_report_lists_superseded_files(tmp_path: Path):
 def test_flagged_rows_are_left_out_of_verdicts_and_counted(tmp_path: Path):
     """A seed whose ranker did not learn ("tiers at chance") would refute the claim: it is left out, and said so."""
     bad = ("ok", "ok", "ok", "ok", "tiers at chance; one tier predicted")
+    mid = tuple(round(h - 0.3 + e, 3) for h, e in zip(HI, (0.0, 0.01, -0.01, 0.005, 0.0)))  # 0.3 below, seed by seed
     rows = _rows(accs=HI[:4] + (80.0,), health=bad) + _rows(rank_loss_factor=0.0, accs=LO, cell="x")
-    rows += _rows(cls_loss_factor=0.0, accs=MID, health=("ok", "ok", "ok", "tiers at chance", "ok"))
+    rows += _rows(cls_loss_factor=0.0, accs=mid, health=("ok", "ok", "ok", "tiers at chance", "ok"))
     rows += _rows(method="random_search", accs=MID, health="")  # no ranker: no health, never flagged
     res = _load(tmp_path, rows)
-    (v,) = _verdicts(res, "losses")
-    assert v["verdict"] == "reproduced" and v["n seeds"] == "4 vs 5 / 4 vs 4"
-    assert v["flagged"] == "2 flagged rows left out: one tier predicted, tiers at chance"
+    lines = _verdicts(res, "losses")
+    assert [(v["verdict"], v["seeds"]) for v in lines] == [("reproduced", "4 (+0 A, +1 B unpaired)"),
+                                                           ("reproduced", "3 (+1 A, +1 B unpaired)")]
+    assert {v["flagged"] for v in lines} == {"2 flagged rows left out: one tier predicted, tiers at chance"}
     table = A.build_table("narq2t-V", res) if HAVE_PAPER else None
     if table is not None:  # the table keeps every seed and counts the flagged ones
         t = table[(table["metric"] == "test_acc") & (table["ours_n"] > 0)].set_index("losses")
@@ -296,14 +461,16 @@ def test_flagged_rows_are_left_out_of_verdicts_and_counted(tmp_path: Path):
     # every seed of a compared row flagged: not run, with the reason
     rows = _rows(accs=HI) + _rows(rank_loss_factor=0.0, accs=LO, health="tiers at chance")
     rows += _rows(cls_loss_factor=0.0, accs=MID)
-    (v,) = _verdicts(_load(tmp_path, rows), "losses")
-    assert v["verdict"] == "not run" and "fewer than 2 seeds" in v["detail"]
-    assert v["flagged"] == "5 flagged rows left out: tiers at chance"
+    cls_only, rank_only = _verdicts(_load(tmp_path, rows), "losses")
+    assert cls_only["verdict"] == "not run" and "fewer than 2 common seeds" in cls_only["detail"]
+    assert cls_only["flagged"] == "5 flagged rows left out: tiers at chance"
+    assert rank_only["test"] == "pair (partial group)"  # the other pair is judged on its own
     # a chosen-factor claim counts its flagged rows too
     rows = _rows(accs=HI) + _rows(rank_loss_factor=3.0, accs=LO) + _rows(rank_loss_factor=4.0, accs=(99.0, 99.0),
                                                                          health="tau at chance")
-    (v,) = _verdicts(_load(tmp_path, rows), "rank_factor_nb201_cifar10")
-    assert v["verdict"] == "reproduced" and v["flagged"] == "2 flagged rows left out: tau at chance"
+    lines = _verdicts(_load(tmp_path, rows), "rank_factor_nb201_cifar10")
+    assert [(v["B"], v["verdict"]) for v in lines] == [("lambda2=3", "reproduced"), ("lambda2=4", "not run")]
+    assert {v["flagged"] for v in lines} == {"2 flagged rows left out: tau at chance"}
 
 
 # --- the report -------------------------------------------------------------------------------------
@@ -324,11 +491,59 @@ def test_report_is_deterministic_and_says_not_run(tmp_path: Path):
     assert not list(tmp_path.glob(".one*"))  # no temporary folder left
 
 
+def _report_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nar_core.cli", "report", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
 def test_report_cli_bad_input_exit_2(tmp_path: Path):
-    proc = subprocess.run([sys.executable, "-m", "nar_core.cli", "report", "--results", str(tmp_path / "nope"),
-                           "--out", str(tmp_path / "rep")], capture_output=True, text=True, timeout=120)
+    proc = _report_cli("--results", str(tmp_path / "nope"), "--out", str(tmp_path / "rep"))
     assert proc.returncode == 2 and "not found" in proc.stderr
     assert not (tmp_path / "rep").exists()
+
+
+def test_report_refuses_an_empty_or_foreign_folder(tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    proc = _report_cli("--results", str(tmp_path / "empty"), "--out", str(tmp_path / "rep"))
+    assert proc.returncode == 2, proc.stderr
+    assert "holds no results table" in proc.stderr and "expected result tables" in proc.stderr
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "prices.csv").write_text("item,price\napple,1\n")
+    proc = _report_cli("--results", str(tmp_path / "foreign"), "--out", str(tmp_path / "rep"))
+    assert proc.returncode == 2 and "not a results table" in proc.stderr and "prices.csv" in proc.stderr
+    (tmp_path / "unfinished").mkdir()
+    pd.DataFrame([dict(r, status="failed") for r in _rows(accs=HI)]).to_csv(tmp_path / "unfinished" / "r.csv", index=False)
+    proc = _report_cli("--results", str(tmp_path / "unfinished"), "--out", str(tmp_path / "rep"))
+    assert proc.returncode == 2 and "no finished run" in proc.stderr
+    assert not (tmp_path / "rep").exists()
+
+
+@needs_paper
+def test_report_cli_shows_progress(tmp_path: Path):
+    (tmp_path / "results").mkdir()
+    pd.DataFrame(_rows(accs=HI) + _rows(rank_loss_factor=0.0, accs=LO)).to_csv(tmp_path / "results" / "a.csv", index=False)
+    proc = _report_cli("--results", str(tmp_path / "results"), "--out", str(tmp_path / "rep"), "--no-figures")
+    assert proc.returncode == 0, proc.stderr
+    log = proc.stderr.splitlines()  # not a terminal: plain log lines, one per step
+    assert log[0].startswith("nar report: [1/") and any("table narq2t-V" in line for line in log)
+    assert any(line.endswith("verdicts") for line in log) and "wrote" in proc.stdout
+
+
+@needs_paper
+def test_report_progress_bar_on_a_terminal(tmp_path: Path, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    (tmp_path / "results").mkdir()
+    pd.DataFrame(_rows(accs=HI)).to_csv(tmp_path / "results" / "a.csv", index=False)
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    write_report([tmp_path / "results"], tmp_path / "rep", figures=False, progress=True)
+    assert "nar report:" in err.getvalue() and "step/s" in err.getvalue()  # a tqdm bar, not log lines
+    assert "[1/" not in err.getvalue()
 
 
 @needs_paper
@@ -369,8 +584,9 @@ def test_nb101_registry_grid_end_to_end_on_the_official_format(tmp_path: Path):
     iv = (tmp_path / "report" / "tables" / "narq2t-IV.md").read_text()
     # the no-tier and 3-tier rows at top-5 on NB101, beside the paper's; --quick is no budget of the table
     # ("other") and sets no field a preset decides ("default")
-    assert "| - | 5 | NB101 CIFAR-10 | other | default | no_tier |" in iv and "| 3 | 5 | NB101 CIFAR-10 | other | default | narq2t |" in iv
+    assert re.search(r"\| - \| 5 \| NB101 CIFAR-10 \| [\d-]+ \(other\) \| default \| no_tier \|", iv), iv
+    assert re.search(r"\| 3 \| 5 \| NB101 CIFAR-10 \| [\d-]+ \(other\) \| default \| narq2t \|", iv), iv
     assert "n=2" in iv and "93.55" in iv
     verdicts = pd.read_csv(tmp_path / "report" / "verdicts.csv", dtype=str, keep_default_na=False)
     tiers = verdicts[(verdicts["claim"] == "tiers") & (verdicts["run on"] == "NB101 CIFAR-10")]
-    assert tiers["verdict"].tolist() == ["not run"]  # 5 and 7 tiers were not run
+    assert set(tiers["verdict"]) == {"not run"} and len(tiers) == 6  # 5 and 7 tiers were not run: 3 pairs x 2 protocols

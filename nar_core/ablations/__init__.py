@@ -5,7 +5,8 @@
 * :mod:`.budget`: the one budget table (total queries -> cells, iterations, top-k, batch, epochs).
 * :mod:`.aggregation`: our result rows -> per-table aggregates beside the paper's numbers.
 * :mod:`.render`: markdown / CSV / LaTeX; :mod:`.figures`: PNG figures.
-* :mod:`.verdicts`: each claim reproduced / refuted / inconclusive / not run, by Welch's t over seeds.
+* :mod:`.verdicts`: each claim reproduced / refuted / inconclusive / not run: paired over common seeds
+  (t and bootstrap intervals, non-inferiority at a margin, minimum detectable effect), Holm-adjusted.
 * :mod:`.report`: ``nar report --results results/ --out report/``.
 """
 from .aggregation import aggregate, build_table, load_paper_table, load_results, paper_results_dir, select_rows

@@ -9,8 +9,11 @@ Two inputs, both tidy CSV tables:
 * the papers' tables: ``shared/reference/paper_results/*.csv`` (long format, one printed number per
   row, ``stat`` in mean/std/best). Their numbers are read from those files, never typed here.
 
-Every row of ours is tagged with where it ran (``ours_bench``: benchmark and dataset), its budget
-(``ours_budget``: a name of :data:`~nar_core.budget.BUDGETS`, or ``other``) and its
+Every row of ours is tagged with where it ran (``ours_bench``: benchmark and dataset, and the
+device and precision when not the CPU in fp32: ``NB201 CIFAR-10 (cuda)``), its budget (``ours_budget``:
+the queries its config actually made over its seeds, ``queries_total``, e.g. ``129-130 (budget 150)``
+for a top-1 row run with the cells and iterations of the budget table's 150-query row; ``_budget_row``
+is that row's name, or ``other``, and what comparisons group by) and its
 settings (``ours_settings``: the preset of :data:`nar_core.config.PRESETS` its config matches, or
 ``custom``; ``superseded`` for a row of an older :data:`~nar_core.config.SETTINGS_VERSION`). A table
 groups by these as well as by its row keys, so runs on another benchmark, at another budget or with
@@ -52,7 +55,7 @@ from .registry import (
     get_table, num_label, str_col,
 )
 
-__all__ = ["paper_results_dir", "load_results", "load_paper_table", "held_defaults", "select_rows",
+__all__ = ["paper_results_dir", "load_results", "DuplicateRunError", "RUN_KEY", "queries_label", "load_paper_table", "held_defaults", "select_rows",
            "labelled_rows", "aggregate", "build_table", "budgets", "GROUP_COLUMNS", "describe", "SUPERSEDED",
            "superseded_mask", "health_of", "flags_of", "superseded_files"]
 
@@ -70,6 +73,13 @@ PAPER_DATASET = "cifar10"
 BUDGET_COLUMNS = ("train_size", "val_size", "epochs", "search_iterations")
 # Config columns that do not change the result (where it ran, where the data was).
 _NOT_IDENTITY = frozenset({"data_dir", "device", "num_threads"})
+#: what a run is keyed by, beside its config: where and how it computed, and which code (settings
+#: version) produced it. Two rows of one key are one run; a comparison never mixes keys' devices.
+RUN_KEY = ("_device", "_precision", "settings_version")
+#: the value of ``precision`` for rows without the column (every run before it existed was fp32)
+DEFAULT_PRECISION = "fp32"
+#: metrics two rows of one run must agree on (else :class:`DuplicateRunError`)
+_AGREE = ("test_acc", "test_acc_valpick")
 _BUDGET_KEYS = frozenset({"train_size", "val_size", "search_iterations", "top_k", "batch_size", "sample_size",
                           "epochs"})
 
@@ -92,6 +102,15 @@ def paper_results_dir(path: str | os.PathLike | None = None) -> Path:
     return d
 
 
+class DuplicateRunError(DataError):
+    """Two rows of one run (same config, seed, device, precision and settings version) disagree."""
+
+
+EXPECTED = ("expected result tables: CSV files with one row per run and seed (columns space, dataset, method, "
+            "seed, the config and the metrics), as `nar run --out DIR` writes DIR/results.csv, a sweep writes "
+            "<storage>/<name>/results.csv, or the copies under results/ (results/*.csv)")
+
+
 def _expand(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str]]:
     """Each results file with its name for a reader: ``<folder name>/<path below it>`` for a file
     found in a folder (the same wherever the folder lies), the file's name for a file given."""
@@ -104,7 +123,7 @@ def _expand(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str]]:
             found = sorted({Path(f) for f in glob.glob(str(p / "*.csv"))}
                            | {Path(f) for f in glob.glob(str(p / "**" / "results.csv"), recursive=True)})
             if not found:
-                raise DataError(p, "folder holds no results table (DIR/*.csv or <storage>/<name>/results.csv)")
+                raise DataError(p, f"folder holds no results table; {EXPECTED}")
             name = p.resolve().name
             files.extend((f, "/".join(x for x in (name, f.relative_to(p).as_posix()) if x)) for f in found)
         elif p.is_file():
@@ -118,12 +137,17 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """Read and stack results tables (files, or folders: their ``*.csv`` and any ``results.csv`` below).
 
     Keeps rows of finished runs only (``status`` ok where a sweep wrote one), normalises the
-    dataset name, drops repeated runs (a run is a pure function of its config, seed and settings
-    version: rows with equal config columns, less ``data_dir``/``device``/``num_threads``, and equal
-    ``settings_version`` are one run), and adds ``_source`` (the file), ``_file`` (its name for a
-    reader), ``queries_budget`` (train + val cells + iterations x top-k), the group columns
-    :data:`GROUP_COLUMNS`, ``_superseded`` (:func:`superseded_mask`) and ``_health``
-    (:func:`health_of`).
+    dataset name and adds ``_device`` (``cpu``, ``cuda``: the ``device`` column without its index),
+    ``_precision`` (the ``precision`` column, ``fp32`` where absent). A run is a pure function of its
+    config, seed, device, precision and settings version (:data:`RUN_KEY`; the config is every config
+    column less ``data_dir``/``device``/``num_threads``, the fields ``config_hash`` hashes): rows of
+    one run that agree on ``test_acc`` and ``test_acc_valpick`` count once, rows that disagree are a
+    :class:`DuplicateRunError` naming both files and rows, never a choice by file order. Adds
+    ``_source`` (the file), ``_file`` (its name for a reader), ``_row`` (its line in the file),
+    ``queries_budget`` (train + val cells + iterations x top-k, as planned), the group columns
+    :data:`GROUP_COLUMNS`, ``_budget_row``, ``_bench``, ``_version``, ``_superseded``
+    (:func:`superseded_mask`) and ``_health`` (:func:`health_of`).
+    A CSV without the columns of a results table is refused (a foreign folder), naming the file.
     """
     if not paths:
         raise NarError("no results given (use --results PATH [PATH ...])")
@@ -137,7 +161,8 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
             raise DataError(f, f"not a readable CSV table ({exc})") from None
         missing = [c for c in ("space", "dataset", "method", "seed") if c not in df.columns]
         if missing:
-            raise DataError(f, f"not a results table: missing column(s) {', '.join(missing)}")
+            raise DataError(f, f"not a results table: missing column(s) {', '.join(missing)}; {EXPECTED}")
+        df["_row"] = np.arange(len(df)) + 2  # the line in the file (after the header)
         if "found_key" in df.columns:  # a sweep table with pending rows wrote the NB201 index 541 as 541.0
             df["found_key"] = df["found_key"].str.replace(r"^(\d+)\.0$", r"\1", regex=True)
         df["_source"] = str(f)
@@ -152,13 +177,71 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     df["dataset"] = [_canonical_or_same(x, s) for x, s in zip(str_col(df["dataset"]), df["space"])]
     if "settings_version" in df.columns:  # a re-run under new settings is another run than its superseded row
         df["settings_version"] = pd.to_numeric(df["settings_version"], errors="coerce")
-    identity = [c for c in ExperimentConfig.__dataclass_fields__ if c in df.columns and c not in _NOT_IDENTITY]
-    identity += ["settings_version"] if "settings_version" in df.columns else []
-    df = df.drop_duplicates(subset=identity, keep="first").reset_index(drop=True)
+    else:
+        df["settings_version"] = np.nan
+    device = str_col(col_or(df, "device", "cpu")).replace("", "cpu")
+    df["_device"] = device.str.replace(r"^cuda(:\d+)?$", "cuda", regex=True)
+    df["_precision"] = str_col(col_or(df, "precision", DEFAULT_PRECISION)).replace("", DEFAULT_PRECISION)
     for m in METRICS:
         if m in df.columns:
             df[m] = pd.to_numeric(df[m], errors="coerce")
+    df = _one_row_per_run(df, config_columns(df) + list(RUN_KEY))
     return _tag(df)
+
+
+def col_or(df: pd.DataFrame, name: str, default: object) -> pd.Series:
+    """``df[name]``, or ``default`` on every row when the column is absent."""
+    return df[name] if name in df.columns else pd.Series(default, index=df.index, dtype=object)
+
+
+def config_columns(df: pd.DataFrame) -> list[str]:
+    """The config columns of ``df`` that identify a run's config (``config_hash``'s fields, seed included)."""
+    return [c for c in ExperimentConfig.__dataclass_fields__ if c in df.columns and c not in _NOT_IDENTITY]
+
+
+def _same_value(a: float, b: float) -> bool:
+    return (np.isnan(a) and np.isnan(b)) or a == b
+
+
+def _one_row_per_run(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """Rows of one run (equal ``key``) kept once when they agree; :class:`DuplicateRunError` when not."""
+    dup = df.duplicated(subset=key, keep=False).to_numpy(bool)
+    if dup.any():
+        agree = [m for m in _AGREE if m in df.columns]
+        for _, g in df[dup].groupby(key, dropna=False, sort=False):
+            first = g.iloc[0]
+            for _, other in g.iloc[1:].iterrows():
+                bad = [m for m in agree if not _same_value(float(first[m]), float(other[m]))]
+                if bad:
+                    what = "; ".join(f"{m} {first[m]:g} vs {other[m]:g}" for m in bad)
+                    h = first.get("config_hash", "")
+                    cfg = f"config {h}" if isinstance(h, str) and h else "one config"
+                    raise DuplicateRunError(
+                        first["_file"], f"row {first['_row']} and {other['_file']} row {other['_row']} are the same run "
+                        f"({cfg}, seed {first['seed']}, device {first['_device']}, precision {first['_precision']}, "
+                        f"settings_version {_version_text(first['settings_version'])}) but disagree: {what}. A run is "
+                        f"a pure function of these, so one of the two rows is wrong or stale: remove it (no row is "
+                        f"chosen by file order)")
+    return df[~df.duplicated(subset=key, keep="first").to_numpy(bool)].reset_index(drop=True)
+
+
+def _version_text(v: object) -> str:
+    v = pd.to_numeric(pd.Series([v]), errors="coerce").iloc[0]
+    return "none (1)" if pd.isna(v) else f"{int(v)}"
+
+
+def queries_label(made: Sequence[float], row: str) -> str:
+    """A budget as the queries made: ``150``; ``129-130 (budget 150)`` for a run with the cells and
+    iterations of the budget table's row 150 that made 129 to 130 queries (top-1, repeats free);
+    ``57 (other)`` off the table; the row's name alone where no ``queries_total`` was recorded."""
+    made = [m for m in np.asarray(made, float) if not np.isnan(m)]
+    if not made:
+        return row
+    lo, hi = int(min(made)), int(max(made))
+    text = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    if row == "other":
+        return f"{text} (other)"
+    return text if text == row else f"{text} (budget {row})"
 
 
 def _canonical_or_same(name: str, space: str) -> str:
@@ -170,9 +253,19 @@ def _canonical_or_same(name: str, space: str) -> str:
 
 def _tag(df: pd.DataFrame) -> pd.DataFrame:
     short = {"nb101": "NB101", "nb201": "NB201"}
-    df["ours_bench"] = [f"{short.get(s, s)} {DATASET_LABEL.get(d, d)}" for s, d in zip(df["space"], df["dataset"])]
+    df["_bench"] = [f"{short.get(s, s)} {DATASET_LABEL.get(d, d)}" for s, d in zip(df["space"], df["dataset"])]
+    where = [("" if (d, p) == ("cpu", DEFAULT_PRECISION) else f" ({d}" + ("" if p == DEFAULT_PRECISION else f", {p}") + ")")
+             for d, p in zip(df["_device"], df["_precision"])]
+    df["ours_bench"] = [b + w for b, w in zip(df["_bench"], where)]
     shape = [c for c in ("train_size", "val_size", "search_iterations", "epochs", "batch_size") if c in df.columns]
-    df["ours_budget"] = [budget_of(r) for r in df[shape].to_dict("records")] if shape else "other"
+    df["_budget_row"] = [budget_of(r) for r in df[shape].to_dict("records")] if shape else "other"
+    df["_version"] = df["settings_version"]
+    made = pd.to_numeric(col_or(df, "queries_total", np.nan), errors="coerce")
+    config = [c for c in config_columns(df) if c != "seed"] + list(RUN_KEY)
+    frame = df[config].assign(_made=made)
+    lo = frame.groupby(config, dropna=False, sort=False)["_made"].transform("min")
+    hi = frame.groupby(config, dropna=False, sort=False)["_made"].transform("max")
+    df["ours_budget"] = [queries_label([a, b], r) for a, b, r in zip(lo, hi, df["_budget_row"])]
     if {"train_size", "val_size", "search_iterations", "top_k"} <= set(df.columns):
         df["queries_budget"] = (pd.to_numeric(df["train_size"], errors="coerce") + pd.to_numeric(df["val_size"], errors="coerce")
                                 + pd.to_numeric(df["search_iterations"], errors="coerce")
@@ -397,7 +490,15 @@ def labelled_rows(spec: TableSpec | str, results: pd.DataFrame, loose: bool = Fa
     for c in ("seed", "space", "dataset", "method", "rank_loss_factor", "found_key"):
         if c in rows.columns:
             out[f"_{c}"] = rows[c]
+    for c in ("_bench", "_budget_row", "_version", "_device", "_precision", "_file", "_row"):
+        if c in rows.columns:
+            out[c] = rows[c]
     out["_health"] = health_of(rows)
+    # what the verdicts and figures read beside the table's metrics: both selection protocols, the
+    # test regret and the queries made
+    for m in ("test_acc", "test_acc_valpick", "regret_test", "queries_total", "queries_train", "queries_search"):
+        if m not in spec.metrics and m in rows.columns:
+            out[m] = pd.to_numeric(rows[m], errors="coerce")
     for m in spec.metrics:
         out[m] = pd.to_numeric(rows[m], errors="coerce") if m in rows.columns else np.nan
     return out
@@ -457,10 +558,14 @@ def load_paper_table(spec: TableSpec, paper_dir: str | os.PathLike | None = None
 
 
 def _natural(v: object) -> tuple:
+    """Sort key: numbers by value, a label led by a number (a budget ``129-130 (budget 150)``) by that number."""
     try:
         return (0, float(str(v)), "")
     except ValueError:
-        return (1, 0.0, str(v))
+        import re
+
+        m = re.match(r"^(\d+(?:\.\d+)?)(?=[-\s])", str(v))
+        return (0, float(m.group(1)), str(v)) if m else (1, 0.0, str(v))
 
 
 def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
@@ -492,8 +597,10 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
         ours[k] = ours[k].astype(object)
         paper[k] = paper[k].astype(object)
     elsewhere = np.zeros(len(ours), bool)
-    if "dataset" not in keys:  # the paper's rows are CIFAR-10: ours on another dataset sit beside no paper number
-        elsewhere = ~ours["ours_bench"].astype(str).str.endswith(" " + DATASET_LABEL[PAPER_DATASET]).to_numpy(bool)
+    if "dataset" not in keys and results is not None:
+        # the paper's rows are CIFAR-10: ours on another dataset sit beside no paper number
+        on_paper = set(rows.loc[rows["_dataset"].astype(str) == PAPER_DATASET, "ours_bench"]) if "_dataset" in rows else set()
+        elsewhere = ~ours["ours_bench"].isin(on_paper).to_numpy(bool)
     table = pd.concat([paper.merge(ours[~elsewhere], on=keys + ["metric"], how="outer", sort=False),
                        ours[elsewhere]], ignore_index=True, sort=False)
     for t in groups:

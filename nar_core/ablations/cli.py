@@ -5,7 +5,7 @@
     nar tables paper narq2t-IV
     nar tables table narq2t-IV --results results/ [--out DIR] [--format markdown|csv|latex]
     nar tables figure ablation narq2t-VII --results results/ --out p.png
-    nar tables figure queries --results results/ --out q.png
+    nar tables figure queries --results results/ --out q.png      (anytime test regret)
     nar tables figure curve --results results/ --out c.png --space nb201 --dataset cifar10
 
 Every :class:`~nar_core.errors.NarError` (missing file, unknown table, no matching rows) is one
@@ -39,7 +39,8 @@ def add_report_parser(sub) -> None:
     p = sub.add_parser("report", help="the reproduction report: every table, figure and verdict from result tables",
                        description="Write OUT/index.md (verdicts first), OUT/verdicts.csv, OUT/tables/*.md|csv and "
                                    "OUT/figures/*.png from the result tables under --results. Deterministic; "
-                                   "runs no experiment.")
+                                   "runs no experiment. Progress on stderr (a bar on a terminal, log lines "
+                                   "otherwise). An empty or foreign results folder exits with status 2.")
     _results_args(p, loose=False)
     p.add_argument("--out", required=True, help="report folder (replaced as a whole)")
     p.add_argument("--no-figures", action="store_true", help="markdown and CSV only")
@@ -51,7 +52,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
     t0 = time.perf_counter()
-    out = write_report(args.results, args.out, paper_dir=args.paper_dir, figures=not args.no_figures)
+    out = write_report(args.results, args.out, paper_dir=args.paper_dir, figures=not args.no_figures, progress=True)
     print(f"wrote {out}/index.md in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -87,7 +88,7 @@ def add_tables_parser(sub) -> None:
     a.add_argument("--metric", default="test_acc")
     _results_args(a)
     a.set_defaults(func=cmd_ablation)
-    q = fsub.add_parser("queries", help="test accuracy vs total queries per method")
+    q = fsub.add_parser("queries", help="anytime test regret (log scale) vs total queries made, per method")
     q.add_argument("--out", required=True, help="PNG file")
     _results_args(q, loose=False)
     q.set_defaults(func=cmd_queries)

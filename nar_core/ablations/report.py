@@ -2,17 +2,21 @@
 
 ``write_report(["results/"], "report/")`` writes
 
-* ``index.md``: the verdict table first (every claim the papers draw from an ablation), then the
-  superseded result files (rows from before issue 17: shown in the tables, never judged), the
+* ``index.md``: the verdicts first (every claim the papers draw from an ablation: one line per
+  claim group with the test-pick and val-pick verdicts side by side, then every paired comparison
+  with its intervals, p, minimum detectable effect and Holm-adjusted p: :mod:`.verdicts`), then the
+  superseded result files (an older settings version: shown in the tables, never judged), the
   list of tables and figures, what was not run, and the wall time of each sweep;
-* ``verdicts.csv``: the same verdicts as data;
+* ``verdicts.csv``: every comparison line as data;
 * ``tables/<name>.md`` and ``tables/<name>.csv``: every table of the registry, ours beside the
   paper's numbers (a paper row we have not run reads ``not run``);
-* ``figures/*.png``: ablation bars with error bars, queries-vs-accuracy curves per method,
-  best-so-far curves, latency predicted vs measured.
+* ``figures/*.png`` (:mod:`.figures`): anytime test regret against total queries, the methods' ranks
+  across the datasets, ablation points with 95% intervals, within-run regret curves, latency
+  predicted vs measured.
 
 Deterministic: the same results give byte-identical markdown and CSV (and PNGs, whose metadata is
-fixed). Nothing here runs an experiment: a number appears only if a result row holds it.
+fixed; the bootstrap generators are seeded). Nothing here runs an experiment: a number appears only
+if a result row holds it. An empty or foreign results folder is refused (exit status 2).
 """
 from __future__ import annotations
 
@@ -24,13 +28,15 @@ from typing import Sequence
 
 import pandas as pd
 
+import sys
+
 from ..errors import NarError
 from ..config import DEFAULT_PRESET, SETTINGS_VERSION
-from .aggregation import SUPERSEDED, budgets, build_table, labelled_rows, load_results, superseded_files
+from .aggregation import EXPECTED, SUPERSEDED, budgets, build_table, labelled_rows, load_results, superseded_files
 from ..budget import BUDGETS, SEPARATING_BUDGET
 from .registry import ABLATIONS, TABLES, NoMatchingRowsError, table_names
-from .render import header, markdown, render, write_text
-from .verdicts import ALPHA, MARGIN, TEST, verdict_table
+from .render import header, markdown, render
+from .verdicts import ALPHA, BOOT_SEED, MARGIN, N_BOOT, POWER, PROTOCOLS, family_sizes, summary, verdict_table
 
 WALL_TIMES = "wall_times.tsv"  # optional: name, seconds, exit status, command (written by the run queue)
 
@@ -47,8 +53,13 @@ restricted to those cells). The ablations were run on NAS-Bench-201 instead, wit
 grids, and are shown beside the papers' NAS-Bench-101 numbers: compare the *ordering* of the rows,
 not the values. The **budget** differs too: at the papers' NAS-Bench-201 budget (1,000 + 256
 training cells, 50 x top-5, 1,506 queries) every method reaches the optimum, so the ablations run
-first at {sep} total queries (the budget table in `nar_core/budget.py`), where the methods
-differ. The **settings** column names the preset each run followed (see `docs/fidelity.md`):
+first with the cells and iterations of the {sep}-query row of the budget table (`nar_core/budget.py`),
+where the methods differ. The **budget** column of a table reads the total queries its runs actually
+made (`queries_total`: training and validation cells plus searched cells, a cell queried twice
+counted once), with the budget-table row beside it where they differ: a top-1 row of the {sep}-query
+row makes `129-130 (budget {sep})`, a top-10 row `173-175 (budget {sep})`. **Run on** names the
+benchmark and, for a run not on the CPU in fp32, the device (`(cuda)`) and precision: runs on
+different devices are never averaged or compared together. The **settings** column names the preset each run followed (see `docs/fidelity.md`):
 `default` is the authors' public code (the papers' text where the code is silent), since the
 papers' numbers came from that code; `authors` is `--preset authors` (the authors' code exactly,
 NAR's rank-loss factor for every method); `paper` is `--preset paper` (the papers' text as
@@ -61,31 +72,67 @@ predicted`, `tau at chance`): they count in the table's means but the verdicts l
 
 
 def _verdict_section(verdicts: pd.DataFrame, superseded: int = 0) -> str:
-    shown = verdicts[["text", "table", "run on", "budget", "settings", "within", "verdict", "n seeds", "effect", "p",
-                      "same cell", "flagged"]]
-    shown = shown.rename(columns={"text": "claim", "n seeds": "seeds (A vs B)", "effect": "effect (A - B)"})
-    counts = verdicts["verdict"].value_counts()
-    tally = ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "refuted", "inconclusive", "not run"))
+    table = summary(verdicts)
+    protos = [c for c in table.columns if c in {p for p, _ in PROTOCOLS} or c in set(verdicts["protocol"])]
+    sizes = family_sizes(verdicts)
+
+    def tally(proto: str) -> str:
+        kinds = table[proto].astype(str).str.extract(r"^(reproduced|refuted|inconclusive|not run|partial)")[0]
+        counts = kinds.value_counts()
+        return ", ".join(f"{counts.get(v, 0)} {v}" for v in ("reproduced", "refuted", "inconclusive", "partial", "not run"))
+
+    about = {"test-pick": " (the papers' protocol)", "val-pick": " (never looks at test labels)"}
+    lines = [f"- **{proto}**{about.get(proto, '')}: {tally(proto)} (claim groups); Holm family: "
+             f"{sizes.get(proto, 0)} tests" for proto in protos]
+    text = "## Verdicts\n\n" + "\n".join(lines) + "\n"
     if superseded:
-        tally += (f". {superseded} superseded result rows (before issue 17) are left out of every verdict: see "
-                  f"[Superseded results](#superseded-results)")
-    return (
-        "## Verdicts\n\n"
-        f"{tally}.\n\n"
-        f"Test: {TEST}, on the per-seed test accuracy of the returned cell (the papers' protocol), between two "
-        f"rows of a table run on the same benchmark, budget and settings. *A beats B*: reproduced when A > B with "
-        f"p < {ALPHA} for every B, refuted when some B > A with p < {ALPHA}, else inconclusive; `p` is that of "
-        f"A > B. *B does not beat A* (the latency head costs nothing, more queries saturate): refuted when "
-        f"B > A with p < {ALPHA} (`p` is that of B > A), reproduced when not and B gains less than {MARGIN} "
-        f"points, else inconclusive. The chosen rank-loss factor is tested against the best other factor. "
-        f"Effect: difference of means in percentage points and Hedges' g. Several rows for one claim are its "
-        f"groups (benchmark, budget, settings, or the row keys it leaves open such as top-k). `same cell`: of the "
-        f"seeds both rows ran, how many returned the very same cell: where it is all of them, the compared "
-        f"setting did not change what the search returned (the sampler or the labelled cells decided it). "
-        f"Never used: superseded rows (before issue 17); rows whose ranker did not learn (`health` not `ok`) "
-        f"are left out of their group, and `flagged` says how many and why.\n\n"
-        + markdown(shown.astype(object).fillna(""))
-    )
+        text += (f"\n{superseded} superseded result rows (an older settings version) are left out of every verdict: "
+                 f"see [Superseded results](#superseded-results).\n")
+    text += f"""
+**How a claim is judged.** Within each group of rows run on the same benchmark and device (`run on`;
+a GPU run reads `(cuda)`, a precision other than fp32 is named), with the cells and iterations of one
+budget-table row (`budget`), the same settings and settings version, and each value of the row keys a
+claim leaves open (`within`, e.g. top-k): never across devices, precisions or code versions. Two rows
+are compared **on their common seeds, paired** (a seed fixes the labelled cells, the initialisation and
+the sampler's streams for every row of an ablation): `diff` is the mean of the per-seed differences
+A - B, with its **95% paired t interval** and a **95% bootstrap percentile interval** ({N_BOOT:,}
+resamples of the seeds, generator seed {BOOT_SEED}: the report is deterministic). *A beats B*
+(`beats`, and the chosen rank-loss factor against every other factor): the paired t-test's two-sided
+p. *B does not beat A* (`not_better`: top-10 saturates, the latency head costs nothing): a
+**non-inferiority** test at a margin of **{MARGIN} points** (H0: the mean of A - B is at most
+-{MARGIN}; one-sided alpha 0.05) with its **90% interval**: reproduced only when the interval's lower
+bound is above -{MARGIN}, refuted when its upper bound is below it (in the direction of the data: the
+p of inferiority). `mde`: the **minimum detectable effect**, the smallest true mean difference (beyond
+0, or beyond -{MARGIN} for non-inferiority) the test finds with power {POWER} at alpha {ALPHA}, from
+the paired differences' std and n (noncentral t). A group with every compared row is **one test**: A
+must beat every B (its p is the largest of the pairs', every difference positive), and any B beating
+A refutes it (Bonferroni: the smallest p pointing against the claim times the number of pairs). A
+**partial group** (a compared row missing or with fewer than 2 seeds paired) is judged **comparison by
+comparison** (`test`: pair), the missing pairs reading `not run`. **Holm's correction** runs over
+the family of **every test this report makes under one protocol** (each complete claim group and
+each pair of a partial group, over all claims): `holm p` decides, below {ALPHA} *reproduced* when the
+effect points the claim's way and *refuted* when it points against it, else *inconclusive*. Both
+**selection protocols** are judged, each its own family: test-pick (`test_acc`, the papers': the
+queried cell with the best test accuracy) and val-pick (`test_acc_valpick`: the best queried
+validation accuracy). `queries`: the total queries each side's runs made on those seeds (a top-1 row
+makes fewer than a top-5 row of the same budget row). `same cell`: of the paired seeds, how many
+returned the very same cell (all of them: the compared setting did not change what the search
+returned). Never used: superseded rows; rows whose ranker did not learn (`health` not `ok`) are left
+out of their group (`flagged`).
+
+"""
+    shown = table.rename(columns={"text": "claim", "claim": "_name"}).drop(columns=["_name"])
+    text += markdown(shown.astype(object).fillna(""))
+    pairs = verdicts[verdicts["B"] != ""]
+    if not pairs.empty:
+        cols = ["text", "run on", "budget", "settings", "within", "protocol", "A", "B", "seeds", "queries", "diff",
+                "ci95 t", "ci95 boot", "ci90 t", "p", "mde", "test", "holm p", "verdict", "same cell", "flagged"]
+        detail = pairs[cols].rename(columns={"text": "claim", "diff": "diff (A - B)", "ci95 t": "95% t",
+                                             "ci95 boot": "95% bootstrap", "ci90 t": "90% t (non-inferiority)"})
+        text += ("\n### Every comparison\n\nOne line per compared pair, group and protocol (`verdicts.csv` holds "
+                 "the same with the means). `p`: the pair's own p; `holm p`: its test's (a complete group's lines "
+                 "share it).\n\n" + markdown(detail.astype(object).fillna("")))
+    return text
 
 
 def _superseded_section(df: pd.DataFrame) -> str:
@@ -121,19 +168,53 @@ def _wall_times(paths: Sequence[str | os.PathLike]) -> str:
             + markdown(df[["sweep", "minutes", "exit", "command"]]))
 
 
+class Progress:
+    """What ``nar report`` is writing: a tqdm bar on a terminal, plain log lines on stderr otherwise, or nothing."""
+
+    def __init__(self, enabled: bool | None, total: int = 0):
+        self.enabled, self.total, self.done = bool(enabled), total, 0
+        self.bar = None
+        if self.enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc="nar report", unit="step", file=sys.stderr, leave=False)
+
+    def add(self, n: int) -> None:
+        self.total += n
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.refresh()
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(what, refresh=False)
+            self.bar.update(1)
+        elif self.enabled:
+            print(f"nar report: [{self.done}/{self.total}] {what}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def write_report(results: Sequence[str | os.PathLike], out: str | os.PathLike, paper_dir: str | None = None,
-                 figures: bool = True) -> Path:
-    """Write the report folder ``out`` (replaced as a whole: a failure leaves the old one in place)."""
+                 figures: bool = True, progress: bool | None = False) -> Path:
+    """Write the report folder ``out`` (replaced as a whole: a failure leaves the old one in place).
+
+    Refuses (a :class:`~nar_core.errors.NarError`: exit status 2 from the CLI) a results folder with
+    no results table, a CSV that is not one (a foreign folder), and tables that hold no finished run.
+    ``progress``: report each step on stderr (a tqdm bar on a terminal, log lines otherwise)."""
     out = Path(out)
-    try:
-        df = load_results(results)
-    except NarError as exc:
-        if "holds no results table" not in str(exc):
-            raise
-        df = pd.DataFrame()
+    df = load_results(results)
+    if df.empty:
+        raise NarError(f"{', '.join(str(r) for r in results)}: the result tables hold no finished run (no row with "
+                       f"status ok); {EXPECTED}")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
+    bar = Progress(progress, total=len(table_names()) + 2)
     try:
-        _write(df, tmp, results, paper_dir, figures)
+        bar.step(f"read {len(df)} result rows")
+        _write(df, tmp, results, paper_dir, figures, bar)
         os.chmod(tmp, 0o755)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
@@ -146,10 +227,12 @@ def write_report(results: Sequence[str | os.PathLike], out: str | os.PathLike, p
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        bar.close()
     return out
 
 
-def _write(df: pd.DataFrame, out: Path, results, paper_dir, figures: bool) -> None:
+def _write(df: pd.DataFrame, out: Path, results, paper_dir, figures: bool, bar: Progress) -> None:
     (out / "tables").mkdir(parents=True)
     lines: list[str] = []
     made, not_run = [], []
@@ -158,8 +241,6 @@ def _write(df: pd.DataFrame, out: Path, results, paper_dir, figures: bool) -> No
     for name in table_names():
         spec = TABLES[name]
         try:
-            if df.empty:
-                raise NoMatchingRowsError("no results")
             labelled[name] = labelled_rows(spec, df)
             table = build_table(spec, df, paper_dir=paper_dir, labelled=labelled[name])
             ours = int((table["ours_n"] > 0).sum())
@@ -171,9 +252,11 @@ def _write(df: pd.DataFrame, out: Path, results, paper_dir, figures: bool) -> No
         (out / "tables" / f"{name}.md").write_text(render(spec, table, "markdown", note=note))
         (out / "tables" / f"{name}.csv").write_text(render(spec, table, "csv"))
         (made if ours else not_run).append((name, ours))
+        bar.step(f"table {name}")
     lines.append(INTRO.format(sep=SEPARATING_BUDGET, version=SETTINGS_VERSION))
-    verdicts = verdict_table(df if not df.empty else None, labelled)
+    verdicts = verdict_table(df, labelled)
     verdicts.to_csv(out / "verdicts.csv", index=False, lineterminator="\n")
+    bar.step("verdicts")
     old = superseded_files(df)
     lines.append(_verdict_section(verdicts, int(old["rows"].sum()) if len(old) else 0))
     section = _superseded_section(df)
@@ -185,10 +268,11 @@ def _write(df: pd.DataFrame, out: Path, results, paper_dir, figures: bool) -> No
     lines.append("\nNot run (the paper's numbers alone): "
                  + ", ".join(f"[{n}](tables/{n}.md)" for n, _ in not_run if n in claimed or n.startswith(("nar-", "narq2t-")))
                  + "\n")
-    if figures and not df.empty:
-        lines.append(_figures(df, out))
+    if figures:
+        lines.append(_figures(df, out, bar))
     lines.append("## Budget table\n\nOne table for the ablations (`--budget N` of every `sweeps/*.py`) and the "
-                 "queries-vs-accuracy comparison:\n\n" + markdown(pd.DataFrame(
+                 "queries-vs-accuracy comparison (a run's total queries can fall short of its row: a cell "
+                 "queried twice is counted once):\n\n" + markdown(pd.DataFrame(
                      [{"total queries": b, **s} for b, s in BUDGETS.items()])))
     walls = _wall_times(results)
     if walls:
@@ -196,48 +280,60 @@ def _write(df: pd.DataFrame, out: Path, results, paper_dir, figures: bool) -> No
     (out / "index.md").write_text("\n".join(lines))
 
 
-def _figures(df: pd.DataFrame, out: Path) -> str:
-    from .figures import plot_ablation, plot_curves, plot_latency, plot_queries
+def _figures(df: pd.DataFrame, out: Path, bar: Progress) -> str:
+    from .figures import plot_ablation, plot_anytime, plot_curves, plot_latency, plot_ranks
 
     (out / "figures").mkdir()
-    lines = ["## Figures\n"]
-    # the figures over all runs: (plot, file, caption, what the report says without the runs)
-    for plot, name, caption, missing in (
-            (plot_queries, "queries_vs_accuracy", "Queries vs accuracy (test-pick solid with ± std band, val-pick "
-             "dashed):\n\n![queries vs accuracy]", "Queries vs accuracy"),
-            (plot_latency, "latency_predicted_vs_measured", "Latency predicted by the latency head vs measured, "
-             "top-5 queried cells of each run (NARQ2T Table III):\n\n![latency]", "Latency predicted vs measured")):
-        try:
-            plot(df, out / "figures" / f"{name}.png")
-            lines.append(f"{caption}(figures/{name}.png)\n")
-        except NarError:
-            lines.append(f"{missing}: not run.\n")
+    # every figure as (file name, draw, caption); drawn in this order, a figure without runs says so or is left out
+    tasks: list[tuple[str, object, str, str]] = []
+    for settings, suffix, note in ((DEFAULT_PRESET, "", ""), (SUPERSEDED, "_superseded",
+                                                               " (superseded runs, an older settings version)")):
+        tasks.append((f"anytime_regret{suffix}", lambda p, s=settings: plot_anytime(df, p, settings=s),
+                      f"Anytime test regret{note}: the test regret of the returned cell (log scale; the dashed line at 0 "
+                      f"is the benchmark optimum) against the total queries the runs made (training + validation cells "
+                      f"+ searched), each point a budget of the budget table, mean over seeds with a 95% bootstrap "
+                      f"band; a column per dataset, test-pick above, val-pick below. A method run on a GPU reads "
+                      f"`(cuda)`", ""))
+        tasks.append((f"ranks{suffix}", lambda p, s=settings: plot_ranks(df, p, settings=s),
+                      f"Rank of each method at each budget{note} (1 = best mean test accuracy among the methods run "
+                      f"there; ties share the mean rank): the line is the mean over the datasets, the markers each "
+                      f"dataset; test-pick and val-pick", ""))
+    tasks.append(("latency_predicted_vs_measured", lambda p: plot_latency(df, p),
+                  "Latency predicted by the latency head vs measured, top-5 queried cells of each run (NARQ2T "
+                  "Table III)", "Latency predicted vs measured: not run."))
     for name in table_names():
         spec = TABLES[name]
         if spec.x_key is None or name == "queries":
             continue
-        try:
-            plot_ablation(spec, df, out / "figures" / f"{name}.png")
-        except NarError:
-            continue
-        lines.append(f"{header(spec)}:\n\n![{name}](figures/{name}.png)\n")
-    # best-so-far curves at the separating budget, per benchmark: each method's default runs only (the
+        tasks.append((name, lambda p, spec=spec: plot_ablation(spec, df, p),
+                      f"{header(spec)}: our mean with its 95% t interval over seeds (n beside each point; under each "
+                      f"row the total queries its runs made); the paper's numbers only in a panel on the paper's "
+                      f"benchmark at its budget", ""))
+    # within-run curves at the separating budget, per benchmark: each method's default runs only (the
     # rows of the queries-vs-accuracy table), never an ablation's variants; the superseded runs of
-    # those configs (before issue 17) in figures of their own, never drawn with today's
+    # those configs in figures of their own, never drawn with today's
     try:
         q = df.loc[labelled_rows("queries", df).index]
     except NarError:
         q = df.iloc[:0]
-    q = q[q["ours_budget"] == str(SEPARATING_BUDGET)]
+    q = q[q["_budget_row"] == str(SEPARATING_BUDGET)]
     if "best_so_far_val" in q.columns:
         for settings, suffix, note in ((DEFAULT_PRESET, "", ""),
-                                       (SUPERSEDED, "_superseded", " (superseded runs, before issue 17)")):
+                                       (SUPERSEDED, "_superseded", " (superseded runs, an older settings version)")):
             for (space, dataset), rows in q[q["ours_settings"] == settings].groupby(["space", "dataset"], sort=True):
-                path = out / "figures" / f"best_so_far_{space}_{dataset}{suffix}.png"
-                try:
-                    plot_curves(rows, path)
-                except NarError:
-                    continue
-                lines.append(f"Best-so-far validation accuracy, {space} {dataset}, {SEPARATING_BUDGET} "
-                             f"queries{note}:\n\n![best so far](figures/{path.name})\n")
+                tasks.append((f"best_so_far_{space}_{dataset}{suffix}", lambda p, rows=rows: plot_curves(rows, p),
+                              f"Within-run validation regret of the best cell so far, {space} {dataset}, budget "
+                              f"{SEPARATING_BUDGET}{note} (log scale; mean over seeds, 95% bootstrap band; x: the "
+                              f"labelled cells plus the searched queries spread over the iterations)", ""))
+    bar.add(len(tasks))
+    lines = ["## Figures\n"]
+    for name, draw, caption, missing in tasks:
+        path = out / "figures" / f"{name}.png"
+        try:
+            draw(path)
+            lines.append(f"{caption}:\n\n![{name}](figures/{name}.png)\n")
+        except NarError:
+            if missing:
+                lines.append(missing + "\n")
+        bar.step(f"figure {name}")
     return "\n".join(lines)

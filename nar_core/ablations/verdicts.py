@@ -1,31 +1,48 @@
 """Each claim of the papers judged over seeds: reproduced, refuted, inconclusive or not run.
 
-The test: Welch's t-test (unequal variances), one-sided, alpha 0.05, on the per-seed test
-accuracy of the returned cell (``test_acc``, the papers' protocol), between two rows of a table
-run on the same benchmark, at the same budget, with the same settings (each such group gets its
-own verdict, so where the default and ``--preset authors`` disagree both are shown).
+**Paired on common seeds.** A seed fixes the labelled cells, the ranker's initialisation and the
+sampler's streams for every row of an ablation, so two rows of one group are compared seed by seed:
+``d_s = A_s - B_s`` over the seeds both ran (A: the row the claim says is better, or not worse; B:
+a row it is compared with). For each compared pair (:func:`paired_stats`):
 
-* ``beats`` (A beats B, C, ...): *reproduced* when A's mean is higher than each other row's with
-  p < alpha; *refuted* when some other row is higher than A with p < alpha; else *inconclusive*.
-* ``not_better`` (B does not beat A: a latency head costs nothing, more queries no longer help):
-  *refuted* when B is higher than A with p < alpha; *reproduced* when not and B's mean gain is below
-  :data:`MARGIN` percentage points; else *inconclusive* (a gain too large to dismiss, too noisy to show).
-* ``chosen_best`` (the chosen factor beats the others): A = the chosen (default) value, B = the
-  other value with the highest mean; then as ``beats``.
+* the mean difference with a 95% **paired t** interval and a 95% **bootstrap percentile** interval
+  (:data:`N_BOOT` resamples of the seeds, ``numpy`` generator seeded with :data:`BOOT_SEED`, the
+  same for every pair: the report is deterministic);
+* the **p-value**: the paired t-test's two-sided p for the claims "A beats B" (``beats``,
+  ``chosen_best``; p < 0.05 exactly when the 95% t interval excludes 0); for "B does not beat A"
+  (``not_better``: top-10 saturates, the latency head costs nothing) a **non-inferiority** test at
+  the margin :data:`MARGIN` (0.1 points): H0 ``mean d <= -margin``, one-sided alpha 0.05, with its
+  90% t interval (p < 0.05 exactly when the interval's lower bound is above ``-margin``);
+* the **minimum detectable effect** (MDE): the smallest true mean difference (beyond the tested
+  boundary, 0 or ``-margin``) that the test finds with power 0.8 at its alpha, from the paired
+  differences' sample std and n (noncentral t: ``scipy.special.nctdtrinc``).
 
-Effect size: the difference of means (percentage points) and Hedges' g (pooled, bias-corrected);
-with n seeds per row. Seeds that all give the same accuracy (zero variance on both sides) cannot
-be tested: equal means are inconclusive, unequal ones are taken as significant (p = 0). A row
-that was not run makes the claim *not run* for that group.
+**Groups.** A claim is judged within each group of rows run on the same benchmark and device
+(``run on``: ``NB201 CIFAR-10``, ``NB201 CIFAR-10 (cuda)``; precision too), budget-table row,
+settings and settings version (and each value of the row keys the claim leaves open, e.g. top-k):
+a comparison never mixes devices, precisions or code versions. A group with every compared row
+(two or more seeds paired each) is one **test**: for ``beats`` A must beat every B
+(intersection-union: the group's p is the largest pair p, all differences positive), and it is
+refuted when some B beats A (Bonferroni over the group's pairs: k times the smallest p of the
+pairs whose difference is negative); ``not_better`` the same with the non-inferiority p and,
+against it, the p of inferiority (H0 ``mean d >= -margin``). A **partial group** (some compared
+row missing, or fewer than 2 seeds paired) is judged comparison by comparison: each pair that
+could be paired is a test of its own; the missing ones read ``not run``.
 
-Rows a verdict never uses (:mod:`.aggregation`):
+**Holm.** The family is every test the report makes under one selection protocol: each complete
+claim group and each pair of a partial group, over all claims (:func:`verdict_table`;
+:func:`judge_claim` alone adjusts over the one claim's tests). The Holm-adjusted p decides: below
+:data:`ALPHA`, *reproduced* when the effect points the claim's way, *refuted* when it points
+against it; else *inconclusive*. Hence a non-inferiority claim is reproduced only when its 90%
+interval's lower bound is above ``-margin`` (the adjusted p is never below the raw one).
 
-* superseded rows (settings ``superseded``: no ``settings_version``, or an older one than
-  :data:`nar_core.config.SETTINGS_VERSION`; produced before issue 17 changed the defaults): left
-  out before grouping. A claim with only superseded rows is *not run*, and says so.
-* flagged rows (``health`` present and not ``ok``: the ranker did not learn): left out of their
-  group's comparison; the ``flagged`` column says how many and why ("2 flagged rows left out: tiers
-  at chance"). A compared row left with fewer than 2 seeds makes the group *not run*.
+**Both selection protocols** are judged, each its own family: *test-pick* (``test_acc``: the
+returned cell is the queried one with the best test accuracy, the papers' protocol) and *val-pick*
+(``test_acc_valpick``: the best queried validation accuracy; never looks at test labels).
+
+Rows a verdict never uses (:mod:`.aggregation`): superseded rows (an older settings version: left
+out before grouping; a claim with only those is *not run* and says so) and flagged rows (``health``
+present and not ``ok``: left out of their group, the ``flagged`` column says how many and why).
 """
 from __future__ import annotations
 
@@ -37,69 +54,178 @@ import numpy as np
 import pandas as pd
 
 from ..errors import NarError
-from .aggregation import GROUP_COLUMNS, SUPERSEDED, flags_of, labelled_rows
+from .aggregation import SUPERSEDED, flags_of, labelled_rows
 from .registry import ABLATIONS, Claim, TableSpec, get_table
 
 ALPHA = 0.05
-MARGIN = 0.1  # percentage points: a mean gain below this is "no better" (saturation, no cost)
+POWER = 0.8
+MARGIN = 0.1  # percentage points: the non-inferiority margin ("no better", "costs nothing")
 MIN_SEEDS = 2
-TEST = "Welch's t-test, one-sided, alpha 0.05"
+N_BOOT = 10_000
+BOOT_SEED = 20_240_719
+#: (protocol, metric) judged for a claim on ``test_acc``; another metric is judged alone
+PROTOCOLS = (("test-pick", "test_acc"), ("val-pick", "test_acc_valpick"))
+#: the columns a verdict line groups by: benchmark and device, budget-table row, settings, code version
+VERDICT_GROUP = ("ours_bench", "_budget_row", "ours_settings", "_version")
+TEST = ("paired t-test on common seeds (two-sided, 95% t and bootstrap intervals) for \"A beats B\"; "
+        f"non-inferiority at a margin of {MARGIN} points (one-sided alpha 0.05, 90% interval) for \"B does not "
+        f"beat A\"; Holm-adjusted across every test of the report, alpha {ALPHA}")
 
 VERDICTS = ("reproduced", "refuted", "inconclusive", "not run")
+COLUMNS = ["claim", "text", "table", "kind", "run on", "budget", "settings", "within", "protocol", "metric",
+           "A", "B", "seeds", "queries", "mean A", "mean B", "diff", "ci95 t", "ci95 boot", "ci90 t", "p", "mde",
+           "test", "test p", "holm p", "verdict", "same cell", "flagged", "detail"]
+
+
+# ------------------------------------------------------------------------------------------------
+# the statistics of one pair
+# ------------------------------------------------------------------------------------------------
+def _t_quantile(df: float, q: float) -> float:
+    from scipy.special import stdtrit  # scipy.stats takes seconds to import; the report must stay fast
+
+    return float(stdtrit(df, q))
+
+
+def _t_sf(df: float, t: float) -> float:
+    """P(T > t) for Student's t with ``df`` degrees of freedom."""
+    from scipy.special import stdtr
+
+    return float(stdtr(df, -t))
+
+
+def paired_t_interval(d: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The ``level`` two-sided Student t interval of the mean of the paired differences ``d``."""
+    d = np.asarray(d, float)
+    n, mean = len(d), float(d.mean())
+    se = float(d.std(ddof=1)) / math.sqrt(n)
+    half = _t_quantile(n - 1, 0.5 + level / 2) * se
+    return mean - half, mean + half
+
+
+def bootstrap_interval(d: Sequence[float], level: float = 0.95, n_boot: int = N_BOOT,
+                       seed: int = BOOT_SEED) -> tuple[float, float]:
+    """The ``level`` percentile interval of the mean of ``d`` over ``n_boot`` resamples of its seeds.
+
+    The generator is seeded with ``seed`` on every call: the same differences give the same interval."""
+    d = np.asarray(d, float)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+    lo, hi = np.percentile(means, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
+def paired_p(d: Sequence[float], shift: float = 0.0) -> tuple[float, float]:
+    """One-sided p-values of the paired t-test of ``mean d`` against ``shift``:
+    ``(p of mean d > shift, p of mean d < shift)``. The two-sided p is twice the smaller.
+
+    All differences equal (no spread): the test is undefined; a mean on the boundary shows nothing
+    (1, 1), one off it is taken as shown (0 on its side)."""
+    d = np.asarray(d, float)
+    n, mean = len(d), float(d.mean())
+    sd = float(d.std(ddof=1))
+    if sd == 0 or not np.isfinite(sd):
+        if math.isclose(mean, shift, abs_tol=1e-12):
+            return 1.0, 1.0
+        return (0.0, 1.0) if mean > shift else (1.0, 0.0)
+    t = (mean - shift) / (sd / math.sqrt(n))
+    return _t_sf(n - 1, t), _t_sf(n - 1, -t)
+
+
+def mde(sd: float, n: int, alpha: float = ALPHA, power: float = POWER, two_sided: bool = True) -> float:
+    """The smallest true mean difference a paired t-test on ``n`` seeds detects with ``power``.
+
+    From the noncentral t: the noncentrality ``nc`` with ``P(T'(n-1, nc) > t_crit) = power``
+    (``t_crit`` the test's critical value), times the standard error ``sd / sqrt(n)``."""
+    from scipy.special import nctdtrinc
+
+    if n < 2 or not np.isfinite(sd):
+        return math.nan
+    if sd == 0:
+        return 0.0
+    crit = _t_quantile(n - 1, 1 - alpha / 2 if two_sided else 1 - alpha)
+    nc = float(nctdtrinc(n - 1, 1 - power, crit))
+    return nc * sd / math.sqrt(n)
 
 
 @dataclass(frozen=True)
-class Comparison:
-    a: str
-    b: str
-    n_a: int
-    n_b: int
+class PairStats:
+    """A paired comparison of A and B over ``n`` common seeds (``d = A - B``)."""
+
+    kind: str              # "superiority" (beats, chosen_best) or "noninferiority" (not_better)
+    n: int
     mean_a: float
     mean_b: float
-    p_a_gt_b: float     # one-sided p of "A's mean > B's mean"
-    p_b_gt_a: float
-    hedges_g: float
+    diff: float            # mean of d
+    sd: float              # sample std of d
+    ci95_t: tuple[float, float]
+    ci95_boot: tuple[float, float]
+    ci90_t: tuple[float, float] | None    # non-inferiority only
+    p_for: float           # p of the claim's direction: A > B (two-sided p), or A >= B - margin
+    p_against: float       # p of the other direction: B > A (two-sided), or A < B - margin
+    mde: float
 
     @property
-    def diff(self) -> float:
-        return self.mean_a - self.mean_b
+    def points_for(self) -> bool:
+        """Whether the mean difference points the claim's way (above 0, or above ``-margin``)."""
+        return self.diff > (-MARGIN if self.kind == "noninferiority" else 0.0)
+
+    @property
+    def p(self) -> float:
+        """The pair's p in the direction its mean difference points."""
+        return self.p_for if self.points_for else self.p_against
 
 
-def welch_one_sided(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """(p of mean(a) > mean(b), p of mean(b) > mean(a)) by Welch's t-test.
-
-    t = (mean a - mean b) / sqrt(va/na + vb/nb) with the Welch-Satterthwaite degrees of freedom;
-    the one-sided p is the Student t tail (``scipy.special.stdtr``: scipy.stats takes seconds to
-    import, and the report must stay fast; the test suite checks the two agree).
-    """
-    from scipy.special import stdtr
-
+def paired_stats(a: Sequence[float], b: Sequence[float], noninferiority: bool = False,
+                 margin: float = MARGIN) -> PairStats:
+    """The statistics of one pair: ``a`` and ``b`` are aligned by seed (same length, >= 2)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    if va == 0 and vb == 0:  # no spread: the test is undefined; equal means show nothing
-        if a.mean() == b.mean():
-            return 1.0, 1.0
-        return (0.0, 1.0) if a.mean() > b.mean() else (1.0, 0.0)
-    t = (a.mean() - b.mean()) / math.sqrt(va + vb)
-    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    return float(stdtr(dof, -t)), float(stdtr(dof, t))
+    d = a - b
+    n = len(d)
+    if n < MIN_SEEDS:
+        raise NarError(f"a paired comparison needs {MIN_SEEDS} or more common seeds, got {n}")
+    sd = float(d.std(ddof=1))
+    if noninferiority:
+        gt, lt = paired_p(d, -margin)
+        p_for, p_against = gt, lt
+        ci90 = paired_t_interval(d, 0.90)
+    else:
+        gt, lt = paired_p(d, 0.0)
+        p_for, p_against = min(1.0, 2 * gt), min(1.0, 2 * lt)
+        ci90 = None
+        if gt == lt == 1.0:  # no spread, no difference
+            p_for = p_against = 1.0
+    return PairStats("noninferiority" if noninferiority else "superiority", n, float(a.mean()), float(b.mean()),
+                     float(d.mean()), sd, paired_t_interval(d, 0.95), bootstrap_interval(d, 0.95), ci90,
+                     p_for, p_against, mde(sd, n, two_sided=not noninferiority))
 
 
-def hedges_g(a: Sequence[float], b: Sequence[float]) -> float:
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    na, nb = len(a), len(b)
-    pooled = math.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
-    if pooled == 0:
-        return math.nan
-    return float((a.mean() - b.mean()) / pooled * (1 - 3 / (4 * (na + nb) - 9)))
+def group_test(pairs: Sequence[PairStats]) -> tuple[float, bool]:
+    """One test of a claim over its pairs: ``(p, points the claim's way)``.
+
+    The claim's way: every pair points for it, and the p is the largest pair p (intersection-union:
+    A beats every B). Against: some pair points against it, and the p is the smallest p of those
+    pairs times the number of pairs (Bonferroni: any B beating A refutes)."""
+    if all(s.points_for for s in pairs):
+        return max(s.p_for for s in pairs), True
+    return min(1.0, len(pairs) * min(s.p_against for s in pairs if not s.points_for)), False
 
 
-def compare(a_name: str, a: Sequence[float], b_name: str, b: Sequence[float]) -> Comparison:
-    p_gt, p_lt = welch_one_sided(a, b)
-    return Comparison(a_name, b_name, len(a), len(b), float(np.mean(a)), float(np.mean(b)), p_gt, p_lt,
-                      hedges_g(a, b))
+def holm(p: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (same order as ``p``; ties keep their order)."""
+    p = [float(x) for x in p]
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    out = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
 
 
+# ------------------------------------------------------------------------------------------------
+# rows of a claim
+# ------------------------------------------------------------------------------------------------
 def _label(sel: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sel.items())
 
@@ -111,8 +237,23 @@ def _mask(rows: pd.DataFrame, sel: Mapping[str, str]) -> pd.Series:
     return mask
 
 
-def _pick(rows: pd.DataFrame, sel: Mapping[str, str], metric: str) -> np.ndarray:
-    return rows.loc[_mask(rows, sel), metric].dropna().to_numpy(float)
+def _by_seed(rows: pd.DataFrame, sel: Mapping[str, str], metric: str) -> pd.Series | str:
+    """The metric of the selected rows by seed, or why they cannot be paired (several configs share a seed)."""
+    r = rows[_mask(rows, sel)]
+    if metric not in r.columns:
+        return pd.Series(dtype=float)
+    r = r[r[metric].notna()]
+    seeds = pd.to_numeric(r["_seed"], errors="coerce")
+    if seeds.duplicated().any():
+        return f"{_label(sel)}: several runs share a seed in this group (different configs): cannot pair"
+    return pd.Series(r[metric].to_numpy(float), index=seeds.to_numpy())
+
+
+def _natural(v: str) -> tuple:
+    try:
+        return (0, float(v), "")
+    except ValueError:
+        return (1, 0.0, v)
 
 
 def same_cell(rows: pd.DataFrame, a: Mapping[str, str], b: Mapping[str, str]) -> str:
@@ -141,42 +282,85 @@ def flagged_note(rows: pd.DataFrame) -> str:
     return f"{k} flagged row{'s' if k > 1 else ''} left out: {', '.join(names)}"
 
 
-def _judge(kind: str, comps: list[Comparison]) -> str:
-    if kind in ("beats", "chosen_best"):
-        if any(c.p_b_gt_a < ALPHA for c in comps):
-            return "refuted"
-        if all(c.p_a_gt_b < ALPHA for c in comps):
-            return "reproduced"
-        return "inconclusive"
-    # not_better: B must not beat A
-    if any(c.p_b_gt_a < ALPHA for c in comps):
-        return "refuted"
-    if all(-c.diff < MARGIN for c in comps):
-        return "reproduced"
-    return "inconclusive"
-
-
 def _within(claim: Claim, spec: TableSpec) -> list[str]:
     """Row keys a claim leaves open: it is judged within each of their values (e.g. per top-k)."""
     named = set(claim.better) | {k for o in claim.others for k in o} | ({claim.choice_key} - {""})
     return [k for k in spec.keys if k not in named]
 
 
+def protocols(claim: Claim) -> tuple[tuple[str, str], ...]:
+    return PROTOCOLS if claim.metric == "test_acc" else ((claim.metric, claim.metric),)
+
+
+def _fmt(x: float, sign: bool = True) -> str:
+    return "" if x is None or not np.isfinite(x) else (f"{x:+.2f}" if sign else f"{x:.2f}")
+
+
+def _interval(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+
+
+def _p(p: float) -> str:
+    if p is None or not np.isfinite(p):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _queries(rows: pd.DataFrame, sel: Mapping[str, str], seeds) -> str:
+    """The queries the selected rows made on ``seeds``: ``150``, ``129-130`` ("" when not recorded)."""
+    r = rows[_mask(rows, sel)]
+    if "queries_total" not in r.columns:
+        return ""
+    made = r.loc[pd.to_numeric(r["_seed"], errors="coerce").isin(list(seeds)), "queries_total"].dropna()
+    if made.empty:
+        return ""
+    lo, hi = int(made.min()), int(made.max())
+    return f"{lo}" if lo == hi else f"{lo}-{hi}"
+
+
+def _selections(claim: Claim, g: pd.DataFrame, all_rows: pd.DataFrame, results: pd.DataFrame):
+    """(A, [B...]) row selectors of a group, or None when the group compares nothing."""
+    if claim.kind == "chosen_best":
+        from .aggregation import held_defaults
+
+        src = results.loc[all_rows.index]
+        chosen = float(pd.to_numeric(held_defaults(src)[claim.choice_column], errors="coerce").iloc[0])
+        label = f"{chosen:g}"
+        values = sorted(set(all_rows[claim.choice_key].astype(str)) - {label}, key=_natural)
+        if len(values) + (label in set(all_rows[claim.choice_key].astype(str))) < 2:
+            return None  # one compared value only
+        return {claim.choice_key: label}, [{claim.choice_key: v} for v in values]
+    compared = [claim.better, *claim.others]
+    if sum(bool(_mask(all_rows, sel).any()) for sel in compared) < 2:
+        return None  # one compared row only (a default of another table)
+    return claim.better, list(claim.others)
+
+
 def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | None = None) -> list[dict]:
-    """One verdict row per group (benchmark, budget, settings, open row keys) that ran a compared row.
+    """The lines of one claim: one per compared pair, group and selection protocol (:data:`COLUMNS`).
 
     A group holding only one of the compared rows (say the default config, run for another table or
-    at another budget) is left out. With no group left: a single ``not run`` row. ``labelled``: table name ->
-    :func:`~nar_core.ablations.aggregation.labelled_rows` (or the error it raised), shared by callers.
-    Superseded rows are never used; flagged rows are left out of their group, and its ``flagged``
-    column says so.
+    at another budget) is left out. With no group left: one ``not run`` line per protocol.
+    ``labelled``: table name -> :func:`~nar_core.ablations.aggregation.labelled_rows` (or the error
+    it raised), shared by callers. The Holm adjustment here is over this claim's tests alone;
+    :func:`verdict_table` adjusts over every claim's.
     """
+    lines = _claim_lines(claim, results, labelled)
+    _adjust(lines)
+    return lines
+
+
+def _claim_lines(claim: Claim, results: pd.DataFrame | None, labelled: dict | None) -> list[dict]:
     spec = get_table(claim.table)
-    base = {"claim": claim.name, "text": claim.text, "table": claim.table, "metric": claim.metric}
-    not_run = [{**base, "run on": "", "budget": "", "settings": "", "within": "", "verdict": "not run",
-                "n seeds": "", "effect": "", "p": "", "flagged": "", "detail": "no results of the compared rows"}]
+    base = {"claim": claim.name, "text": claim.text, "table": claim.table, "kind": claim.kind}
+    blank = {c: "" for c in COLUMNS}
+
+    def not_run(detail: str) -> list[dict]:
+        return [{**blank, **base, "protocol": proto, "metric": metric, "verdict": "not run", "detail": detail}
+                for proto, metric in protocols(claim)]
+
     if results is None or results.empty:
-        return not_run
+        return not_run("no results of the compared rows")
     if labelled is not None and spec.name in labelled:
         rows = labelled[spec.name]
     else:
@@ -187,87 +371,138 @@ def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | Non
         if labelled is not None:
             labelled[spec.name] = rows
     if isinstance(rows, Exception):
-        return not_run
+        return not_run("no results of the compared rows")
     if claim.space:
         rows = rows[(rows["_space"] == claim.space) & (rows["_dataset"] == claim.dataset)]
+    detail = "no results of the compared rows"
     old = (rows["ours_settings"] == SUPERSEDED).to_numpy(bool)
-    if old.any():  # before issue 17: history in the tables, never a verdict
+    if old.any():  # an older settings version: history in the tables, never a verdict
         rows = rows[~old]
-        not_run = [{**not_run[0], "detail": f"no current results of the compared rows: {int(old.sum())} superseded "
-                                            f"rows of the table (before issue 17) left out, to be re-run"}]
+        detail = (f"no current results of the compared rows: {int(old.sum())} superseded rows of the table "
+                  f"(an older settings version) left out, to be re-run")
     open_keys = _within(claim, spec)
-    out = []
-    for gkey, all_rows in rows.groupby(list(GROUP_COLUMNS) + open_keys, sort=True):
+    by = list(VERDICT_GROUP) + open_keys
+    out: list[dict] = []
+    for gkey, all_rows in rows.groupby(by, sort=True, dropna=False):
         gkey = gkey if isinstance(gkey, tuple) else (gkey,)
-        group = dict(zip(list(GROUP_COLUMNS) + open_keys, gkey))
-        head = {**base, "run on": group["ours_bench"], "budget": group["ours_budget"],
-                "settings": group["ours_settings"], "within": _label({k: group[k] for k in open_keys})}
-        # the group's unflagged rows are compared; whether a row was run at all counts every row
+        group = dict(zip(by, gkey))
         bad = flags_of(all_rows["_health"].astype(str)).map(bool).to_numpy(bool) if "_health" in all_rows.columns \
             else np.zeros(len(all_rows), bool)
-        g = all_rows[~bad]
-        if claim.kind == "chosen_best":
-            chosen_values = g["_" + claim.choice_column].dropna()
-            # the chosen factor is the default of the row's settings (config.for_space)
-            from .aggregation import held_defaults
+        g = all_rows[~bad]  # the unflagged rows are compared; whether a row was run at all counts every row
+        sel = _selections(claim, g, all_rows, results)
+        if sel is None:
+            continue
+        a_sel, b_sels = sel
+        in_claim = np.zeros(len(all_rows), bool)
+        for s in [a_sel, *b_sels]:
+            in_claim |= _mask(all_rows, s).to_numpy(bool)
+        head = {**base, "run on": group["ours_bench"], "budget": group["_budget_row"], "settings": group["ours_settings"],
+                "within": _label({k: group[k] for k in open_keys}), "flagged": flagged_note(all_rows[bad & in_claim])}
+        gid = f"{claim.name}|" + "|".join(str(v) for v in gkey)
+        for proto, metric in protocols(claim):
+            out += _group_lines(claim, g, a_sel, b_sels, {**blank, **head, "protocol": proto, "metric": metric}, gid)
+    return out or not_run(detail)
 
-            src = results.loc[all_rows.index]
-            chosen = float(pd.to_numeric(held_defaults(src)[claim.choice_column], errors="coerce").iloc[0])
-            label = f"{chosen:g}"
-            ran = sum(len(_pick(all_rows, {claim.choice_key: v}, claim.metric)) > 0
-                      for v in set(all_rows[claim.choice_key].astype(str)))
-            if ran < 2:  # one compared value only
-                continue
-            head["flagged"] = flagged_note(all_rows[bad])
-            a = _pick(g, {claim.choice_key: label}, claim.metric)
-            others = sorted(set(g[claim.choice_key].astype(str)) - {label})
-            means = {o: _pick(g, {claim.choice_key: o}, claim.metric) for o in others}
-            if len(a) < MIN_SEEDS or chosen_values.empty:
-                out.append({**head, "verdict": "not run", "n seeds": str(len(a)), "effect": "", "p": "",
-                            "detail": f"need the chosen {claim.choice_key}={label} and another value"})
-                continue
-            best = max((o for o in others if len(means[o]) >= MIN_SEEDS), key=lambda o: means[o].mean(), default=None)
-            if best is None:
-                out.append({**head, "verdict": "not run", "n seeds": str(len(a)), "effect": "", "p": "",
-                            "detail": "no other value with 2 or more seeds"})
-                continue
-            comps = [compare(f"{claim.choice_key}={label}", a, f"{claim.choice_key}={best}", means[best])]
-            same = [same_cell(g, {claim.choice_key: label}, {claim.choice_key: best})]
-        else:
-            compared = [claim.better, *claim.others]
-            if sum(len(_pick(all_rows, sel, claim.metric)) > 0 for sel in compared) < 2:
-                continue  # one compared row only (a default of another table)
-            in_claim = np.zeros(len(all_rows), bool)
-            for sel in compared:
-                in_claim |= _mask(all_rows, sel).to_numpy(bool)
-            head["flagged"] = flagged_note(all_rows[bad & in_claim])
-            a = _pick(g, claim.better, claim.metric)
-            bs = [(o, _pick(g, o, claim.metric)) for o in claim.others]
-            missing = [_label(o) for o, b in bs if len(b) < MIN_SEEDS] + ([_label(claim.better)] if len(a) < MIN_SEEDS else [])
-            if missing:
-                out.append({**head, "verdict": "not run", "n seeds": "", "effect": "", "p": "",
-                            "detail": "not run (fewer than 2 seeds): " + "; ".join(missing)})
-                continue
-            comps = [compare(_label(claim.better), a, _label(o), b) for o, b in bs]
-            same = [same_cell(g, claim.better, o) for o, _ in bs]
-        verdict = _judge(claim.kind, comps)
-        p_of = (lambda c: c.p_b_gt_a) if claim.kind == "not_better" else (lambda c: c.p_a_gt_b)
-        out.append({
-            **head, "verdict": verdict,
-            "n seeds": " / ".join(f"{c.n_a} vs {c.n_b}" for c in comps),
-            "effect": "; ".join(f"{c.diff:+.2f} pp (g {c.hedges_g:+.2f})" if not math.isnan(c.hedges_g)
-                                else f"{c.diff:+.2f} pp" for c in comps),
-            "p": "; ".join(f"{p_of(c):.3f}" for c in comps),
-            "same cell": "; ".join(same),
-            "detail": "; ".join(f"{c.a} {c.mean_a:.2f} vs {c.b} {c.mean_b:.2f}" for c in comps),
-        })
-    return out or not_run
+
+def _group_lines(claim: Claim, g: pd.DataFrame, a_sel, b_sels, head: dict, gid: str) -> list[dict]:
+    metric = head["metric"]
+    ni = claim.kind == "not_better"
+    a = _by_seed(g, a_sel, metric)
+    lines, stats = [], []
+    for b_sel in b_sels:
+        line = {**head, "A": _label(a_sel), "B": _label(b_sel), "same cell": same_cell(g, a_sel, b_sel)}
+        b = _by_seed(g, b_sel, metric)
+        why = a if isinstance(a, str) else b if isinstance(b, str) else ""
+        common = [] if why else sorted(set(a.index) & set(b.index))
+        if not why and len(common) < MIN_SEEDS:
+            why = (f"fewer than {MIN_SEEDS} common seeds ({_label(a_sel)}: {len(a)}, {_label(b_sel)}: {len(b)}, "
+                   f"both: {len(common)})")
+        if why:
+            lines.append({**line, "seeds": str(len(common)) if common else "", "verdict": "not run",
+                          "detail": f"not run: {why}"})
+            stats.append(None)
+            continue
+        s = paired_stats(a[common].to_numpy(), b[common].to_numpy(), noninferiority=ni)
+        unpaired = (len(a) - len(common), len(b) - len(common))
+        seeds = f"{s.n}" + (f" (+{unpaired[0]} A, +{unpaired[1]} B unpaired)" if any(unpaired) else "")
+        lines.append({**line, "seeds": seeds, "queries": f"{_queries(g, a_sel, common)} vs {_queries(g, b_sel, common)}",
+                      "mean A": _fmt(s.mean_a, False), "mean B": _fmt(s.mean_b, False), "diff": _fmt(s.diff),
+                      "ci95 t": _interval(s.ci95_t), "ci95 boot": _interval(s.ci95_boot), "ci90 t": _interval(s.ci90_t),
+                      "p": _p(s.p), "mde": _fmt(s.mde, False), "_stats": s,
+                      "detail": f"{_label(a_sel)} {s.mean_a:.2f} vs {_label(b_sel)} {s.mean_b:.2f} on {s.n} seeds"
+                                + (f"; non-inferiority margin {MARGIN}" if ni else "")})
+        stats.append(s)
+    judged = [s for s in stats if s is not None]
+    if judged and len(judged) == len(stats):  # every compared row paired: the group is one test
+        p, way = group_test(judged)
+        for line in lines:
+            line.update({"test": "group", "_unit": (head["protocol"], gid), "_p": p, "_way": way})
+    else:  # a partial group: each pair that could be paired is a test of its own
+        for line, s in zip(lines, stats):
+            if s is not None:
+                p, way = group_test([s])
+                line.update({"test": "pair (partial group)", "_unit": (head["protocol"], gid, line["B"]),
+                             "_p": p, "_way": way})
+                line["detail"] += "; partial group: judged on its own"
+    return lines
+
+
+def _adjust(lines: list[dict]) -> None:
+    """Holm across the tests of ``lines`` (one family per protocol); sets ``test p``, ``holm p``, ``verdict``."""
+    for proto in dict.fromkeys(line["protocol"] for line in lines):
+        units: dict = {}
+        for line in lines:
+            if line["protocol"] == proto and "_unit" in line:
+                units.setdefault(line["_unit"], line["_p"])
+        adjusted = dict(zip(units, holm(list(units.values()))))
+        for line in lines:
+            if line["protocol"] == proto and "_unit" in line:
+                adj = adjusted[line["_unit"]]
+                line["test p"], line["holm p"] = _p(line["_p"]), _p(adj)
+                line["verdict"] = ("reproduced" if line["_way"] else "refuted") if adj < ALPHA else "inconclusive"
 
 
 def verdict_table(results: pd.DataFrame | None, labelled: dict | None = None) -> pd.DataFrame:
-    """Every claim of every ablation in the registry, judged (registry order, then group)."""
+    """Every claim of every ablation in the registry, judged (registry order, then group, protocol, pair).
+
+    Holm's adjustment runs over every test of the table under each protocol (the family: every
+    complete claim group and every pair of a partial group, over all claims)."""
     labelled = {} if labelled is None else labelled
-    rows = [r for a in ABLATIONS.values() for c in a.claims for r in judge_claim(c, results, labelled)]
-    return pd.DataFrame(rows, columns=["claim", "text", "table", "run on", "budget", "settings", "within",
-                                       "verdict", "n seeds", "effect", "p", "same cell", "flagged", "metric",
-                                       "detail"])
+    lines = [line for a in ABLATIONS.values() for c in a.claims for line in _claim_lines(c, results, labelled)]
+    _adjust(lines)
+    return pd.DataFrame(lines, columns=COLUMNS).astype(object).fillna("")
+
+
+def family_sizes(verdicts: pd.DataFrame) -> dict[str, int]:
+    """Tests per protocol in a verdict table (the Holm family's size)."""
+    judged = verdicts[verdicts["test"] != ""]
+    out = {}
+    for proto, g in judged.groupby("protocol", sort=False):
+        groups = g[g["test"] == "group"].drop_duplicates(["claim", "run on", "budget", "settings", "within"])
+        out[proto] = len(groups) + int((g["test"] != "group").sum())
+    return out
+
+
+def summary(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """One line per claim group: its verdict under each protocol side by side (a partial group
+    reads ``partial: 1 reproduced, 1 not run``), with the Holm p of a group test."""
+    keys = ["claim", "text", "table", "run on", "budget", "settings", "within"]
+    protos = list(dict.fromkeys(verdicts["protocol"]))
+    rows = []
+    for key, g in verdicts.groupby(keys, sort=False):
+        row = dict(zip(keys, key))
+        for proto in protos:
+            p = g[g["protocol"] == proto]
+            if p.empty:
+                row[proto] = ""
+                continue
+            if (p["test"] == "group").all():
+                row[proto] = f"{p['verdict'].iloc[0]} (Holm p {p['holm p'].iloc[0]})"
+            elif (p["verdict"] == "not run").all():
+                row[proto] = "not run"
+            else:
+                counts = p["verdict"].value_counts()
+                row[proto] = "partial: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS if v in counts)
+        row["seeds"] = " / ".join(s for s in g[g["protocol"] == protos[0]]["seeds"].astype(str) if s)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=keys + protos + ["seeds"])
