@@ -18,7 +18,7 @@ from .budget import BUDGETS, budget_help, budget_settings
 from .cli_common import DATASET_LABEL, QUICK_SETTINGS, parse_seeds, parse_set
 from .config import DEFAULT_PRESET, PRESETS, ExperimentConfig
 from .errors import ConfigError, DataError
-from .io import RESULT_TEXT_COLUMNS, atomic_path, atomic_write_text, check_output_dir
+from .io import RESULT_TEXT_COLUMNS, atomic_path, atomic_write_text, check_output_dir, text_columns
 
 
 
@@ -165,11 +165,13 @@ def _add_rows(out: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
     import pandas as pd
 
-    df = pd.DataFrame(rows).sort_values(["config_hash", "seed"], kind="stable")
+    # identifiers as text in both tables: an architecture written as digits keeps its leading zeros,
+    # and the same column never mixes numbers (read back) with strings (new rows)
+    df = text_columns(pd.DataFrame(rows).sort_values(["config_hash", "seed"], kind="stable"))
     with atomic_path(out / "results.csv") as tmp:
         df.to_csv(tmp, index=False)
     with atomic_path(out / "results.parquet", suffix=".parquet") as tmp:
-        df.astype({"found_key": str}).to_parquet(tmp, index=False)
+        df.to_parquet(tmp, index=False)
 
 
 def _write_summary(out: Path, summary: dict[str, Any]) -> None:
@@ -184,7 +186,7 @@ def _write_summary(out: Path, summary: dict[str, Any]) -> None:
                     if "config_hash" not in r or run_key(r) != run_key(summary)]
         except (OSError, ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
             raise DataError(path, f"cannot read existing summary ({' '.join(str(exc).split())}); use another --out") from None
-    atomic_write_text(path, pd.DataFrame(rows + [summary]).to_csv(index=False))
+    atomic_write_text(path, text_columns(pd.DataFrame(rows + [summary])).to_csv(index=False))
 
 
 def _seed_text(seeds: list[int]) -> str:

@@ -71,15 +71,19 @@ def check_column(
         raise DataError(path, f"column {name!r}, {where}: value {problem}")
 
 
-def read_csv_frame(path: str | os.PathLike):
-    """A CSV file as a pandas DataFrame; one DataError naming the file if it cannot be read."""
+def read_csv_frame(path: str | os.PathLike, dtype: Mapping[str, Any] | None = None):
+    """A CSV file as a pandas DataFrame; one DataError naming the file if it cannot be read.
+
+    ``dtype`` as in ``pandas.read_csv``: ``{"arch": str}`` keeps a column of architectures written
+    as digits (``"01201120"``) as text, leading zeros and all, where pandas would read numbers.
+    """
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found")
     try:
-        return pd.read_csv(path, low_memory=False)
+        return pd.read_csv(path, low_memory=False, dtype=dtype)
     except (OSError, ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
         raise DataError(path, f"not a readable CSV file ({' '.join(str(exc).split())})") from None
 
