@@ -194,3 +194,16 @@ def test_a_sweep_and_the_report_loader_keep_the_keys_as_text(bench, data, tmp_pa
     assert len(loaded) == 3
     for col in ("found_arch", "found_key"):
         assert all(isinstance(a, str) and len(a) == DIGITS and a[0] == "0" for a in loaded[col]), loaded[col]
+
+
+def test_the_plug_in_reader_refuses_a_cell_twice_and_fractions(data, tmp_path):
+    frame = pd.read_csv(data / "digits_accuracy.csv", dtype={"arch": str})
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    pd.concat([frame.head(3), frame.iloc[[1]]]).to_csv(folder / "digits_accuracy.csv", index=False)
+    with pytest.raises(DataError, match=r"key '00001' appears twice \(row 1 and row 3\)"):
+        load_benchmark("digits", folder)
+    frame.assign(toy_val=frame.toy_val / 100).to_csv(folder / "digits_accuracy.csv", index=False)
+    with pytest.raises(DataError, match=r"column 'toy_val': every value is between 0 and 1 \(the largest, at "
+                                        r"architecture 0\d{4}, .*multiply the column by 100"):
+        load_benchmark("digits", folder)
