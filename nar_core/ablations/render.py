@@ -85,6 +85,11 @@ def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(df: pd.DataFrame) -> str:
+    """A pipe table, one line per row, cells as written (no padding: the report diffs line by line).
+
+    Written here rather than by ``DataFrame.to_markdown``: that needs ``tabulate``, which is not
+    installed with nar_core, and pads every cell to its column's width.
+    """
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
@@ -93,19 +98,11 @@ def markdown(df: pd.DataFrame) -> str:
 
 
 def _latex(df: pd.DataFrame) -> str:
-    def esc(s: str) -> str:
-        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_"),
-                     ("±", r"$\pm$")):
-            s = s.replace(a, b)
-        return s
-
-    cols = list(df.columns)
-    lines = [r"\begin{tabular}{" + "l" * len(cols) + "}", r"\hline",
-             " & ".join(esc(c) for c in cols) + r" \\", r"\hline"]
-    for row in df.itertuples(index=False):
-        lines.append(" & ".join(esc(str(v)) for v in row) + r" \\")
-    lines += [r"\hline", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    """A ``tabular`` by pandas' LaTeX writer (``Styler.to_latex``): every LaTeX special character
+    escaped in cells and headers, plain ``\\hline`` rules (no package needed), ``±`` as ``$\\pm$``."""
+    styler = df.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+    styler = styler.set_table_styles([{"selector": rule, "props": ":hline;"} for rule in ("toprule", "midrule", "bottomrule")])
+    return styler.to_latex(column_format="l" * len(df.columns)).replace("±", r"$\pm$")
 
 
 def header(spec: TableSpec) -> str:
