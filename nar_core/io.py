@@ -118,6 +118,16 @@ def dir_writable(directory: str | os.PathLike) -> bool:
         return False
 
 
+def _sibling(path: Path) -> Path:
+    """A name beside ``path`` that is free: ``results`` -> ``results_runs`` (then ``results_runs2``, ...)."""
+    stem = path.stem if path.suffix else path.name
+    for i in range(1, 100):
+        candidate = path.with_name(f"{stem}_runs{i if i > 1 else ''}")
+        if not candidate.exists():
+            return candidate
+    return path.with_name(f"{stem}_runs")
+
+
 def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     """``path`` if results can be written there; a ConfigError naming ``flag`` otherwise. Creates nothing.
 
@@ -126,12 +136,14 @@ def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     """
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"{flag} {out}: is a file, not a directory")
+        raise ConfigError(f"{flag} {out}: is a file, not a directory; {flag} names a folder for the result "
+                          f"tables: give a new or existing folder (e.g. {flag} {_sibling(out)}), or move the file away")
     existing = out
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ConfigError(f"{flag} {out}: cannot create it, {existing} is a file")
+        raise ConfigError(f"{flag} {out}: cannot create it, {existing} is a file; give a folder path whose "
+                          f"parents are folders (e.g. {flag} {_sibling(existing)})")
     where = "it" if existing == out else f"its parent {existing}"
     if not dir_writable(existing):
         raise ConfigError(f"{flag} {out}: {where} is read-only; choose a writable directory")
