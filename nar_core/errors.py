@@ -46,6 +46,8 @@ def closest(value: object, choices) -> str | None:
     except ValueError:
         pass
     else:
+        if number != number:  # "nan": no number is near
+            return None
         return min(zip(numbers, choices), key=lambda nc: abs(nc[0] - number))[1]
     import difflib
 
