@@ -9,9 +9,10 @@ for the metrics in ``lower_is_better`` (errors such as ``latency_rmse``).
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: `nar run` and the sweeps check their input before loading pandas
+    import pandas as pd
 
 STD_DDOF = 1
 COLUMNS = ("metric", "mean", "std", "best", "n")
@@ -23,6 +24,8 @@ def seed_stats(rows: pd.DataFrame | Iterable[Mapping[str, Any]], metrics: Sequen
 
     Metrics absent from ``rows``, and groups without a value of a metric, have no row.
     """
+    import pandas as pd
+
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     by = list(by)
     present = [m for m in metrics if m in df.columns]

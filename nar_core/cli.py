@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 
+from .cli_common import ArgumentParser
 from .errors import NarError
 
 # sub-command name -> "module:function" that adds its parser to the subparsers
@@ -45,7 +46,7 @@ def plain_text(doc: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="nar",
         description="Neural Architecture Ranker (NAR / NARQ2T): ranking-based NAS on NAS-Bench-101 and -201.",
         epilog=(

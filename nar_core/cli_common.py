@@ -5,10 +5,11 @@ message, exit 2) whichever command a user types it into.
 """
 from __future__ import annotations
 
+import argparse
 import re
 from typing import Any, Iterable, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, closest
 
 #: dataset names as the papers print them (summaries, tables; the paper CSVs join on these)
 DATASET_LABEL: Mapping[str, str] = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet-16-120"}
@@ -30,6 +31,20 @@ QUICK_SETTINGS: Mapping[str, Any] = {
     "constraint_reuse": 5,
     "warmup_steps": 5,
 }
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose answer to a value outside an option's ``choices`` (or an unknown
+    sub-command) names the closest choice: ``argument --space: invalid choice: 'nb2O1'; did you
+    mean 'nb201'? (choose from nb201, nb101)``. Sub-parsers are of the same class."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            by_text = {str(c): c for c in action.choices}
+            best = closest(value, by_text)
+            hint = f"; did you mean {by_text[best]!r}?" if best is not None else ""
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r}{hint} (choose from {', '.join(by_text)})")
+        super()._check_value(action, value)
 
 
 def parse_seeds(text: str | int | Iterable[int]) -> tuple[int, ...]:

@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .aggregate import seed_stats_dict
 from .budget import BUDGETS, budget_help, budget_settings
 from .cli_common import DATASET_LABEL, QUICK_SETTINGS, parse_seeds, parse_set
 from .config import DEFAULT_PRESET, PRESETS, ExperimentConfig
 from .errors import ConfigError, DataError
-from .io import RESULT_TEXT_COLUMNS, atomic_path, atomic_write_text, check_output_dir
+from .io import RESULT_TEXT_COLUMNS, atomic_path, atomic_write_text, check_output_dir, text_columns
 
 
 
@@ -57,6 +56,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean, sample std (ddof=1, :mod:`nar_core.aggregate`) and best of the headline numbers over seeds."""
+    from .aggregate import seed_stats_dict
+
     keys = ("val_acc", "test_acc", "rank_test", "kendall_tau", "queries_train", "queries_search",
             "total_seconds", "train_seconds", "search_seconds")
     stats = seed_stats_dict(rows, keys)
@@ -88,10 +89,10 @@ def run_key(row: dict[str, Any]) -> tuple[str, str]:
 
 def read_results(path: Path) -> list[dict[str, Any]]:
     """Rows of an earlier ``nar run`` results table; DataError (exit 2) for a damaged or foreign file."""
+    if not path.exists():
+        return []  # a new --out: nothing to read, and no pandas to import before the input is checked
     import pandas as pd
 
-    if not path.exists():
-        return []
     try:
         old = pd.read_csv(path, dtype=RESULT_TEXT_COLUMNS)
     except pd.errors.EmptyDataError:
@@ -113,8 +114,6 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 def check_tables(out: Path) -> list[dict[str, Any]]:
     """The rows of ``out/results.csv``, after checking every table ``nar run`` would rewrite there:
     DataError (exit 2) for a foreign or damaged one, before any work."""
-    import pandas as pd
-
     rows = read_results(out / "results.csv")
     parquet = out / "results.parquet"
     if parquet.exists():
@@ -131,6 +130,8 @@ def check_tables(out: Path) -> list[dict[str, Any]]:
             raise DataError(parquet, f"not a results table of nar run (no column {', '.join(missing)}); use another --out")
     summary = out / "summary.csv"
     if summary.exists():
+        import pandas as pd
+
         try:
             cols = pd.read_csv(summary, nrows=0).columns
         except (OSError, ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
@@ -165,11 +166,13 @@ def _add_rows(out: Path, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
     import pandas as pd
 
-    df = pd.DataFrame(rows).sort_values(["config_hash", "seed"], kind="stable")
+    # identifiers as text in both tables: an architecture written as digits keeps its leading zeros,
+    # and the same column never mixes numbers (read back) with strings (new rows)
+    df = text_columns(pd.DataFrame(rows).sort_values(["config_hash", "seed"], kind="stable"))
     with atomic_path(out / "results.csv") as tmp:
         df.to_csv(tmp, index=False)
     with atomic_path(out / "results.parquet", suffix=".parquet") as tmp:
-        df.astype({"found_key": str}).to_parquet(tmp, index=False)
+        df.to_parquet(tmp, index=False)
 
 
 def _write_summary(out: Path, summary: dict[str, Any]) -> None:
@@ -184,7 +187,7 @@ def _write_summary(out: Path, summary: dict[str, Any]) -> None:
                     if "config_hash" not in r or run_key(r) != run_key(summary)]
         except (OSError, ValueError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
             raise DataError(path, f"cannot read existing summary ({' '.join(str(exc).split())}); use another --out") from None
-    atomic_write_text(path, pd.DataFrame(rows + [summary]).to_csv(index=False))
+    atomic_write_text(path, text_columns(pd.DataFrame(rows + [summary])).to_csv(index=False))
 
 
 def _seed_text(seeds: list[int]) -> str:
@@ -200,22 +203,26 @@ def _duration(seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     from .benchmarks import load_benchmark
-    from .experiment import config_hash, resolve_device, run_experiment
+    from .config import config_hash
 
     log = logging.getLogger("nar.run")
+    # everything that can fail before the first seed fails here, leaving no file and no empty --out;
+    # the input first (options, --out, the data), before torch is imported: an error in well under a second
     base = build_config(args)
     seeds = parse_seeds(args.seeds)
-    # everything that can fail before the first seed fails here, leaving no file and no empty --out
     out = check_output_dir(args.out)
     chash = config_hash(base)
     results_csv = out / "results.csv"
     rows = check_tables(out)  # every config's rows: never deleted, never replaced
     # the data is part of the key: loaded (and fingerprinted) even when every seed may be done
     bench = load_benchmark(base.space, base.data_dir)
+
+    from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .experiment import resolve_device, run_experiment
+
     key = (chash, bench.fingerprint())
     done = {int(r["seed"]) for r in rows if run_key(r) == key}
     todo = [s for s in seeds if s not in done]

@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from .errors import ConfigError, NarError
+from .errors import ConfigError, NarError, closest, did_you_mean
 
 METHODS = (
     "narq2t",          # learnable tier queries (NARQ2T)
@@ -230,11 +230,8 @@ class ExperimentConfig:
         """
         sp = _space(space)
         if preset not in PRESETS:
-            import difflib
-
-            close = difflib.get_close_matches(str(preset), PRESETS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"preset: unknown preset {preset!r}{hint}; expected one of {', '.join(PRESETS)}")
+            raise ConfigError(f"preset: unknown preset {preset!r}{did_you_mean(preset, PRESETS)}; "
+                              f"expected one of {', '.join(PRESETS)}")
         dataset = overrides.get("dataset", sp.datasets[0])
         try:
             dataset = sp.canonical_dataset(dataset)
@@ -287,12 +284,17 @@ class ExperimentConfig:
             sp.canonical_dataset(self.dataset)
         except NarError as exc:
             raise ConfigError(f"dataset: {exc}") from None
-        need(self.method in METHODS, "method", f"must be one of {', '.join(METHODS)}")
-        need(self.sampling_mode in SAMPLING_MODES, "sampling_mode", f"must be one of {', '.join(SAMPLING_MODES)}")
-        need(self.query_metric in QUERY_METRICS, "query_metric", f"must be one of {', '.join(QUERY_METRICS)}")
-        need(self.constraints in CONSTRAINTS, "constraints", f"must be one of {', '.join(CONSTRAINTS)}")
+        def one_of(name: str, allowed: tuple[str, ...]) -> None:  # a typo gets the closest value
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"{name}: must be one of {', '.join(allowed)} (got {value!r}){_hint(value, allowed)}")
+
+        one_of("method", METHODS)
+        one_of("sampling_mode", SAMPLING_MODES)
+        one_of("query_metric", QUERY_METRICS)
+        one_of("constraints", CONSTRAINTS)
         for name, allowed in CHOICES.items():
-            need(getattr(self, name) in allowed, name, f"must be one of {', '.join(allowed)}")
+            one_of(name, allowed)
         attrs = self.encoding_attributes.split("+")
         need(len(attrs) == len(set(attrs)) and set(attrs) <= set(ENCODING_ATTRIBUTES), "encoding_attributes",
              "must be a '+'-joined subset of ops, flops, params (e.g. 'ops+flops')")
@@ -324,9 +326,32 @@ class ExperimentConfig:
         need(self.adam_eps > 0, "adam_eps", "must be > 0")
         need(self.latency_loss_factor == 0 or sp.has_latency, "latency_loss_factor",
              f"the {sp.name} benchmark has no latency labels")
-        need(self.precision in ("fp32", "bf16", "tf32"), "precision", "must be one of fp32, bf16, tf32")
-        need(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "device",
-             "must be 'cpu', 'cuda', 'cuda:N' or 'auto'")
+        if self.precision not in ("fp32", "bf16", "tf32"):
+            raise ConfigError(f"precision: must be one of fp32, bf16, tf32 (got {self.precision!r})"
+                              + _hint(self.precision, ("fp32", "bf16", "tf32")))
+        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(f"device: must be 'cpu', 'cuda', 'cuda:N' or 'auto' (got {self.device!r})"
+                              + _hint(self.device, ("cpu", "cuda", "auto")))
+
+
+# config fields that do not change a result (resuming a run ignores them; the data's content is
+# keyed by ExperimentResult.data_fingerprint instead of its path)
+RUNTIME_FIELDS = ("seed", "device", "num_threads", "data_dir")
+
+
+def config_hash(config: ExperimentConfig) -> str:
+    """Hash of the config fields that change a result (seed, device, threads, data path excluded)."""
+    import hashlib
+    import json
+
+    d = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_FIELDS}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _hint(value: Any, allowed: Any) -> str:
+    """``; did you mean 'x'?`` for the closest allowed value, or nothing."""
+    best = closest(value, allowed)
+    return f"; did you mean {best!r}?" if best is not None else ""
 
 
 def _space(name: str):

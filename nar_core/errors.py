@@ -31,3 +31,32 @@ class UnknownCellError(NarError, KeyError):
 
 class ConfigError(NarError, ValueError):
     """A configuration or sweep spec is invalid (unknown key, out-of-range value)."""
+
+
+def closest(value: object, choices) -> str | None:
+    """The choice a typo of ``value`` most likely meant (None when none is close): the nearest
+    number for numeric choices (``--budget 149`` -> 150), else the most similar text (difflib),
+    case ignored."""
+    choices = [str(c) for c in choices]
+    if not choices:
+        return None
+    try:
+        number = float(str(value))
+        numbers = [float(c) for c in choices]
+    except ValueError:
+        pass
+    else:
+        if number != number:  # "nan": no number is near
+            return None
+        return min(zip(numbers, choices), key=lambda nc: abs(nc[0] - number))[1]
+    import difflib
+
+    lower = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(str(value).lower(), list(lower), n=1, cutoff=0.5)
+    return lower[close[0]] if close else None
+
+
+def did_you_mean(value: object, choices) -> str:
+    """`` (did you mean 'x'?)`` naming the closest of ``choices`` to ``value``; empty when none is close."""
+    best = closest(value, choices)
+    return f" (did you mean {best!r}?)" if best is not None else ""

@@ -30,7 +30,6 @@ subset's cells (the sampler draws benchmark rows instead of generating cells).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -45,7 +44,7 @@ import numpy as np
 import torch
 
 from .benchmarks.base import Benchmark
-from .config import ENCODING_ATTRIBUTES, SETTINGS_VERSION, ExperimentConfig
+from .config import ENCODING_ATTRIBUTES, RUNTIME_FIELDS, SETTINGS_VERSION, ExperimentConfig, config_hash
 from .errors import ConfigError, NarError
 from .ranker.convnet import ConvNetRanker
 from .ranker.health import assess
@@ -60,9 +59,7 @@ from .version import code_version
 HELDOUT_MAX = 5000
 RANKER_METHODS = ("narq2t", "nar", "no_tier", "convnet")
 _TIER_MODE = {"narq2t": "query", "nar": "mean", "no_tier": None}
-# config fields that do not change a result (resuming a run ignores them; the data's content is
-# keyed by ExperimentResult.data_fingerprint instead of its path)
-_RUNTIME_FIELDS = ("seed", "device", "num_threads", "data_dir")
+_RUNTIME_FIELDS = RUNTIME_FIELDS
 
 
 #: ExperimentResult fields holding lists (JSON text in a CSV row)
@@ -144,12 +141,6 @@ class ExperimentResult:
         for k, v in extra.items():
             d[f"extra_{k}"] = v
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in d.items()}
-
-
-def config_hash(config: ExperimentConfig) -> str:
-    """Hash of the config fields that change a result (seed, device, threads, data path excluded)."""
-    d = {k: v for k, v in config.to_dict().items() if k not in _RUNTIME_FIELDS}
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def resolve_device(name: str) -> torch.device:

@@ -11,11 +11,41 @@ from typing import Iterator
 
 from .errors import ConfigError
 
-#: columns of a results table read as text (``pd.read_csv(..., dtype=RESULT_TEXT_COLUMNS)``): a hex
-#: digest such as 7e93081475621085 would otherwise become a number (here infinity), a code version
-#: such as 0.2 a float, and the ranker's health flags stay text even when every row reads "ok"
-RESULT_TEXT_COLUMNS = {"config_hash": str, "data_fingerprint": str, "trial_id": str, "found_key": str,
-                       "code_version": str, "health": str}
+#: columns of a results table that hold identifiers, always text: read with
+#: ``pd.read_csv(..., dtype=RESULT_TEXT_COLUMNS)`` and written through :func:`text_columns`. Read as
+#: numbers, a hex digest such as 7e93081475621085 would become infinity, a code version such as 0.2
+#: a float, an architecture written as digits (found_arch / found_key "01201120" of a plug-in
+#: space) the number 1201120, and the health flags would not stay text when every row reads "ok"
+RESULT_TEXT_COLUMNS = {name: str for name in (
+    "config_hash", "data_fingerprint", "trial_id", "found_key", "found_arch", "code_version", "health",
+    "space", "dataset", "method", "seeds", "data_source", "data_dir", "device", "status", "error", "params",
+)}
+
+
+def _as_text(value):
+    """One identifier as text; None where missing. A float of a whole number (``541.0``: an int
+    column that a missing value turned into floats) reads as the int it was (``"541"``)."""
+    if value is None or isinstance(value, (list, tuple, dict)):
+        return value  # missing, or not a scalar (JSON text in a CSV, a list in Parquet: the writer's choice)
+    if isinstance(value, float):
+        if value != value:  # NaN: missing
+            return None
+        if value.is_integer():
+            return str(int(value))
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars: their Python value's text
+        return _as_text(value.item())
+    return str(value)
+
+
+def text_columns(df):
+    """A copy of the DataFrame ``df`` whose :data:`RESULT_TEXT_COLUMNS` hold text (None where missing):
+    what every results writer passes to ``to_csv`` / ``to_parquet``, so that an identifier made of
+    digits is written, and typed in Parquet, as the string it is."""
+    df = df.copy()
+    for name in RESULT_TEXT_COLUMNS:
+        if name in df.columns:
+            df[name] = df[name].map(_as_text).astype(object)
+    return df
 
 
 @contextlib.contextmanager
@@ -88,6 +118,16 @@ def dir_writable(directory: str | os.PathLike) -> bool:
         return False
 
 
+def _sibling(path: Path) -> Path:
+    """A name beside ``path`` that is free: ``results`` -> ``results_runs`` (then ``results_runs2``, ...)."""
+    stem = path.stem if path.suffix else path.name
+    for i in range(1, 100):
+        candidate = path.with_name(f"{stem}_runs{i if i > 1 else ''}")
+        if not candidate.exists():
+            return candidate
+    return path.with_name(f"{stem}_runs")
+
+
 def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     """``path`` if results can be written there; a ConfigError naming ``flag`` otherwise. Creates nothing.
 
@@ -96,12 +136,14 @@ def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     """
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"{flag} {out}: is a file, not a directory")
+        raise ConfigError(f"{flag} {out}: is a file, not a directory; {flag} names a folder for the result "
+                          f"tables: give a new or existing folder (e.g. {flag} {_sibling(out)}), or move the file away")
     existing = out
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ConfigError(f"{flag} {out}: cannot create it, {existing} is a file")
+        raise ConfigError(f"{flag} {out}: cannot create it, {existing} is a file; give a folder path whose "
+                          f"parents are folders (e.g. {flag} {_sibling(existing)})")
     where = "it" if existing == out else f"its parent {existing}"
     if not dir_writable(existing):
         raise ConfigError(f"{flag} {out}: {where} is read-only; choose a writable directory")

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 ENV_VAR = "NAR_DATA"
+#: the folder of the papers' printed tables (``nar report``, ``nar tables``); default ../shared/reference/paper_results
+PAPER_DIR_ENV = "NAR_PAPER_RESULTS"
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

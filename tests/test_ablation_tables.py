@@ -383,3 +383,15 @@ def test_cli_module_entry_point_paper():
     bad = subprocess.run([sys.executable, "-m", "nar_core.cli", "tables", "paper", "nope"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown table" in bad.stderr
+
+
+def test_latex_is_pandas_writer_with_every_special_character_escaped():
+    from nar_core.ablations.render import _latex
+
+    df = pd.DataFrame({"top_k": ["5", "10"], "ours": ["94.07 ± 0.09 (94.19) n=5", "a&b #1 {x} ~y^2 $5 50%"],
+                       "paper": ["", "-"]})
+    assert _latex(df).splitlines() == [
+        r"\begin{tabular}{lll}", r"\hline", r"top\_k & ours & paper \\", r"\hline",
+        r"5 & 94.07 $\pm$ 0.09 (94.19) n=5 &  \\",
+        r"10 & a\&b \#1 \{x\} \textasciitilde y\textasciicircum 2 \$5 50\% & - \\",
+        r"\hline", r"\end{tabular}"]

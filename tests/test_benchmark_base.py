@@ -7,7 +7,7 @@ import stat
 import numpy as np
 import pytest
 
-from nar_core.benchmarks.base import Benchmark, read_csv_frame, read_json_file
+from nar_core.benchmarks.base import Benchmark, check_column, check_unique_keys, read_csv_frame, read_json_file
 from nar_core.spaces import canonical_dataset
 from nar_core.errors import DataError, NarError, UnknownCellError
 from nar_core.io import atomic_path, atomic_write_text
@@ -36,6 +36,41 @@ def test_rows_keys_columns():
     assert sub.keys.tolist() == [11, 7] and sub.row_of_key(7) == 1
     with pytest.raises(NarError, match="has 2 rows, expected 3"):
         Benchmark("nb201", np.arange(3), {"acc": np.zeros(2)}, {})
+
+
+def test_a_benchmark_refuses_duplicate_keys_naming_them_and_both_rows():
+    with pytest.raises(DataError) as info:
+        Benchmark("nb201", np.array([7, 3, 11, 3]), {"acc": np.arange(4.0)}, {}, source="mine.csv")
+    assert str(info.value) == ("mine.csv: key 3 appears twice (row 1 and row 3); "
+                               "each architecture must appear once: remove the extra copies")
+    digits = np.array(["0120", "0001", "0120", "2222", "0001"])
+    with pytest.raises(DataError, match=r"key '0120' appears twice \(row 0 and row 2\); "
+                                        r"key '0001' appears twice \(row 1 and row 4\)"):
+        Benchmark("digits", digits, {}, {})
+    with pytest.raises(DataError, match=r"data.csv: module 'ab' appears twice \(arch x and arch y\)"):
+        check_unique_keys("data.csv", ["ab", "cd", "ab"], what="module", row_name=lambda r: "arch " + "x_y"[r])
+
+
+def test_a_json_object_with_a_key_twice_is_refused(tmp_path):
+    path = tmp_path / "cells.json"
+    path.write_text('{"12": {"acc": 90.1}, "7": {"acc": 80.0}, "12": {"acc": 91.5}}')  # json.load keeps 91.5 only
+    with pytest.raises(DataError, match=r"cells.json: architecture '12' appears twice \(entries 0 and 2 of the "
+                                        r"top-level object, counted from 0\); JSON would keep only the last copy"):
+        read_json_file(path, what="architecture")
+    path.write_text('[{"acc": 90.1, "acc": 91.5}]')
+    with pytest.raises(DataError, match=r"key 'acc' appears twice \(entries 0 and 1 of one object"):
+        read_json_file(path, what="architecture")
+
+
+def test_fractions_where_percentages_are_expected_are_refused():
+    with pytest.raises(DataError, match=r"f.csv: column 'toy_val': every value is between 0 and 1 \(the largest, at "
+                                        r"architecture 0012, is 0.93\), so it holds fractions, .* multiply the column by 100"):
+        check_column("f.csv", "toy_val", np.array([0.91, 0.93, 0.5]), row_name=lambda r: "architecture " + ["0011", "0012", "0013"][r])
+    check_column("f.csv", "toy_val", np.array([0.91, 93.0, 0.5]))  # percentages, some tiny
+    check_column("f.csv", "toy_flops", np.array([0.91, 0.93]))  # a cost may be below 1
+    check_column("f.csv", "toy_test", np.array([np.nan, np.nan]), allow_missing=True)  # nothing measured
+    with pytest.raises(DataError, match="multiply the column by 100"):  # the range of the Benchmark column applies
+        check_column("f.json", "avg_val", np.array([0.9, np.nan]), allow_missing=True, kind="cifar10_val")
 
 
 def test_dataset_names():

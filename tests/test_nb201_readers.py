@@ -175,6 +175,16 @@ def test_bad_cell_info_gives_a_clear_error(tmp_path, mutate, message):
     assert [p for p in tmp_path.rglob("*.npz")] == []
 
 
+def test_cell_info_with_one_architecture_twice_is_refused(tmp_path):
+    entries = _cell_info([3, 6111])
+    first, second = json.dumps({"3": entries["3"]}), json.dumps({"6111": entries["6111"]})
+    path = tmp_path / "info.json"
+    path.write_text(first[:-1] + ", " + second[1:-1] + ", " + first[1:])  # {"3": ..., "6111": ..., "3": ...}
+    with pytest.raises(DataError, match=r"info.json: architecture '3' appears twice \(entries 0 and 2 of the "
+                                        "top-level object"):
+        load_benchmark("nb201", path)
+
+
 def test_not_json(tmp_path):
     path = tmp_path / "info.json"
     path.write_text('{"0": {')
@@ -218,17 +228,17 @@ def test_csv_reader_fixture(tmp_path):
         (lambda f: f.assign(arch_str=f["arch_str"].where(f["index"] != 5, f["arch_str"][6])), "row 5: arch string"),
         (lambda f: f.assign(arch_str=f["arch_str"].where(f["index"] != 9, "|conv~0|")), "row 9: arch string '|conv~0|' is invalid"),
         (lambda f: f.drop(columns=["cifar100_val"]), "missing column(s) cifar100_val"),
-        (lambda f: f.assign(cifar10_test=f["cifar10_test"].astype(object).where(f["index"] != 3, "high")), "row 3: 'high' is not a number"),
+        (lambda f: f.assign(cifar10_test=f["cifar10_test"].astype(object).where(f["index"] != 3, "high")), f"column 'cifar10_test', architecture 3 ({index_to_str(3)}): 'high' is not a number"),
         (lambda f: f.iloc[::-1], "rows must be in official index order"),
         # impossible values: never cached as valid (nar data info would report 1e9 as the best cell)
         (lambda f: f.assign(cifar10_test=f["cifar10_test"].where(f["index"] != 4, 1e9)),
-         "column 'cifar10_test', row 4: value 1000000000.0 is not an accuracy in % (allowed 0 to 100)"),
+         f"column 'cifar10_test', architecture 4 ({index_to_str(4)}): value 1000000000.0 is not an accuracy in % (allowed 0 to 100)"),
         (lambda f: f.assign(cifar100_val=f["cifar100_val"].where(f["index"] != 8, -3.0)),
-         "column 'cifar100_val', row 8: value -3.0 is not an accuracy"),
+         "column 'cifar100_val', architecture 8 (|"),
         (lambda f: f.assign(imagenet16_test=f["imagenet16_test"].where(f["index"] != 11)),
-         "column 'imagenet16_test', row 11: value is missing (empty or NaN)"),
+         f"column 'imagenet16_test', architecture 11 ({index_to_str(11)}): value is missing (empty or NaN)"),
         (lambda f: f.assign(cifar10_valid_val=f["cifar10_valid_val"].astype(object).where(f["index"] != 2, "nan")),
-         "column 'cifar10_valid_val', row 2: value is missing"),
+         "column 'cifar10_valid_val', architecture 2 (|"),
     ],
 )
 def test_bad_csv_gives_a_clear_error(tmp_path, mutate, message):
@@ -255,14 +265,14 @@ def test_negative_latency_and_hw_values_name_file_column_and_row(tmp_path):
     frame = pd.read_csv(lat)
     frame.loc[7, "pixel3"] = -0.5
     frame.to_csv(lat, index=False)
-    with pytest.raises(DataError, match=r"nb201_latency_ms.csv: column 'pixel3', row 7: value -0.5 is not a non-negative cost"):
+    with pytest.raises(DataError, match=r"nb201_latency_ms.csv: column 'pixel3', architecture 7: value -0.5 is not a non-negative cost"):
         read_nb201_csv(folder)
     _write_csv_dir(folder)
     hw = folder / "nb201_hw_ImageNet16-120.csv"
     frame = pd.read_csv(hw)
     frame.loc[3, "edgetpu_latency"] = -7  # -1 is the file's "not measured"; other negatives are broken
     frame.to_csv(hw, index=False)
-    with pytest.raises(DataError, match=r"nb201_hw_ImageNet16-120.csv: column 'edgetpu_latency', row 3"):
+    with pytest.raises(DataError, match=r"nb201_hw_ImageNet16-120.csv: column 'edgetpu_latency', architecture 3: value -7"):
         read_nb201_csv(folder)
 
 

@@ -54,6 +54,32 @@ def test_kendall_tau_known_values():
     assert kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
 
 
+def _tau_b_by_pairs(x, y):
+    """Kendall's tau-b from its definition, pair by pair: (C - D) / sqrt((n0 - n1)(n0 - n2))."""
+    s = untied_x = untied_y = 0
+    for i in range(len(x)):
+        for j in range(i + 1, len(x)):
+            dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+            s, untied_x, untied_y = s + dx * dy, untied_x + abs(dx), untied_y + abs(dy)
+    return s / np.sqrt(untied_x * untied_y)
+
+
+def test_kendall_tau_is_tau_b_with_ties_nan_where_undefined_and_fast():
+    import time
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 6, 80).astype(float), rng.integers(0, 4, 80).astype(float)  # many ties on both sides
+    assert kendall_tau(x, y) == pytest.approx(_tau_b_by_pairs(x, y), abs=1e-12)
+    for a, b in (([1.0], [2.0]), ([], []), ([3, 3, 3], [1, 2, 3]), ([1, np.nan, 3], [1, 2, 3]), ([1, 2, 3], [1, 2, np.inf - np.inf])):
+        assert np.isnan(kendall_tau(a, b)), (a, b)
+    with pytest.raises(ValueError, match="shapes differ"):
+        kendall_tau([1, 2], [1, 2, 3])
+    big = rng.normal(size=20_000)
+    t0 = time.perf_counter()
+    tau = kendall_tau(big, big + rng.normal(size=big.size))
+    assert time.perf_counter() - t0 < 0.5 and 0.4 < tau < 0.6  # O(n log n): pairwise, 20,000 items took seconds
+
+
 def _synthetic(seed, n):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 31, 4, 4, generator=g)

@@ -49,6 +49,7 @@ from ..spaces import canonical_dataset, space_names
 from ..config import CHOICES, DEFAULT_PRESET, PRESETS, SETTINGS_VERSION, ExperimentConfig
 from ..errors import DataError, NarError
 from ..io import RESULT_TEXT_COLUMNS
+from ..paths import PAPER_DIR_ENV
 from ..budget import budget_of
 from .registry import (
     DATASET_LABEL, HELD_KNOBS, LOWER_IS_BETTER, METRICS, STRING_KNOBS, NoMatchingRowsError, TableSpec, col,
@@ -59,7 +60,6 @@ __all__ = ["paper_results_dir", "load_results", "DuplicateRunError", "RUN_KEY", 
            "labelled_rows", "aggregate", "build_table", "budgets", "GROUP_COLUMNS", "describe", "SUPERSEDED",
            "superseded_mask", "health_of", "flags_of", "superseded_files"]
 
-PAPER_DIR_ENV = "NAR_PAPER_RESULTS"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 # where, at which budget and with which settings a row ran: never averaged across
 GROUP_COLUMNS = ("ours_bench", "ours_budget", "ours_settings")

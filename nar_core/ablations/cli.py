@@ -17,9 +17,9 @@ import argparse
 import sys
 import time
 
-from . import aggregation as A
-from . import registry as R
-from .render import render as render_table, write_table
+# the report's modules (pandas, matplotlib) are imported by the commands that run, not here: the
+# ``nar`` parser is built on every call, ``nar run`` included
+from ..paths import PAPER_DIR_ENV
 
 
 def _results_args(p: argparse.ArgumentParser, loose: bool = True) -> None:
@@ -31,7 +31,7 @@ def _results_args(p: argparse.ArgumentParser, loose: bool = True) -> None:
 
 
 def _paper_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--paper-dir", default=None, help=f"paper CSV folder (default: ${A.PAPER_DIR_ENV} "
+    p.add_argument("--paper-dir", default=None, help=f"paper CSV folder (default: ${PAPER_DIR_ENV} "
                                                      "or ../shared/reference/paper_results)")
 
 
@@ -102,6 +102,8 @@ def add_tables_parser(sub) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from . import registry as R
+
     rows = [("name", "table", "paper CSV", "swept", "ablations", "title")]
     for name in R.table_names():
         s = R.TABLES[name]
@@ -115,12 +117,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
+    from . import aggregation as A, registry as R
+    from .render import render as render_table
+
     spec = R.get_table(args.name)
     print(render_table(spec, A.build_table(spec, None, paper_dir=args.paper_dir), args.format), end="")
     return 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:
+    from . import aggregation as A, registry as R
+    from .render import render as render_table, write_table
+
     spec = R.get_table(args.name)
     results = A.load_results(args.results)
     table = A.build_table(spec, results, paper_dir=args.paper_dir, loose=args.loose)
@@ -133,6 +141,7 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_ablation(args: argparse.Namespace) -> int:
+    from . import aggregation as A
     from .figures import plot_ablation
 
     path = plot_ablation(args.name, A.load_results(args.results), args.out, metric=args.metric, loose=args.loose)
@@ -141,6 +150,7 @@ def cmd_ablation(args: argparse.Namespace) -> int:
 
 
 def cmd_queries(args: argparse.Namespace) -> int:
+    from . import aggregation as A
     from .figures import plot_queries
 
     print(f"wrote {plot_queries(A.load_results(args.results), args.out)}")
@@ -148,6 +158,7 @@ def cmd_queries(args: argparse.Namespace) -> int:
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
+    from . import aggregation as A
     from .figures import plot_curves
 
     path = plot_curves(A.load_results(args.results), args.out, space=args.space, dataset=args.dataset,

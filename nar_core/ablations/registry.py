@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a results frame is labelled, not here: the sweep
+    import pandas as pd  # scripts read their specs from this registry before they check their input
 
 from ..cli_common import DATASET_LABEL
 from ..errors import DataError, NarError
@@ -91,6 +93,8 @@ class NoMatchingRowsError(NarError):
 # ------------------------------------------------------------------------------------------------
 def num_label(values: pd.Series) -> pd.Series:
     """Numbers as short labels (``5``, ``0.5``, ``21``); missing -> ``-`` (the papers' dash)."""
+    import pandas as pd
+
     num = pd.to_numeric(values, errors="coerce")
     return pd.Series([("-" if np.isnan(x) else f"{x:g}") for x in num.to_numpy(float)],
                      index=values.index, dtype=object)
@@ -122,6 +126,8 @@ def _dataset_label(df: pd.DataFrame) -> pd.Series:
 
 
 def factor_on(df: pd.DataFrame, name: str) -> pd.Series:
+    import pandas as pd
+
     return pd.to_numeric(col(df, name), errors="coerce") > 0
 
 
@@ -135,6 +141,8 @@ def _tier_label(df: pd.DataFrame) -> pd.Series:
 
 
 def _loss_label(df: pd.DataFrame) -> pd.Series:
+    import pandas as pd
+
     cls, rank = factor_on(df, "cls_loss_factor"), factor_on(df, "rank_loss_factor")
     out = pd.Series("", index=df.index, dtype=object)
     out[cls & ~rank] = "Cls. Loss"
@@ -154,7 +162,7 @@ def _p_top_k(p: pd.DataFrame) -> pd.Series:
 # ------------------------------------------------------------------------------------------------
 # tables
 # ------------------------------------------------------------------------------------------------
-KeyFn = Callable[[pd.DataFrame], pd.Series]
+KeyFn = Callable[["pd.DataFrame"], "pd.Series"]
 
 
 @dataclass(frozen=True)
@@ -411,6 +419,8 @@ def get_table(name: str) -> TableSpec:
 
 def _default_or_zero(df: pd.DataFrame, name: str) -> pd.Series:
     """The loss tables switch a loss off (factor 0) or keep the default factor; nothing else."""
+    import pandas as pd
+
     from .aggregation import held_defaults  # the defaults depend on each row's settings
 
     v = pd.to_numeric(df[name], errors="coerce")

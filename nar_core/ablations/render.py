@@ -12,23 +12,29 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Sequence
 
 from ..aggregate import STD_DDOF
 from ..io import atomic_path
 from ..errors import NarError
-from .aggregation import GROUP_COLUMNS, tag_columns
 from .registry import TableSpec
+
+if TYPE_CHECKING:  # pandas is imported by the functions that get a table: importing nar_core.ablations
+    import pandas as pd  # (the sweep scripts read their specs there) stays cheap
 
 __all__ = ["display_frame", "render", "markdown", "header", "write_text", "write_table", "fmt"]
 
 GROUP_HEADERS = {"ours_bench": "run on", "ours_budget": "budget", "ours_settings": "settings", "ours_method": "ranker"}
 
 
+def _isna(x) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(x))
+
+
 def fmt(x: float, digits: int = 2) -> str:
-    return "" if x is None or pd.isna(x) else f"{x:.{digits}f}"
+    return "" if x is None or _isna(x) else f"{x:.{digits}f}"
 
 
 def _digits(metric: str) -> int:
@@ -36,20 +42,20 @@ def _digits(metric: str) -> int:
 
 
 def _cell(mean: float, std: float, best: float, n: int | float | None, digits: int, with_n: bool) -> str:
-    if pd.isna(mean) and pd.isna(best):
+    if _isna(mean) and _isna(best):
         return "-"
-    s = fmt(mean, digits) if not pd.isna(mean) else ""
-    if not pd.isna(std):
+    s = fmt(mean, digits) if not _isna(mean) else ""
+    if not _isna(std):
         s += f" ± {fmt(std, digits)}"
-    if not pd.isna(best):
+    if not _isna(best):
         s += f" ({fmt(best, digits)})" if s else f"({fmt(best, digits)})"
-    if with_n and n is not None and not pd.isna(n) and n > 0:
+    if with_n and n is not None and not _isna(n) and n > 0:
         s += f" n={int(n)}"
     return s
 
 
 def _flagged(n: int, flagged: float, flags: str) -> str:
-    if n <= 0 or pd.isna(flagged):
+    if n <= 0 or _isna(flagged):
         return ""  # not run, or no seed recorded its health (older rows, baselines)
     return f"{int(flagged)} ({flags})" if flagged > 0 and flags else f"{int(flagged)}"
 
@@ -60,6 +66,10 @@ def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
     A paper row we have not run reads ``not run`` in the ``ours`` column. ``flagged``: how many of
     the N seeds a health flag marks, and which flags (empty where no seed recorded its health).
     """
+    import pandas as pd
+
+    from .aggregation import GROUP_COLUMNS, tag_columns
+
     groups = list(GROUP_COLUMNS) + tag_columns(spec)
     keys = list(spec.keys) + groups
     show_metric = table["metric"].nunique() > 1
@@ -75,7 +85,7 @@ def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
     out["flagged"] = [_flagged(n, f, t) for n, f, t in zip(table["ours_n"], flagged, flags.fillna("").astype(str))]
     out["paper"] = [_cell(m, s, b, n, d, False) for m, s, b, n, d in
                     zip(table["paper_mean"], table["paper_std"], table["paper_best"], table["paper_n"], digits)]
-    out["delta"] = [("" if pd.isna(x) else f"{x:+.{d}f}") for x, d in zip(table["delta"], digits)]
+    out["delta"] = [("" if _isna(x) else f"{x:+.{d}f}") for x, d in zip(table["delta"], digits)]
     if not (table["ours_n"] > 0).any():  # the paper's table alone
         drop = [GROUP_HEADERS[g] for g in groups if g in GROUP_HEADERS] + ["ours", "flagged", "delta", *spec.tag_columns]
         out = out.drop(columns=[c for c in drop if c in out.columns])
@@ -85,6 +95,11 @@ def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(df: pd.DataFrame) -> str:
+    """A pipe table, one line per row, cells as written (no padding: the report diffs line by line).
+
+    Written here rather than by ``DataFrame.to_markdown``: that needs ``tabulate``, which is not
+    installed with nar_core, and pads every cell to its column's width.
+    """
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
@@ -93,19 +108,11 @@ def markdown(df: pd.DataFrame) -> str:
 
 
 def _latex(df: pd.DataFrame) -> str:
-    def esc(s: str) -> str:
-        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_"),
-                     ("±", r"$\pm$")):
-            s = s.replace(a, b)
-        return s
-
-    cols = list(df.columns)
-    lines = [r"\begin{tabular}{" + "l" * len(cols) + "}", r"\hline",
-             " & ".join(esc(c) for c in cols) + r" \\", r"\hline"]
-    for row in df.itertuples(index=False):
-        lines.append(" & ".join(esc(str(v)) for v in row) + r" \\")
-    lines += [r"\hline", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    """A ``tabular`` by pandas' LaTeX writer (``Styler.to_latex``): every LaTeX special character
+    escaped in cells and headers, plain ``\\hline`` rules (no package needed), ``±`` as ``$\\pm$``."""
+    styler = df.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+    styler = styler.set_table_styles([{"selector": rule, "props": ":hline;"} for rule in ("toprule", "midrule", "bottomrule")])
+    return styler.to_latex(column_format="l" * len(df.columns)).replace("±", r"$\pm$")
 
 
 def header(spec: TableSpec) -> str:

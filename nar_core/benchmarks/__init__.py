@@ -36,7 +36,8 @@ def find_source(space: str, path: str | os.PathLike | None = None) -> Path:
     sp = get_space(space)
     root = resolve_data_dir(path)
     if not root.exists():
-        raise DataError(root, f"no such file or directory (data for {sp.name}; set NAR_DATA or pass a path)")
+        raise DataError(root, f"no such file or directory (data for {sp.name}: {', '.join(sp.data_patterns)}); "
+                        + _where_data_goes(sp, root, found_folder=False))
     if root.is_file():
         return root
     if any(fnmatch.fnmatch(root.name, pattern) for pattern in sp.data_patterns):
@@ -44,8 +45,22 @@ def find_source(space: str, path: str | os.PathLike | None = None) -> Path:
     folder = root / sp.name if (root / sp.name).is_dir() else root
     found = sp.find_source(folder)
     if found is None:
-        raise DataError(folder, f"no {sp.name} data found (looked for {', '.join(sp.data_patterns)})")
+        what = "is empty" if not any(folder.iterdir()) else "holds no file it reads"
+        raise DataError(folder, f"no {sp.name} data found: the folder {what} (looked for "
+                        f"{', '.join(sp.data_patterns)}); {_where_data_goes(sp, root)}")
     return found
+
+
+def _where_data_goes(sp, root: Path, found_folder: bool = True) -> str:
+    """How to fix a missing data source: where the files go, and what else may be named."""
+    from ..spaces import SearchSpace
+
+    fix = f"put one of those files in {root} or {root / sp.name}, or point" if found_folder else "point"
+    fix += (f" --data (or {ENV_VAR}) at the folder or file that holds it; "
+            f"`nar data info --space {sp.name} --data PATH` checks a path")
+    if type(sp).embedded is not SearchSpace.embedded:  # the space ships a table with the package
+        fix += f"; with neither --data nor {ENV_VAR}, the {sp.name} table shipped with the package is used"
+    return fix
 
 
 def load_benchmark(space: str, path: str | os.PathLike | None = None, *, cache: bool = True) -> Benchmark:

@@ -53,8 +53,11 @@ def check_column(
     """DataError naming the file, column and row of the first value that cannot be a measurement.
 
     Missing values (NaN, an empty cell) are errors unless ``allow_missing`` (formats whose
-    sources leave some metrics unevaluated); infinities and out-of-range values always are.
-    ``row_name(i)`` names row ``i`` as the file does (default ``row i``, 0-based data rows);
+    sources leave some metrics unevaluated); infinities and out-of-range values always are. An
+    accuracy column (in %) whose every value lies in [0, 1] holds fractions (0.93 for 93 %): refused,
+    with the advice to multiply it by 100, since every cell would otherwise rank as a 1 % network.
+    ``row_name(i)`` names row ``i`` as the file does: the architecture (its key or text) where the
+    format is keyed by architecture, else ``row i`` (the default, 0-based data rows);
     ``kind`` is the Benchmark column whose range applies when the file's own name (``name``) differs.
     """
     low, high, what = value_range(kind or name)
@@ -69,33 +72,96 @@ def check_column(
         where = row_name(r) if row_name else f"row {r}"
         problem = "is missing (empty or NaN)" if missing[r] else f"{float(values[r])!r} is not {what} (allowed {low:g} to {high:g})"
         raise DataError(path, f"column {name!r}, {where}: value {problem}")
+    if (low, high, what) == _ACCURACY_RANGE and not missing.all():
+        largest = float(np.nanmax(values))
+        if 0 < largest <= 1:
+            r = int(np.nanargmax(values))
+            where = row_name(r) if row_name else f"row {r}"
+            raise DataError(path, f"column {name!r}: every value is between 0 and 1 (the largest, at {where}, is "
+                            f"{largest:g}), so it holds fractions, but accuracies are read in % (0 to 100): "
+                            "multiply the column by 100 (0.93 -> 93)")
 
 
-def read_csv_frame(path: str | os.PathLike):
-    """A CSV file as a pandas DataFrame; one DataError naming the file if it cannot be read."""
+def check_unique_keys(path: str | os.PathLike, keys: Iterable[Any], *, row_name: Callable[[int], str] | None = None,
+                      what: str = "key") -> None:
+    """DataError naming every duplicated key (the first three) and both rows of each: a benchmark
+    holds each architecture once. Kept silently, the last copy would replace the first (a JSON
+    object) or both would count (ranks, tiers, the search's candidates), and the results be wrong.
+    ``row_name(i)`` names row ``i`` as the file does (default ``row i``)."""
+    items = np.asarray(keys).tolist() if not isinstance(keys, list) else keys
+    if len(set(items)) == len(items):
+        return
+    first: dict[Any, int] = {}
+    dups: list[tuple[Any, int, int]] = []
+    for i, k in enumerate(items):
+        if k in first:
+            dups.append((k, first[k], i))
+        else:
+            first[k] = i
+    name = row_name or (lambda r: f"row {r}")
+    shown = "; ".join(f"{what} {k!r} appears twice ({name(a)} and {name(b)})" for k, a, b in dups[:3])
+    more = f" (and {len(dups) - 3} more)" if len(dups) > 3 else ""
+    raise DataError(path, f"{shown}{more}; each architecture must appear once: remove the extra copies")
+
+
+def read_csv_frame(path: str | os.PathLike, dtype: Mapping[str, Any] | None = None):
+    """A CSV file as a pandas DataFrame; one DataError naming the file if it cannot be read.
+
+    ``dtype`` as in ``pandas.read_csv``: ``{"arch": str}`` keeps a column of architectures written
+    as digits (``"01201120"``) as text, leading zeros and all, where pandas would read numbers.
+    """
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found")
     try:
-        return pd.read_csv(path, low_memory=False)
+        return pd.read_csv(path, low_memory=False, dtype=dtype)
     except (OSError, ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
         raise DataError(path, f"not a readable CSV file ({' '.join(str(exc).split())})") from None
 
 
-def read_json_file(path: str | os.PathLike) -> Any:
-    """The parsed content of a JSON file; one DataError naming the file if it cannot be read."""
+def read_json_file(path: str | os.PathLike, what: str = "key") -> Any:
+    """The parsed content of a JSON file; one DataError naming the file if it cannot be read.
+
+    A key repeated in one object is refused (``json`` would keep its last copy silently): the
+    message names it, as ``what`` (e.g. "architecture") in the top-level object, and the two
+    positions of its copies among that object's entries.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found")
+    repeated: list[tuple[dict, list[tuple[str, int, int]]]] = []  # objects with a repeated key
+
+    def pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict:
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            first: dict[str, int] = {}
+            reps = []
+            for i, (k, _) in enumerate(pairs):
+                if k in first:
+                    reps.append((k, first[k], i))
+                else:
+                    first[k] = i
+            repeated.append((out, reps))
+        return out
+
     try:
         with open(path, "rb") as f:
-            return json.load(f)
+            data = json.load(f, object_pairs_hook=pairs_to_dict)
     except OSError as exc:
         raise DataError(path, f"cannot read: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise DataError(path, f"not valid JSON ({exc})") from None
+    if repeated:
+        top = [reps for obj, reps in repeated if obj is data]
+        reps, label = (top[0], what) if top else (repeated[0][1], "key")
+        place = "of the top-level object" if top else "of one object"
+        shown = "; ".join(f"{label} {k!r} appears twice (entries {a} and {b} {place}, counted from 0)"
+                          for k, a, b in reps[:3])
+        more = f" (and {len(reps) - 3} more)" if len(reps) > 3 else ""
+        raise DataError(path, f"{shown}{more}; JSON would keep only the last copy: remove the extra copies")
+    return data
 
 
 @dataclass
@@ -125,6 +191,8 @@ class Benchmark:
         for name, col in {**self.columns, **self.cell_arrays}.items():
             if len(col) != n:
                 raise NarError(f"benchmark {self.source}: column {name!r} has {len(col)} rows, expected {n}")
+        # one row per architecture: a repeated key would give wrong ranks and a wrong row_of_key
+        check_unique_keys(self.source or f"{self.space} benchmark", self.keys)
 
     def __len__(self) -> int:
         return len(self.keys)

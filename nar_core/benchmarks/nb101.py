@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import DataError, UnknownCellError
 from ..spaces.nb101 import OP_CODES, PAD, cells_from_specs, check_cells, module_hashes
-from .base import Benchmark, check_column, read_csv_frame, read_json_file
+from .base import Benchmark, check_column, check_unique_keys, read_csv_frame, read_json_file
 
 __all__ = ["load_nb101", "read_nb101_tfrecord", "read_nb101_json", "read_nb101_csv", "TFRECORD_READER_VERSION"]
 
@@ -213,6 +213,18 @@ def read_nb101_json(path: str | os.PathLike, *, verify_hashes: bool | None = Non
         cells = cells_from_specs([c["module_adjacency"] for c in data], [c["module_operations"] for c in data], what="cell")
     except UnknownCellError as exc:
         raise DataError(path, str(exc)) from None
+    if all("unique_hash" in c for c in data):
+        for i, c in enumerate(data):
+            h = c["unique_hash"]
+            if not (isinstance(h, str) and len(h) == 32 and all(ch in "0123456789abcdef" for ch in h)):
+                raise DataError(path, f"cell {i}: unique_hash {h!r} is not a 32-digit lowercase hex md5")
+        keys = np.array([c["unique_hash"] for c in data], dtype="U32")
+        _check_hashes(path, cells, keys, verify_hashes)
+    else:
+        keys = module_hashes(cells)
+
+    def cell_name(r: int) -> str:  # a value error names the cell by its place in the list and its module
+        return f"cell {r} (module {keys[r]})"
 
     def num(field: str, scale: float = 1.0) -> np.ndarray:
         out = np.full(len(data), np.nan)
@@ -220,7 +232,7 @@ def read_nb101_json(path: str | os.PathLike, *, verify_hashes: bool | None = Non
             v = c.get(field)
             if v is not None:
                 if not isinstance(v, (int, float)):
-                    raise DataError(path, f"cell {i}: field {field!r} must be a number, got {v!r}")
+                    raise DataError(path, f"{cell_name(i)}: field {field!r} must be a number, got {v!r}")
                 out[i] = float(v) * scale
         return out
 
@@ -233,7 +245,7 @@ def read_nb101_json(path: str | os.PathLike, *, verify_hashes: bool | None = Non
     fields = {"cifar10_val": "avg_validation_accuracy", "cifar10_test": "avg_test_accuracy",
               "train_seconds": "avg_training_time", "params": "trainable_parameters"}
     for name, col in columns.items():  # null is "unknown" in this format; a number must be possible
-        check_column(path, fields[name], col, allow_missing=True, kind=name, row_name=lambda r: f"cell {r}")
+        check_column(path, fields[name], col, allow_missing=True, kind=name, row_name=cell_name)
     columns.update(_cost_columns(cells))
     flops, params = vertex_costs(cells)
     total_flops, _ = network_cost(cells)
@@ -254,17 +266,7 @@ def read_nb101_json(path: str | os.PathLike, *, verify_hashes: bool | None = Non
             given = c.get(field)
             if given is not None and (not isinstance(given, (int, float)) or given != int(mine_total)):
                 raise DataError(path, f"cell {i}: {field} = {given!r} but the cell computes to {int(mine_total)}")
-    if all("unique_hash" in c for c in data):
-        for i, c in enumerate(data):
-            h = c["unique_hash"]
-            if not (isinstance(h, str) and len(h) == 32 and all(ch in "0123456789abcdef" for ch in h)):
-                raise DataError(path, f"cell {i}: unique_hash {h!r} is not a 32-digit lowercase hex md5")
-        keys = np.array([c["unique_hash"] for c in data], dtype="U32")
-        _check_hashes(path, cells, keys, verify_hashes)
-    else:
-        keys = module_hashes(cells)
-    if len(set(keys.tolist())) != len(keys):
-        raise DataError(path, "duplicate cells (the same module hash twice)")
+    check_unique_keys(path, keys, row_name=lambda r: f"cell {r}", what="module hash")
     return Benchmark("nb101", keys, columns, cells, source=str(path), meta={"format": "nar cell information json"})
 
 
@@ -294,15 +296,13 @@ def read_nb101_csv(path: str | os.PathLike) -> Benchmark:
         cells = cells_from_specs(matrices, ops, what="row")
     except UnknownCellError as exc:
         raise DataError(path, str(exc)) from None
+    keys = module_hashes(cells)
+    check_unique_keys(path, keys, row_name=lambda r: f"row {r}", what="module hash")
     acc = pd.to_numeric(df["accuracy"], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~(np.isfinite(acc) & (acc >= 0) & (acc <= 1)))
     if len(bad):
-        raise DataError(path, f"row {int(bad[0])}: accuracy {df['accuracy'].iloc[int(bad[0])]!r} is not a fraction in [0, 1]")
-    keys = module_hashes(cells)
-    if len(np.unique(keys)) != len(keys):
-        _, first = np.unique(keys, return_index=True)
-        dup = int(np.setdiff1d(np.arange(len(keys)), first)[0])
-        raise DataError(path, f"row {dup}: duplicate cell (module hash {keys[dup]} appears twice)")
+        r = int(bad[0])
+        raise DataError(path, f"row {r} (module {keys[r]}): accuracy {df['accuracy'].iloc[r]!r} is not a fraction in [0, 1]")
     columns = {
         "cifar10_val": np.full(len(df), np.nan),
         "cifar10_test": 100.0 * acc,

@@ -63,17 +63,26 @@ def _check_rows(path: Path, frame) -> None:
 
 
 def _numeric(path: Path, frame, col: str, missing_marker: float | None = None) -> np.ndarray:
-    """A CSV column as floats, every value checked (``missing_marker``: the file's code for "not measured")."""
+    """A CSV column as floats, every value checked (``missing_marker``: the file's code for "not measured").
+
+    Errors name the architecture (official index, and arch string where the file has one), not a row.
+    """
     import pandas as pd
+
+    index = frame["index"].to_numpy()
+    arch = frame["arch_str"].astype(str).to_numpy() if "arch_str" in frame.columns else None
+
+    def row_name(r: int) -> str:
+        return f"architecture {index[r]}" + (f" ({arch[r]})" if arch is not None else "")
 
     values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64, copy=True)
     bad = np.isnan(values) & frame[col].notna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(path, f"column {col!r}, row {row}: {frame[col].iloc[row]!r} is not a number")
+        raise DataError(path, f"column {col!r}, {row_name(row)}: {frame[col].iloc[row]!r} is not a number")
     if missing_marker is not None:
         values[values == missing_marker] = np.nan
-    check_column(path, col, values, allow_missing=missing_marker is not None)
+    check_column(path, col, values, allow_missing=missing_marker is not None, row_name=row_name)
     return values
 
 
@@ -169,7 +178,7 @@ def read_nb201_embedded() -> Benchmark:
         raise DataError(str(where), f"the embedded table has shape {values.shape}; reinstall nar_core")
     columns = {name: decode_fixed(values[i], int(decimals[i])) for i, name in enumerate(names)}
     for name, col in columns.items():
-        check_column(str(where), name, col)
+        check_column(str(where), name, col, row_name=lambda r: f"architecture {r}")
     return _whole_space(columns, EMBEDDED_SOURCE, {"format": "nb201-embedded", "files": [str(where)]})
 
 
@@ -326,7 +335,7 @@ def read_nb201_cell_info(path: str | os.PathLike) -> Benchmark:
     from ..encoding.nb201 import CELL_INFO_NAMES, CELL_NAMES, edge_costs, network_cost
 
     path = Path(path)
-    data = read_json_file(path)
+    data = read_json_file(path, what="architecture")  # one architecture twice: refused, naming it
     if not isinstance(data, dict) or not data:
         raise DataError(path, "expected a non-empty JSON object keyed by architecture index")
     try:
@@ -373,7 +382,7 @@ def read_nb201_cell_info(path: str | os.PathLike) -> Benchmark:
         except (TypeError, ValueError):
             r = next(i for i, e in enumerate(entries) if not isinstance(e.get(name), (int, float, type(None))))
             raise DataError(path, f"cell {keys[r]}: {name} = {entries[r][name]!r} is not a number") from None
-        check_column(path, name, values, allow_missing=allow_missing, kind=kind, row_name=lambda r: f"cell {keys[r]}")
+        check_column(path, name, values, allow_missing=allow_missing, kind=kind, row_name=lambda r: f"architecture {keys[r]}")
         return values
 
     columns: dict[str, np.ndarray] = {}

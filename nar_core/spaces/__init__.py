@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import threading
 
-from ..errors import NarError
+from ..errors import NarError, did_you_mean
 from .base import CellArrays, SearchSpace, resolve_dataset
 
 __all__ = ["CellArrays", "SearchSpace", "canonical_dataset", "get_space", "register_space", "resolve_dataset",
@@ -90,7 +90,8 @@ def get_space(name: str) -> SearchSpace:
         _read_entry_points()
         found = next((n for n in _registry if _key(n) == _key(name)), None)
         if found is None:
-            raise NarError(f"unknown search space {name!r}; expected one of {', '.join(_registry)}")
+            raise NarError(f"unknown search space {name!r}{did_you_mean(name, _registry)}; "
+                           f"expected one of {', '.join(_registry)}")
         entry = _registry[found]
         if isinstance(entry, str):
             module, _, attr = entry.partition(":")

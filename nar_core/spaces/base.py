@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 import numpy as np
 
-from ..errors import NarError
+from ..errors import NarError, closest
 
 if TYPE_CHECKING:
     from ..benchmarks.base import Benchmark
@@ -33,7 +33,9 @@ def resolve_dataset(name: str, datasets: tuple[str, ...], aliases: Mapping[str, 
     key = str(name).strip().lower()
     key = aliases.get(key, key)
     if key not in datasets:
-        raise NarError(f"unknown dataset {name!r} for space {space}; expected one of {', '.join(datasets)}")
+        best = closest(key, [*datasets, *aliases])
+        hint = f"; did you mean {aliases.get(best, best)!r}?" if best is not None else ""
+        raise NarError(f"unknown dataset {name!r} for space {space}; expected one of {', '.join(datasets)}{hint}")
     return key
 
 

@@ -15,9 +15,8 @@ from typing import Mapping, Sequence
 
 from ..budget import BUDGETS, budget_help
 from ..cli import allowed_values_text, plain_text
-from ..aggregate import seed_stats
 from ..config import PRESETS
-from ..cli_common import QUICK_SETTINGS, parse_seeds, parse_set
+from ..cli_common import QUICK_SETTINGS, ArgumentParser, parse_seeds, parse_set
 from ..errors import NarError
 from ..spaces import space_names
 from .runner import SweepOptions, run_sweep
@@ -57,12 +56,12 @@ Allowed --space and --dataset values, and the methods a spec may use:
 
 def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, description: str = "") -> argparse.ArgumentParser:
     quick = ", ".join(f"{k}={v}" for k, v in QUICK_SETTINGS.items())
-    p = argparse.ArgumentParser(prog=prog, description=plain_text(description),
+    p = ArgumentParser(prog=prog, description=plain_text(description),
                                 epilog=EPILOG.format(quick=quick, allowed=allowed_values_text(prefix="")),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     names = list(specs)
     if len(names) > 1:
-        p.add_argument("--table", choices=names, default=names[0],
+        p.add_argument("--table", choices=names, default=names[0], metavar="TABLE",
                        help="which table's spec to run: " + "; ".join(f"{n}: {s.description}" for n, s in specs.items())
                        + f" (default {names[0]})")
     p.add_argument("--spec", metavar="FILE.yaml", help="load the spec from YAML instead (write one with --print-spec)")
@@ -166,6 +165,8 @@ def summarize(outcome) -> str:
                  + ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items()) + ")")
     ok = df[df["status"] == "ok"]
     if not ok.empty:
+        from ..aggregate import seed_stats
+
         stats = seed_stats(ok, ("val_acc", "test_acc", "total_seconds"), by=["params"])
         wide = stats.pivot(index="params", columns="metric", values=["mean", "std"])
         wide.columns = [f"{m}_{s}" for s, m in wide.columns]

@@ -23,7 +23,7 @@ import pandas as pd
 import ray
 from ray.tune import Callback
 
-from ..io import atomic_path
+from ..io import atomic_path, text_columns
 from .trainable import _plain, json_default
 
 RECORDS_FILE = "records.jsonl"
@@ -180,9 +180,12 @@ def write_table(df: pd.DataFrame, experiment_dir: str | Path) -> tuple[Path, Pat
     """``results.csv`` and ``results.parquet`` in the experiment folder, each written atomically.
 
     List columns (``best_so_far_val``) stay lists in Parquet and are JSON text in the CSV.
+    Identifier columns (:data:`nar_core.io.RESULT_TEXT_COLUMNS`) are text in both: a found cell
+    written as digits keeps its leading zeros, and an index reads 541, not 541.0, beside pending rows.
     """
     d = Path(experiment_dir)
     csv_path, pq_path = d / "results.csv", d / "results.parquet"
+    df = text_columns(df)
     csv_df = df.copy()
     for c in csv_df.columns:
         if csv_df[c].map(lambda v: isinstance(v, (list, tuple, dict))).any():

@@ -18,14 +18,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import ConfigError, NarError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, check_output_dir
 from .spec import SweepSpec
 from .store import ExperimentFolder
+
+if TYPE_CHECKING:  # pandas and Ray are imported once the input is checked (a bad option: an error at once)
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def prepare(spec: SweepSpec, options: SweepOptions) -> tuple[SweepSpec, dict[str
 
 def grid_trials(spec: SweepSpec, state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Grid mode: trial id -> row, for the rows this sweep runs."""
-    from .searcher import trial_key
+    from .spec import trial_key  # not from .searcher: that imports Optuna and Ray
 
     return {trial_key("grid", i): row for i, row in enumerate(spec.grid_rows()[: state["num_samples"]])}
 
@@ -194,7 +195,11 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, *, benchmark: Any = None) 
     folder = ExperimentFolder(options.storage, experiment_name(spec, options))
     plan = plan_trials(spec, state)
     if options.dry_run:
+        import pandas as pd
+
         return SweepOutcome(folder.location, pd.DataFrame(), plan=plan)
+    if not folder.is_remote:  # a file in the way, a read-only folder: said now, with what to do instead
+        check_output_dir(options.storage, flag="--storage")
     with folder.lock():  # first: a second driver is told that one runs, whatever its options
         existed = folder.exists(STATE_FILE)
         if existed and not options.resume:

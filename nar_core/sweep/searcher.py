@@ -22,12 +22,9 @@ from typing import Any, Mapping
 import optuna
 from ray.tune.search import Searcher
 
+from .spec import trial_key
+
 JOURNAL_FILE = "optuna.journal"
-
-
-def trial_key(mode: str, index: int) -> str:
-    """The stable id of a trial: ``grid-0003`` (grid row 3) or ``optuna-0007`` (Optuna trial 7)."""
-    return f"{mode}-{index:04d}"
 
 
 def open_study(experiment_dir: Path, name: str, direction: str, seed: int) -> optuna.Study:

@@ -370,3 +370,8 @@ def _derived_pair(value: Any, where: str) -> tuple[str, float]:
             or not isinstance(value[1], (int, float))):
         raise ConfigError(f"{where}: expected [source_key, offset], got {value!r}")
     return (value[0], value[1])
+
+
+def trial_key(mode: str, index: int) -> str:
+    """The stable id of a trial: ``grid-0003`` (grid row 3) or ``optuna-0007`` (Optuna trial 7)."""
+    return f"{mode}-{index:04d}"
