@@ -96,7 +96,7 @@ def test_fractions_fail_the_values_check(guide, tmp_path, capsys):
     code = main(["space", "check", NAME, "--data", str(data)])
     out = capsys.readouterr()
     text = out.out + out.err
-    assert code != 0 and ("multiply by 100" in text or "percent" in text), text
+    assert code == 2 and "multiply the column by 100" in text, text  # refused on load, naming the fix
 
 
 def test_an_unknown_space_is_bad_input(capsys):
