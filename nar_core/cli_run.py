@@ -58,22 +58,52 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean, sample std (ddof=1, :mod:`nar_core.aggregate`) and best of the headline numbers over seeds."""
     from .aggregate import seed_stats_dict
 
-    keys = ("val_acc", "test_acc", "rank_test", "kendall_tau", "queries_train", "queries_search",
-            "total_seconds", "train_seconds", "search_seconds")
+    keys = ("val_acc", "test_acc", "val_acc_valpick", "test_acc_valpick", "rank_test", "kendall_tau",
+            "tier_accuracy", "tier_chance", "queries_train", "queries_search", "queries_total", "total_seconds",
+            "train_seconds", "search_seconds")
     stats = seed_stats_dict(rows, keys)
     out: dict[str, Any] = {"runs": len(rows)}
     for k in keys:
         out[f"{k}_mean"], out[f"{k}_std"] = stats[k]["mean"], stats[k]["std"]
     out["val_acc_best"], out["test_acc_best"] = stats["val_acc"]["best"], stats["test_acc"]["best"]
+    out["flagged"] = sum(1 for r in rows if str(r.get("health", "ok")) not in ("ok", "", "nan"))
     return out
 
 
-def format_summary(s: dict[str, Any], dataset: str, method: str) -> str:
+def format_summary(s: dict[str, Any], dataset: str, method: str, num_cells: int | None = None) -> str:
+    """The result a person reads at the end of ``nar run``: both selection protocols, the ranker's
+    health against chance, and what the query and rank numbers count."""
+    import math
+
+    n = int(s["runs"])
+
+    def v(key: str, digits: int = 2) -> str:
+        mean, std = s.get(f"{key}_mean", math.nan), s.get(f"{key}_std", math.nan)
+        if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+            return "-"
+        spread = n > 1 and not math.isnan(std) and round(std, digits) != 0
+        return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if spread else "")
+
     label = DATASET_LABEL.get(dataset, dataset)
-    return (f"{label:<15} {method:<13} val {s['val_acc_mean']:.2f} ± {s['val_acc_std']:.2f}  "
-            f"test {s['test_acc_mean']:.2f} ± {s['test_acc_std']:.2f} (best {s['test_acc_best']:.2f})  "
-            f"queries {s['queries_train_mean']:.0f}+{s['queries_search_mean']:.0f}  "
-            f"time {s['total_seconds_mean']:.1f} s  ({s['runs']} runs)")
+    head = f"{label} {method}, {n} seed{'s' * (n != 1)}" + (" (mean ± sample std over seeds)" if n > 1 else "")
+    lines = [head,
+             f"  test-pick  val {v('val_acc')}  test {v('test_acc')}"
+             + (f"  (best seed {s['test_acc_best']:.2f})" if n > 1 else "")
+             + "   the queried cell with the best test accuracy (the papers' protocol)",
+             f"  val-pick   val {v('val_acc_valpick')}  test {v('test_acc_valpick')}"
+             "   the queried cell with the best validation accuracy (never reads test labels)"]
+    if not math.isnan(s.get("kendall_tau_mean", math.nan)) or not math.isnan(s.get("tier_accuracy_mean", math.nan)):
+        ranker = f"  ranker     Kendall tau {v('kendall_tau', 3)} (chance 0)"
+        if not math.isnan(s.get("tier_accuracy_mean", math.nan)):
+            ranker += f", held-out tier accuracy {v('tier_accuracy', 3)} (chance {s['tier_chance_mean']:.2f})"
+        flagged = int(s.get("flagged", 0))
+        ranker += f"; {flagged} of {n} seed{'s' * (n != 1)} flagged as not learned" if flagged else "; learned on every seed"
+        lines.append(ranker)
+    of = f" of {num_cells:,} cells" if num_cells else ""
+    lines.append(f"  queries    {v('queries_train', 0)} labelled for training + {v('queries_search', 0)} new in the search "
+                 f"= {v('queries_total', 0)} distinct cells; test rank of the returned cell {v('rank_test', 0)}{of} "
+                 f"(1 = best); {v('total_seconds', 1)} s per seed")
+    return "\n".join(lines)
 
 
 #: columns every table written by ``nar run`` has: a results.csv without them is someone else's
@@ -258,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
     with _locked(out):
         _write_summary(out, summary)
     atomic_write_text(out / "configs" / f"{chash}.yaml", _yaml(base.to_dict()))
-    print(format_summary(summary, base.dataset, base.method))
+    print(format_summary(summary, base.dataset, base.method, num_cells=len(bench)))
     return 0
 
 

@@ -169,3 +169,18 @@ def test_table_writes_wait_for_the_out_lock(tmp_path):
         assert t.is_alive() and not (tmp_path / "results.csv").exists()
     t.join(10)
     assert len(pd.read_csv(tmp_path / "results.csv")) == 1
+
+
+def test_the_result_lines_name_both_protocols_and_never_print_nan():
+    from nar_core.cli_run import format_summary, summarise
+
+    row = dict(val_acc=91.0, test_acc=94.0, val_acc_valpick=91.2, test_acc_valpick=93.9, rank_test=5,
+               kendall_tau=0.6, tier_accuracy=0.5, tier_chance=0.2, queries_train=1256, queries_search=240,
+               queries_total=1496, total_seconds=700.0, train_seconds=600.0, search_seconds=50.0, health="ok")
+    one = format_summary(summarise([row]), "cifar10", "narq2t", num_cells=15625)
+    assert "nan" not in one and "±" not in one and "1 seed" in one
+    assert "test-pick  val 91.00  test 94.00" in one and "val-pick   val 91.20  test 93.90" in one
+    assert "1256 labelled for training + 240 new in the search = 1496 distinct cells" in one
+    assert "test rank of the returned cell 5 of 15,625 cells (1 = best)" in one
+    two = format_summary(summarise([row, {**row, "test_acc": 94.2, "health": "tiers at chance"}]), "cifar10", "narq2t")
+    assert "test 94.10 ± 0.14" in two and "1 of 2 seeds flagged as not learned" in two
