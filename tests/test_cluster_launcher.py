@@ -1,0 +1,410 @@
+"""Ray's cluster launcher on cluster/cluster-onprem.yaml, for real, on one machine.
+
+Four "machines" in a network namespace of the test's own (only its loopback: nothing leaves it,
+and no port of another Ray on this machine is in the way): a client that runs `ray up`, `ray
+submit`, `ray rsync-down` and `ray down`, a head (127.0.0.2) and two workers (127.0.0.3, .4). Each
+node is its own PID and mount namespace with its own HOME and /tmp and its own sshd on its
+address; the launcher reaches them over SSH with a key, as on real machines. The YAML is the
+shipped file with the documented edits only (addresses, ssh_user, data source, NAR_ENV = this
+interpreter's environment so that nothing is pip-installed, trials off the head, one CPU per worker).
+
+Checked: `ray up -y` starts the head and Ray's autoscaler (v1, from the YAML) starts both workers,
+every node advertising the address of the YAML; the data arrives without its cache; `ray submit
+... sweeps/loss_factors.py` lands every (trial, seed) row once, from both workers, and prints the
+readable console; `ray rsync-down` brings the results back; a worker killed (its whole namespace)
+mid-sweep costs a retry, not a row; `ray down -y` stops the head's Ray. No other Ray on the machine
+is touched: every process of the test lives in its namespaces and is stopped by process group.
+Skips with the reason without root/unshare, sshd, rsync or the NAS-Bench-201 CSV data.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RAY = str(Path(sys.executable).with_name("ray"))
+SHIPPED = ROOT / "cluster" / "cluster-onprem.yaml"
+HEAD, WORKERS = "127.0.0.2", ("127.0.0.3", "127.0.0.4")
+CLUSTER = "nar-sweeps-onprem"
+HOME = "/run/home"  # every machine's HOME, each its own directory (see _own_home_and_tmp)
+
+
+def _run(cmd, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def _nb201_data() -> Path | None:
+    for d in (os.environ.get("NAR_DATA"), ROOT.parent / "shared" / "data"):
+        if d and (Path(d) / "nb201" / "nb201_accuracy.csv").is_file():
+            return Path(d) / "nb201"
+    return None
+
+
+def _unavailable() -> str:
+    if not sys.platform.startswith("linux"):
+        return "needs Linux namespaces"
+    missing = [t for t in ("unshare", "nsenter", "ssh", "ssh-keygen", "rsync", "ip") if not shutil.which(t)]
+    if not Path("/usr/sbin/sshd").exists():
+        missing.append("sshd (/usr/sbin/sshd)")
+    if missing:
+        return "needs " + ", ".join(missing) + " (Debian: apt-get install -y openssh-server rsync iproute2)"
+    r = _run(["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+              "sh", "-c", "ip link set lo up && mount -t tmpfs tmpfs /mnt"])
+    if r.returncode != 0:
+        return f"needs root (or user namespaces) for network, PID and mount namespaces: {r.stderr.strip()}"
+    if _nb201_data() is None:
+        return "needs the NAS-Bench-201 CSV data (NAR_DATA or ../shared/data with nb201/nb201_accuracy.csv)"
+    return ""
+
+
+def render_config(shipped: str, *, head: str, workers: tuple[str, ...], data: str, env: str) -> str:
+    """The shipped on-prem YAML with the edits cluster/README.md documents, and no others."""
+    cfg = yaml.safe_load(shipped)
+    cfg["provider"]["head_ip"], cfg["provider"]["worker_ips"] = head, list(workers)
+    cfg["auth"]["ssh_user"] = "root"
+    cfg["file_mounts"]["~/nar/data"] = data
+    settings = cfg["initialization_commands"][0]
+    for old, new in (("NAR_ENV=install", f"NAR_ENV={env}"), ('GPU_NODES="10.0.0.12 10.0.0.13"', 'GPU_NODES=""'),
+                     ('HEAD_RAY_ARGS=""', 'HEAD_RAY_ARGS="--num-cpus=0"'),
+                     ('WORKER_RAY_ARGS=""', 'WORKER_RAY_ARGS="--num-cpus=1"')):
+        assert settings.count(f"\n{old}\n") == 1, f"the shipped settings block has no line {old!r}"
+        settings = settings.replace(f"\n{old}\n", f"\n{new}\n")
+    cfg["initialization_commands"][0] = settings
+    return yaml.safe_dump(cfg, sort_keys=False)
+
+
+def _own_home_and_tmp(home: Path, tmp: Path) -> str:
+    """Shell commands, run in a new mount namespace, that give a machine its own HOME and /tmp.
+
+    The home directory is mounted at HOME and root's entry of /etc/passwd (a private copy) points
+    there, so sshd logs in to it; /root itself stays as it is (an interpreter may live there).
+    """
+    return (f"mount -t tmpfs -o mode=755 tmpfs /run && mkdir -m 755 /run/sshd {HOME} "
+            f"&& mount --bind {home} {HOME} "
+            f"&& awk -F: -v OFS=: '$1 == \"root\" {{ $6 = \"{HOME}\" }} {{ print }}' /etc/passwd > /run/passwd "
+            f"&& mount --bind /run/passwd /etc/passwd && mount --bind {tmp} /tmp "
+            "&& mount -t tmpfs -o mode=1777 tmpfs /dev/shm")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _pid_ns(pid: int | str) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return ""
+
+
+def _processes() -> dict[int, tuple[str, str]]:
+    """pid -> (pid namespace, command line) of every process."""
+    out = {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                out[int(p.name)] = (_pid_ns(p.name), (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                continue
+    return out
+
+
+def _ray_daemons(procs: dict[int, tuple[str, str]], ns: set[str] | None = None, exclude: set[str] = frozenset()):
+    return {pid for pid, (n, cmd) in procs.items()
+            if re.search(r"(raylet|gcs_server)( |$)", cmd.split(" ", 1)[0] + " ") and (ns is None or n in ns) and n not in exclude}
+
+
+class Machines:
+    """A network namespace holding a client and three SSH nodes, each node PID + mount namespaced."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.procs: list[subprocess.Popen] = []
+        self.holder = subprocess.Popen(["unshare", "--net", "sh", "-c", "ip link set lo up && exec sleep 100000"],
+                                       start_new_session=True)
+        self.procs.append(self.holder)
+        self.netns = f"/proc/{self.holder.pid}/ns/net"
+        for _ in range(100):
+            if _run(["nsenter", f"--net={self.netns}", "ip", "-o", "link", "show", "lo"]).stdout.count("UP"):
+                break
+            time.sleep(0.05)
+        self.client_home = base / "client" / "home"
+        self.client_tmp = base / "client" / "tmp"
+        for d in (self.client_home / ".ssh", self.client_tmp):
+            d.mkdir(parents=True)
+        key = self.client_home / ".ssh" / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "nar-test", "-f", str(key)], check=True)
+        self.pubkey = key.with_suffix(".pub").read_text()
+        self.nodes: dict[str, dict] = {}
+        for ip in (HEAD, *WORKERS):
+            self.start_node(ip)
+
+    # --- nodes ---------------------------------------------------------------------------------------
+    def home(self, ip: str) -> Path:
+        return self.base / ip / "home"
+
+    def start_node(self, ip: str) -> None:
+        home, tmp = self.home(ip), self.base / ip / "tmp"
+        for d in (home / ".ssh", home / ".sshd", tmp):
+            d.mkdir(parents=True, exist_ok=True)
+        (home / ".ssh" / "authorized_keys").write_text(self.pubkey)
+        hostkey = home / ".sshd" / "host_key"
+        if not hostkey.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hostkey)], check=True)
+        (home / ".sshd" / "sshd_config").write_text(
+            f"ListenAddress {ip}\nPort 22\nHostKey {HOME}/.sshd/host_key\nPidFile none\nUsePAM no\n"
+            "PermitRootLogin prohibit-password\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
+            f"KbdInteractiveAuthentication no\nAuthorizedKeysFile {HOME}/.ssh/authorized_keys\nStrictModes no\n"
+            "MaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n")
+        script = _own_home_and_tmp(home, tmp) + f" && exec /usr/sbin/sshd -D -e -f {HOME}/.sshd/sshd_config"
+        log = open(self.base / ip / "sshd.log", "a")
+        proc = subprocess.Popen(["nsenter", f"--net={self.netns}", "--", "unshare", "--mount", "--pid", "--fork",
+                                 "--kill-child", "--mount-proc", "--propagation", "private", "sh", "-c", script],
+                                stdout=log, stderr=log, start_new_session=True)
+        self.procs.append(proc)
+        self.nodes[ip] = {"proc": proc}
+        for _ in range(200):  # until sshd listens
+            r = _run(["nsenter", f"--net={self.netns}", "bash", "-c", f"exec 3<>/dev/tcp/{ip}/22"])
+            if r.returncode == 0:
+                break
+            assert proc.poll() is None, (self.base / ip / "sshd.log").read_text()
+            time.sleep(0.05)
+        kids = _children(proc.pid)
+        self.nodes[ip]["ns"] = _pid_ns(kids[0]) if kids else ""
+
+    def start_bystander(self, ip: str) -> None:
+        """Another Ray of the same user on that machine, started before the cluster: it must outlive it."""
+        home = self.home(ip)
+        init = _children(self.nodes[ip]["proc"].pid)[0]
+        cmd = (f"HOME={HOME} RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 setsid {RAY} start --head --port=6390 "
+               f"--node-ip-address={ip} --num-cpus=0 --include-dashboard=false --temp-dir=/tmp/bystander --block "
+               f"</dev/null >{HOME}/bystander.log 2>&1 &")
+        subprocess.run(["nsenter", "-t", str(init), "-m", "-p", "-n", "--", "sh", "-c", cmd], check=True)
+        deadline = time.time() + 120
+        while "Ray runtime started" not in ((home / "bystander.log").read_text() if (home / "bystander.log").exists() else ""):
+            assert time.time() < deadline, (home / "bystander.log").read_text()
+            time.sleep(0.5)
+        ns = self.nodes[ip]["ns"]
+        self.bystander = {pid for pid, (n, cmd) in _processes().items() if n == ns and "/tmp/bystander" in cmd}
+        assert self.bystander
+
+    def bystander_alive(self) -> bool:
+        return all(Path(f"/proc/{pid}").exists() for pid in self.bystander)
+
+    def kill_node(self, ip: str) -> None:
+        """The machine is gone: every process of the node (sshd, Ray, trials) killed at once."""
+        proc = self.nodes[ip]["proc"]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def node_processes(self, ip: str) -> list[str]:
+        ns = self.nodes[ip]["ns"]
+        return [cmd for n, cmd in _processes().values() if ns and n == ns]
+
+    # --- the client ------------------------------------------------------------------------------------
+    def client(self, *args: str, popen: bool = False, timeout: float = 600):
+        """A command on the client machine (own HOME and /tmp, the repository as working directory)."""
+        script = _own_home_and_tmp(self.client_home, self.client_tmp) + f" && cd {ROOT} && exec \"$@\""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        env.update(HOME=HOME, RAY_USAGE_STATS_ENABLED="0", TERM="dumb")
+        cmd = ["nsenter", f"--net={self.netns}", "--", "unshare", "--mount", "--pid", "--fork", "--kill-child",
+               "--mount-proc", "--propagation", "private", "sh", "-c", script, "sh", *args]
+        if popen:
+            return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    start_new_session=True)
+        return subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=timeout, start_new_session=True)
+
+    def shutdown(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory):
+    reason = _unavailable()
+    if reason:
+        pytest.skip(reason)
+    m = Machines(tmp_path_factory.mktemp("launcher"))
+    try:
+        yield m
+    finally:
+        m.shutdown()
+
+
+def _records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return [r for r in out if r.get("kind") == "seed"]
+
+
+def test_ray_up_submit_kill_down(machines):
+    m = machines
+    t_start = time.time()
+    timings: dict[str, float] = {}
+    # the data travels with a cache file beside it, as a user's data folder would have one
+    data = m.client_home / "data"
+    shutil.copytree(_nb201_data(), data / "nb201")
+    (data / "nb201" / ".nb201_accuracy.csv.nb201.v1.npz").write_bytes(b"a cache: not copied")
+    (data / "nb201" / "old.nar-cache.npz").write_bytes(b"a cache: not copied")
+    config = render_config(SHIPPED.read_text(), head=HEAD, workers=WORKERS, data="~/data", env=sys.prefix)
+    (m.client_home / "cluster-onprem.yaml").write_text(config)
+    cfg = f"{HOME}/cluster-onprem.yaml"
+    r = m.client(RAY, "get-auth-token", "--generate", timeout=60)
+    assert r.returncode == 0, r.stdout
+    m.start_bystander(WORKERS[0])  # another Ray of the same user on a worker machine
+
+    # --- ray up: the head, then the autoscaler starts both workers ------------------------------------
+    t0 = time.time()
+    up = m.client(RAY, "up", "-y", cfg, timeout=600)
+    (m.base / "ray-up.log").write_text(up.stdout)
+    assert up.returncode == 0, up.stdout[-5000:]
+    _wait_for_workers(m, {})  # the head's autoscaler runs node.sh start-worker on each worker
+    timings["ray up + workers joined"] = time.time() - t0
+    # every node under the address the YAML gives it (not one Ray guessed), trials only on the workers, no GPU
+    assert _alive_nodes(m, cfg) == [[HEAD, 0, 0], [WORKERS[0], 1, 0], [WORKERS[1], 1, 0]]
+    assert m.bystander_alive(), "node.sh stopped a Ray it did not start"
+    monitor = _monitor_tail(m, 400)
+    assert "StandardAutoscaler:" in monitor, monitor[-3000:]  # autoscaler v1 (v2 logs from ray/autoscaler/v2/)
+    for ip in (HEAD, *WORKERS):  # the data without its cache
+        got = m.home(ip) / "nar" / "data" / "nb201"
+        assert (got / "nb201_accuracy.csv").is_file()
+        assert not (got / ".nb201_accuracy.csv.nb201.v1.npz").exists() and not (got / "old.nar-cache.npz").exists()
+
+    # --- ray submit: a small grid, every (trial, seed) once, from both workers -------------------------
+    t0 = time.time()
+    r = m.client(RAY, "submit", cfg, "sweeps/loss_factors.py", "--", "--table", "rank_cifar10", "--quick",
+                 "--seeds", "0-1", "--num-samples", "2", "--storage", "~/nar/runs", timeout=600)
+    timings["ray submit (2 trials x 2 seeds)"] = time.time() - t0
+    (m.base / "submit.log").write_text(r.stdout)
+    assert r.returncode == 0, r.stdout[-5000:]
+    exp = m.home(HEAD) / "nar" / "runs" / "loss_factors_rank_cifar10"
+    table = pd.read_csv(exp / "results.csv")
+    assert len(table) == 4 and (table.status == "ok").all() and not table.duplicated(["trial_id", "seed"]).any()
+    per_node = table.node_ip.value_counts().to_dict()
+    assert set(per_node) == set(WORKERS), per_node  # both workers ran trials, the head none
+    out = r.stdout
+    assert "space nb201" in out and "seed_record/" not in out and "Trial status" not in out, out[-4000:]
+    assert f"nar tables table narq2t-VI --results {HOME}/nar/runs/loss_factors_rank_cifar10" in out, out[-4000:]
+
+    r = m.client(RAY, "rsync-down", cfg, "~/nar/runs/", f"{HOME}/runs/", timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert pd.read_csv(m.client_home / "runs" / "loss_factors_rank_cifar10" / "results.csv").equals(table)
+
+    # --- a second `ray up` (new code, changed settings): the same cluster again, workers restarted --------
+    t0 = time.time()
+    before = _pgids(m)
+    up = m.client(RAY, "up", "-y", cfg, timeout=600)
+    (m.base / "ray-up-2.log").write_text(up.stdout)
+    assert up.returncode == 0, up.stdout[-5000:]
+    _wait_for_workers(m, before)
+    timings["second ray up + workers back"] = time.time() - t0
+    assert _alive_nodes(m, cfg) == [[HEAD, 0, 0], [WORKERS[0], 1, 0], [WORKERS[1], 1, 0]]
+    assert m.bystander_alive()
+
+    # --- a worker machine dies mid-sweep: its trial is retried on the other worker, no row lost ---------
+    t0 = time.time()
+    victim = WORKERS[1]
+    p = m.client(RAY, "submit", cfg, "sweeps/loss_factors.py", "--", "--table", "rank_cifar10", "--quick",
+                 "--seeds", "0-3", "--num-samples", "2", "--storage", "~/nar/runs", "--name", "killed", popen=True)
+    records = m.home(HEAD) / "nar" / "runs" / "killed" / "records.jsonl"
+    try:
+        deadline = time.time() + 400
+        while not any(rec.get("node_ip") == victim for rec in _records(records)):
+            assert p.poll() is None, p.stdout.read()[-5000:]
+            assert time.time() < deadline, "no seed from the victim worker"
+            time.sleep(0.3)
+        m.kill_node(victim)
+        out, _ = p.communicate(timeout=600)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    timings["ray submit with a worker killed (2 trials x 4 seeds)"] = time.time() - t0
+    (m.base / "submit-killed.log").write_text(out)
+    assert p.returncode == 0, out[-5000:]
+    killed = pd.read_csv(m.home(HEAD) / "nar" / "runs" / "killed" / "results.csv")
+    assert len(killed) == 8 and (killed.status == "ok").all() and not killed.duplicated(["trial_id", "seed"]).any()
+    assert len(_records(records)) == 8  # each seed ran and arrived once: nothing recorded before the kill ran again
+    moved = killed.groupby("trial_id").node_ip.nunique()
+    assert (moved == 2).sum() == 1, killed[["trial_id", "seed", "node_ip"]]  # the victim's trial finished elsewhere
+
+    # --- ray down: the head's Ray stops (Ray runs `ray stop` there: the head's namespace only) ----------
+    t0 = time.time()
+    r = m.client(RAY, "down", "-y", cfg, timeout=300)
+    timings["ray down"] = time.time() - t0
+    (m.base / "ray-down.log").write_text(r.stdout)
+    assert r.returncode == 0, r.stdout[-3000:]
+    deadline = time.time() + 60
+    while _ray_daemons(_processes(), {m.nodes[HEAD]["ns"]}):
+        assert time.time() < deadline, m.node_processes(HEAD)
+        time.sleep(1)
+    assert m.bystander_alive()  # the other Ray on a worker machine: untouched from start to end
+    timings["total"] = time.time() - t_start
+    summary = {"timings_s": {k: round(v, 1) for k, v in timings.items()}, "rows_per_node": per_node,
+               "rows_per_node_killed": killed.node_ip.value_counts().to_dict()}
+    (m.base / "summary.json").write_text(json.dumps(summary, indent=1))
+    print("\nlauncher test:", json.dumps(summary))
+
+
+def _alive_nodes(m: Machines, cfg: str) -> list:
+    """[address, CPUs, GPUs] of every live node, asked on the head with `ray exec`."""
+    probe = ("python -c \"import json, ray; ray.init(address='auto', logging_level='ERROR'); "
+             "print('NODES', json.dumps(sorted((n['NodeManagerAddress'], n['Resources'].get('CPU', 0), "
+             "n['Resources'].get('GPU', 0)) for n in ray.nodes() if n['Alive'])))\"")
+    r = m.client(RAY, "exec", cfg, probe, timeout=300)
+    found = re.findall(r"^NODES (\[.*\])\s*$", r.stdout, re.M)  # (ray exec echoes the command too)
+    return json.loads(found[-1]) if found else r.stdout[-3000:]
+
+
+def _wait_for_workers(m: Machines, before: dict[str, str], timeout: float = 300) -> None:
+    """Until each worker runs a Ray that node.sh started after ``before`` (worker -> its ray.pgid then)."""
+    deadline = time.time() + timeout
+    for ip in WORKERS:
+        log, pgid = m.home(ip) / "nar" / "ray-start.log", m.home(ip) / "nar" / "ray.pgid"
+        while not (pgid.exists() and pgid.read_text() != before.get(ip) and log.exists()
+                   and "Ray runtime started" in log.read_text()):
+            assert time.time() < deadline, f"worker {ip} did not (re)start; head monitor log:\n" + _monitor_tail(m)
+            time.sleep(1)
+
+
+def _pgids(m: Machines) -> dict[str, str]:
+    return {ip: (m.home(ip) / "nar" / "ray.pgid").read_text() if (m.home(ip) / "nar" / "ray.pgid").exists() else ""
+            for ip in WORKERS}
+
+
+def _monitor_tail(m: Machines, n: int = 60) -> str:
+    sessions = sorted((m.base / HEAD / "tmp" / "ray").glob("session_2*"))  # session_latest: a link inside the node
+    if not sessions:
+        return "(no Ray session on the head)"
+    logs = sessions[-1] / "logs"
+    text = ""
+    for name in ("monitor.log", "monitor.out", "monitor.err"):
+        f = logs / name
+        if f.exists():
+            text += f"==> {name}\n" + "\n".join(f.read_text(errors="replace").splitlines()[-n:]) + "\n"
+    return text
