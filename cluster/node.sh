@@ -3,13 +3,15 @@
 # copied this repository to ~/nar/repo). The settings come from ~/nar/cluster.env, which the YAML's
 # initialization_commands write from the block at the top of the YAML: edit them there.
 #
-#   node.sh setup         Python environment (venv + torch + this package, or an existing one), checks
-#   node.sh start-head    stop this cluster's earlier Ray on this node, start the head, wait until it runs
-#   node.sh start-worker  the same for a worker (joins $RAY_HEAD_IP:6379)
-#   node.sh stop          stop the Ray that node.sh started here, and nothing else
-#   node.sh info          this node's address, role and environment
+#   node.sh setup                  Python environment (venv + torch + this package, or an existing one), checks
+#   node.sh start ray start ARGS   stop the Ray node.sh started here before, then run `ray start ARGS` with
+#                                  --node-ip-address, the extra options of the settings (HEAD_RAY_ARGS with
+#                                  --head, else WORKER_RAY_ARGS), --num-gpus=0 on a CPU node, and --block;
+#                                  returns once Ray runs (or fails with the end of its log)
+#   node.sh stop                   stop the Ray that node.sh started here, and nothing else
+#   node.sh info                   this node's address, role and environment
 #
-# Ray runs as `ray start --block` in its own process group (setsid); its group id is kept in
+# Ray runs as `ray start ... --block` in its own process group (setsid); the group id is kept in
 # ~/nar/ray.pgid. `stop` signals that group only: other Ray instances of the same user on the
 # machine are left alone (a bare `ray stop` would stop all of them).
 #
@@ -17,6 +19,7 @@
 # address written in the YAML (server side of $SSH_CONNECTION). Ray is started with
 # --node-ip-address set to it, so Ray never advertises an address it guessed. NAR_NODE_IP overrides.
 set -euo pipefail
+set +m  # no job control: `setsid cmd &` then runs cmd in a new session whose id is $!
 
 NAR_HOME="$HOME/nar"
 SETTINGS="$NAR_HOME/cluster.env"
@@ -37,7 +40,6 @@ TORCH_CUDA="${TORCH_CUDA:-cu128}"
 GPU_NODES="${GPU_NODES:-}"
 HEAD_RAY_ARGS="${HEAD_RAY_ARGS:-}"
 WORKER_RAY_ARGS="${WORKER_RAY_ARGS:-}"
-RAY_PORT="${RAY_PORT:-6379}"
 AUTOSCALER_V2="${AUTOSCALER_V2:-}"
 
 if [ -z "${NAR_NODE_IP:-}" ] && [ -n "${SSH_CONNECTION:-}" ]; then
@@ -111,21 +113,27 @@ EOF
 }
 
 stop() {
-    local pgid i
+    local pgid boot i
     [ -f "$PGID_FILE" ] || return 0
-    pgid="$(cat "$PGID_FILE")"
-    # only a group whose leader is still the `ray start` node.sh launched (a pid may be reused)
-    if [ -n "$pgid" ] && kill -0 -- "-$pgid" 2>/dev/null && grep -qa 'ray' "/proc/$pgid/cmdline" 2>/dev/null; then
+    read -r pgid boot < "$PGID_FILE" || true
+    # only the group node.sh started, since this boot, that still runs Ray processes (an id may be reused)
+    if [ -n "$pgid" ] && [ "$boot" = "$(cat /proc/sys/kernel/random/boot_id)" ] \
+        && pgrep -g "$pgid" -f 'ray|raylet|gcs_server' >/dev/null 2>&1; then
         say "stopping Ray (process group $pgid)"
         kill -TERM -- "-$pgid" 2>/dev/null || true
-        for i in $(seq 1 60); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.5; done
+        for i in $(seq 1 20); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.5; done  # 10 s, then KILL
         kill -KILL -- "-$pgid" 2>/dev/null || true
     fi
     rm -f "$PGID_FILE"
 }
 
-start() {  # start <ray start arguments...>
-    local pid i kind
+start() {  # start ray start <arguments...>
+    local pid i kind extra
+    [ "${1:-} ${2:-}" = "ray start" ] || die "usage: node.sh start ray start ARGS (got: $*)"
+    shift 2
+    case " $* " in *" --head "*) extra="$HEAD_RAY_ARGS" ;; *) extra="$WORKER_RAY_ARGS" ;; esac
+    # shellcheck disable=SC2086
+    set -- "$@" $extra
     kind="$(role)"
     [ -n "$NODE_IP" ] || die "no node address: not reached over SSH; set NAR_NODE_IP"
     [ -x "$PY" ] || die "no environment at $ENV_DIR: run node.sh setup first"
@@ -138,7 +146,7 @@ start() {  # start <ray start arguments...>
     : > "$LOG"
     setsid ray start --node-ip-address="$NODE_IP" "$@" --block </dev/null >"$LOG" 2>&1 &
     pid=$!
-    echo "$pid" > "$PGID_FILE"
+    echo "$pid $(cat /proc/sys/kernel/random/boot_id)" > "$PGID_FILE"
     for i in $(seq 1 240); do
         if grep -q "Ray runtime started" "$LOG"; then
             say "Ray started ($kind node, process group $pid, log $LOG)"
@@ -151,17 +159,12 @@ start() {  # start <ray start arguments...>
     die "ray start did not report within 120 s"
 }
 
-case "${1:-}" in
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
     setup) setup ;;
-    start-head)
-        # shellcheck disable=SC2086
-        start --head --port="$RAY_PORT" --autoscaling-config="$HOME/ray_bootstrap_config.yaml" \
-            --dashboard-host=0.0.0.0 $HEAD_RAY_ARGS ;;
-    start-worker)
-        [ -n "${RAY_HEAD_IP:-}" ] || die "RAY_HEAD_IP is not set (the cluster launcher sets it for worker commands)"
-        # shellcheck disable=SC2086
-        start --address="$RAY_HEAD_IP:$RAY_PORT" $WORKER_RAY_ARGS ;;
-    stop) NODE_IP="${NODE_IP:-}"; stop ;;
+    start) start "$@" ;;
+    stop) stop ;;
     info) echo "address ${NODE_IP:-?}, role $(role), env $ENV_DIR, torch $(torch_state)" ;;
-    *) echo "usage: node.sh setup|start-head|start-worker|stop|info" >&2; exit 2 ;;
+    *) echo "usage: node.sh setup | start ray start ARGS | stop | info" >&2; exit 2 ;;
 esac

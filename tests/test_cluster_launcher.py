@@ -316,15 +316,18 @@ def test_ray_up_submit_kill_down(machines):
     assert r.returncode == 0, r.stdout[-3000:]
     assert pd.read_csv(m.client_home / "runs" / "loss_factors_rank_cifar10" / "results.csv").equals(table)
 
-    # --- a second `ray up` (new code, changed settings): the same cluster again, workers restarted --------
+    # --- a second `ray up` after the data changed: the same cluster, the change on every node ------------
     t0 = time.time()
     before = _pgids(m)
+    (data / "nb201" / "added-later.txt").write_text("synced by the second ray up\n")
     up = m.client(RAY, "up", "-y", cfg, timeout=600)
     (m.base / "ray-up-2.log").write_text(up.stdout)
     assert up.returncode == 0, up.stdout[-5000:]
     _wait_for_workers(m, before)
     timings["second ray up + workers back"] = time.time() - t0
     assert _alive_nodes(m, cfg) == [[HEAD, 0, 0], [WORKERS[0], 1, 0], [WORKERS[1], 1, 0]]
+    for ip in (HEAD, *WORKERS):
+        assert (m.home(ip) / "nar" / "data" / "nb201" / "added-later.txt").is_file(), ip
     assert m.bystander_alive()
 
     # --- a worker machine dies mid-sweep: its trial is retried on the other worker, no row lost ---------
@@ -364,6 +367,14 @@ def test_ray_up_submit_kill_down(machines):
         assert time.time() < deadline, m.node_processes(HEAD)
         time.sleep(1)
     assert m.bystander_alive()  # the other Ray on a worker machine: untouched from start to end
+    # The workers' Ray ends by itself once the head is gone (its raylet loses the GCS, `ray start --block` exits).
+    t1 = time.time()
+    survivor = {m.nodes[WORKERS[0]]["ns"]}
+    while {p for p in _ray_daemons(_processes(), survivor) if p not in m.bystander}:
+        assert time.time() - t1 < 180, m.node_processes(WORKERS[0])
+        time.sleep(2)
+    timings["workers' Ray gone after ray down"] = time.time() - t1
+    assert m.bystander_alive()
     timings["total"] = time.time() - t_start
     summary = {"timings_s": {k: round(v, 1) for k, v in timings.items()}, "rows_per_node": per_node,
                "rows_per_node_killed": killed.node_ip.value_counts().to_dict()}
@@ -386,7 +397,7 @@ def _wait_for_workers(m: Machines, before: dict[str, str], timeout: float = 300)
     deadline = time.time() + timeout
     for ip in WORKERS:
         log, pgid = m.home(ip) / "nar" / "ray-start.log", m.home(ip) / "nar" / "ray.pgid"
-        while not (pgid.exists() and pgid.read_text() != before.get(ip) and log.exists()
+        while not (pgid.exists() and pgid.read_text() != before.get(ip, "") and log.exists()
                    and "Ray runtime started" in log.read_text()):
             assert time.time() < deadline, f"worker {ip} did not (re)start; head monitor log:\n" + _monitor_tail(m)
             time.sleep(1)
@@ -408,3 +419,131 @@ def _monitor_tail(m: Machines, n: int = 60) -> str:
         if f.exists():
             text += f"==> {name}\n" + "\n".join(f.read_text(errors="replace").splitlines()[-n:]) + "\n"
     return text
+
+
+# --- the shipped files, without machines ---------------------------------------------------------------
+@pytest.mark.parametrize("name", ["cluster-onprem.yaml", "cluster.yaml"])
+def test_shipped_configs_pass_rays_checks_and_keep_other_rays_alone(name, tmp_path):
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    text = (ROOT / "cluster" / name).read_text()
+    cfg = yaml.safe_load(text)
+    validate_config(prepare_config(cfg))  # Ray's own schema and defaults, as `ray up` applies them
+    commands = [c for key in ("initialization_commands", "setup_commands", "head_setup_commands",
+                              "worker_setup_commands", "head_start_ray_commands", "worker_start_ray_commands")
+                for c in cfg.get(key) or []]
+    commands += [c for t in (cfg.get("available_node_types") or {}).values() for c in t.get("worker_setup_commands", [])]
+    assert not any(re.search(r"(^|[;&|(]\s*)(\S*/)?ray stop\b", c) for c in commands), "a bare `ray stop`"
+    # Ray's launcher checks the head start command for these (else it warns that no worker will start)
+    assert any("ray start" in c and "--autoscaling-config=~/ray_bootstrap_config.yaml" in c
+               for c in cfg["head_start_ray_commands"])
+    # through node.sh: --node-ip-address from the YAML's address, its own Ray stopped by process group
+    assert all(c.startswith("bash ~/nar/repo/cluster/node.sh start ray start ")
+               for c in cfg["head_start_ray_commands"] + cfg["worker_start_ray_commands"])
+    for pattern in (".*.npz", "*.nar-cache.npz"):  # the benchmark cache stays on each node
+        assert pattern in cfg["rsync_exclude"]
+    # the settings block is the shell file node.sh reads: every setting there, and the heredoc closes
+    settings = cfg["initialization_commands"][0]
+    env = tmp_path / "cluster.env"
+    script = settings.replace("~/nar", str(tmp_path)).replace("mkdir -p " + str(tmp_path), "true")
+    r = _run(["bash", "-c", script + f"\n. {env} && echo \"$NAR_ENV|$TORCH_WHEELS|$TORCH_CUDA|$TORCH_VERSION\""])
+    assert r.returncode == 0 and r.stdout.strip() == "install|https://download.pytorch.org/whl|cu128|2.13.0", r
+    if cfg["provider"]["type"] == "local":
+        from ray.autoscaler._private.local.config import prepare_local
+
+        local, _ = prepare_local(cfg)  # one node type for head and workers: all worker_ips are started
+        node_type = local["available_node_types"]["local.cluster.node"]
+        assert node_type["min_workers"] == node_type["max_workers"] == len(cfg["provider"]["worker_ips"])
+        assert "\nAUTOSCALER_V2=0\n" in settings  # v2 would count the head among them (module doc)
+        assert re.search(r'\nGPU_NODES="[^"]+"\n', settings)
+
+
+def test_node_script_parses_and_render_config_changes_only_the_documented_edits():
+    assert _run(["bash", "-n", str(ROOT / "cluster" / "node.sh")]).returncode == 0
+    shipped = SHIPPED.read_text()
+    out = yaml.safe_load(render_config(shipped, head="127.0.0.2", workers=("127.0.0.3",), data="~/data", env="/opt/env"))
+    cfg = yaml.safe_load(shipped)
+    assert out["provider"] == {**cfg["provider"], "head_ip": "127.0.0.2", "worker_ips": ["127.0.0.3"]}
+    assert out["auth"] == {**cfg["auth"], "ssh_user": "root"}
+    assert out["file_mounts"] == {**cfg["file_mounts"], "~/nar/data": "~/data"}
+    same = ("cluster_name", "setup_commands", "head_setup_commands", "worker_setup_commands",
+            "head_start_ray_commands", "worker_start_ray_commands", "rsync_exclude", "idle_timeout_minutes")
+    assert all(out.get(k) == cfg.get(k) for k in same) and set(out) == set(cfg)
+    diff = [ln for ln in out["initialization_commands"][0].splitlines()
+            if ln not in cfg["initialization_commands"][0].splitlines()]
+    assert diff == ["NAR_ENV=/opt/env", 'GPU_NODES=""', 'HEAD_RAY_ARGS="--num-cpus=0"', 'WORKER_RAY_ARGS="--num-cpus=1"']
+
+
+FAKE_PYTHON = r'''#!/bin/bash
+# A stand-in for the environment's python: pip calls are logged and change the "installed torch".
+state="$FAKE/torch_state"
+if [ "$1" = -m ] && [ "$2" = pip ]; then
+    shift 2; echo "pip $*" >> "$FAKE/pip.log"
+    case "$1" in
+        uninstall) echo missing > "$state" ;;
+        install) v=""; for a in "$@"; do case "$a" in torch==*) v="${a#torch==}" ;; esac; done
+                 case "$*" in *"--index-url "*/cpu*) echo "$v none" > "$state" ;;
+                              *"--index-url "*) echo "$v 12.8" > "$state" ;; esac ;;
+    esac
+    exit 0
+fi
+if [ "$1" = - ]; then cat >/dev/null; s="$(cat "$state")"; [ "$s" = missing ] && exit 1; echo "$s"; exit 0; fi
+case "$2" in
+    *cuda.is_available*) [ -f "$FAKE/has_gpu" ] && [ "$(cut -d' ' -f2 "$state")" != none ] && exit 0; exit 1 ;;
+    *'print("ray"'*) echo "ray 2.60.0" ;;
+esac
+exit 0
+'''
+
+
+def _setup_node(tmp_path: Path, address: str, torch: str, has_gpu: bool, **settings: str):
+    """node.sh setup on a node reached at ``address``, its env holding ``torch`` ("2.13.0 none": CPU build)."""
+    home = tmp_path / address
+    fake = home / "fake"
+    venv = home / "nar" / "venv" / "bin"
+    for d in (fake, venv):
+        d.mkdir(parents=True)
+    (venv / "python").write_text(FAKE_PYTHON)
+    (venv / "python").chmod(0o755)
+    (fake / "torch_state").write_text(torch + "\n")
+    if has_gpu:
+        (fake / "has_gpu").write_text("")
+    block = yaml.safe_load(SHIPPED.read_text())["initialization_commands"][0]
+    body = block.split("<<'EOF'\n", 1)[1].rsplit("EOF", 1)[0]
+    for key, value in settings.items():
+        body = re.sub(rf"^{key}=.*$", f"{key}={value}", body, flags=re.M)
+    (home / "nar" / "cluster.env").write_text(body)
+    env = {"HOME": str(home), "PATH": os.environ["PATH"], "FAKE": str(fake),
+           "SSH_CONNECTION": f"10.0.0.1 50000 {address} 22"}
+    r = _run(["bash", str(ROOT / "cluster" / "node.sh"), "setup"], env=env, cwd=home)
+    pip = (fake / "pip.log").read_text() if (fake / "pip.log").exists() else ""
+    role = (home / "nar" / "node.role").read_text().strip() if (home / "nar" / "node.role").exists() else ""
+    return r, pip, role
+
+
+def test_node_setup_gives_gpu_nodes_the_cuda_build_and_cpu_nodes_no_gpu(tmp_path):
+    gpus = '"10.0.0.12 10.0.0.13"'
+    # a GPU node that has the CPU build (pip would call torch==2.13.0 satisfied): replaced by the CUDA build
+    r, pip, role = _setup_node(tmp_path, "10.0.0.12", "2.13.0 none", True, GPU_NODES=gpus)
+    assert r.returncode == 0 and role == "cuda", r.stdout + r.stderr
+    assert "pip uninstall -q -y torch" in pip and "torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" in pip
+    assert "has no CUDA or is another version: installing the CUDA build" in r.stdout
+    # a GPU node with the CUDA build: nothing reinstalled; the wheel source is the one setting
+    r, pip, role = _setup_node(tmp_path, "10.0.0.13", "2.13.0 12.8", True, GPU_NODES=gpus,
+                               TORCH_WHEELS="https://mirror.example/whl")
+    assert r.returncode == 0 and role == "cuda" and "torch==" not in pip, pip
+    # a GPU node whose CUDA does not work does not join
+    r, pip, role = _setup_node(tmp_path / "b", "10.0.0.12", "2.13.0 12.8", False, GPU_NODES=gpus)
+    assert r.returncode != 0 and "GPU node without working CUDA" in r.stderr and role == ""
+    # a CPU node: the CPU build from the wheel source's cpu index, and no CUDA check
+    r, pip, role = _setup_node(tmp_path, "10.0.0.11", "missing", False, GPU_NODES=gpus,
+                               TORCH_WHEELS="https://mirror.example/whl")
+    assert r.returncode == 0 and role == "cpu", r.stderr
+    assert "torch==2.13.0 --index-url https://mirror.example/whl/cpu" in pip and "cu128" not in pip
+    assert "pip install -q -e " in pip  # this package, which pins ray[tune]
+    shell = (tmp_path / "10.0.0.11" / "nar" / "shell.sh").read_text()
+    assert "RAY_AUTH_MODE=token" in shell and "NAR_DATA=" in shell and "PYTHONPATH=" in shell
+    # an existing environment (NAR_ENV=<sys.prefix>): used as it is, nothing installed
+    r, pip, role = _setup_node(tmp_path / "c", "10.0.0.11", "2.13.0 none", False,
+                               NAR_ENV=str(tmp_path / "c" / "10.0.0.11" / "nar" / "venv"))
+    assert r.returncode == 0 and role == "cpu" and pip == "", pip
