@@ -66,6 +66,15 @@ print(torch.__version__.split("+")[0], torch.version.cuda or "none")
 EOF
 }
 
+torch_text() {  # "torch 2.13.0, CPU build" / "torch 2.13.0, CUDA 12.8 build"
+    local state="${1:-$(torch_state)}"
+    case "$state" in
+        missing) echo "no torch" ;;
+        *" none") echo "torch ${state% *}, CPU build" ;;
+        *) echo "torch ${state% *}, CUDA ${state#* } build" ;;
+    esac
+}
+
 setup() {
     local kind state
     kind="$(role fresh)"
@@ -80,7 +89,7 @@ setup() {
         if [ "$kind" = cuda ]; then
             # pip takes an installed CPU build (2.13.0+cpu) as satisfying torch==2.13.0: replace it explicitly.
             if [ "$state" = missing ] || [ "${state% *}" != "$TORCH_VERSION" ] || [ "${state#* }" = none ]; then
-                [ "$state" = missing ] || say "torch $state has no CUDA or is another version: installing the CUDA build"
+                [ "$state" = missing ] || say "$(torch_text "$state") here: installing the CUDA build of torch $TORCH_VERSION"
                 "$PY" -m pip uninstall -q -y torch >/dev/null 2>&1 || true
                 "$PY" -m pip install -q "torch==$TORCH_VERSION" --index-url "$TORCH_WHEELS/$TORCH_CUDA"
             fi
@@ -106,10 +115,10 @@ EOF
         || die "ray 2.60.0 and nar_core must import from $ENV_DIR (ray: $(python -c 'import ray; print(ray.__version__)' 2>&1 | tail -1))"
     if [ "$kind" = cuda ]; then
         python -c "import torch; assert torch.cuda.is_available(), 'no CUDA'; print('CUDA', torch.version.cuda, torch.cuda.get_device_name(0))" \
-            || die "GPU node without working CUDA (torch $state): it does not join; fix the driver, or remove $NODE_IP from GPU_NODES"
+            || die "GPU node without working CUDA ($(torch_text "$state")): it does not join; fix the driver, or remove $NODE_IP from GPU_NODES"
     fi
     echo "$kind" > "$NAR_HOME/node.role"
-    say "ready: $kind node, torch $state, $(python -c 'import ray; print("ray", ray.__version__)'), env $ENV_DIR"
+    say "ready: $kind node, $(torch_text "$state"), $(python -c 'import ray; print("ray", ray.__version__)'), env $ENV_DIR"
 }
 
 stop() {
@@ -165,6 +174,6 @@ case "$cmd" in
     setup) setup ;;
     start) start "$@" ;;
     stop) stop ;;
-    info) echo "address ${NODE_IP:-?}, role $(role), env $ENV_DIR, torch $(torch_state)" ;;
+    info) echo "address ${NODE_IP:-?}, role $(role), env $ENV_DIR, $(torch_text)" ;;
     *) echo "usage: node.sh setup | start ray start ARGS | stop | info" >&2; exit 2 ;;
 esac

@@ -63,6 +63,9 @@ def _unavailable() -> str:
               "sh", "-c", "ip link set lo up && mount -t tmpfs tmpfs /mnt"])
     if r.returncode != 0:
         return f"needs root (or user namespaces) for network, PID and mount namespaces: {r.stderr.strip()}"
+    for path in (ROOT, Path(sys.prefix).resolve(), Path(sys.executable).resolve()):
+        if str(path).startswith(("/tmp/", "/run/")):
+            return f"needs the repository and its Python outside /tmp and /run (each test machine gets its own): {path}"
     if _nb201_data() is None:
         return "needs the NAS-Bench-201 CSV data (NAR_DATA or ../shared/data with nb201/nb201_accuracy.csv)"
     return ""
@@ -289,6 +292,9 @@ def test_ray_up_submit_kill_down(machines):
     # every node under the address the YAML gives it (not one Ray guessed), trials only on the workers, no GPU
     assert _alive_nodes(m, cfg) == [[HEAD, 0, 0], [WORKERS[0], 1, 0], [WORKERS[1], 1, 0]]
     assert m.bystander_alive(), "node.sh stopped a Ray it did not start"
+    r = m.client(RAY, "exec", cfg, "ray status", timeout=300)  # the README's way to watch the nodes
+    (m.base / "ray-status.log").write_text(r.stdout)
+    assert r.returncode == 0 and re.search(r"Active:\s*\n\s*3 local\.cluster\.node", r.stdout), r.stdout[-3000:]
     monitor = _monitor_tail(m, 400)
     assert "StandardAutoscaler:" in monitor, monitor[-3000:]  # autoscaler v1 (v2 logs from ray/autoscaler/v2/)
     for ip in (HEAD, *WORKERS):  # the data without its cache
@@ -313,6 +319,7 @@ def test_ray_up_submit_kill_down(machines):
     assert f"nar tables table narq2t-VI --results {HOME}/nar/runs/loss_factors_rank_cifar10" in out, out[-4000:]
 
     r = m.client(RAY, "rsync-down", cfg, "~/nar/runs/", f"{HOME}/runs/", timeout=300)
+    (m.base / "rsync-down.log").write_text(r.stdout)
     assert r.returncode == 0, r.stdout[-3000:]
     assert pd.read_csv(m.client_home / "runs" / "loss_factors_rank_cifar10" / "results.csv").equals(table)
 
@@ -527,7 +534,8 @@ def test_node_setup_gives_gpu_nodes_the_cuda_build_and_cpu_nodes_no_gpu(tmp_path
     r, pip, role = _setup_node(tmp_path, "10.0.0.12", "2.13.0 none", True, GPU_NODES=gpus)
     assert r.returncode == 0 and role == "cuda", r.stdout + r.stderr
     assert "pip uninstall -q -y torch" in pip and "torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" in pip
-    assert "has no CUDA or is another version: installing the CUDA build" in r.stdout
+    assert "torch 2.13.0, CPU build here: installing the CUDA build of torch 2.13.0" in r.stdout
+    assert "ready: cuda node, torch 2.13.0, CUDA 12.8 build, ray 2.60.0" in r.stdout
     # a GPU node with the CUDA build: nothing reinstalled; the wheel source is the one setting
     r, pip, role = _setup_node(tmp_path, "10.0.0.13", "2.13.0 12.8", True, GPU_NODES=gpus,
                                TORCH_WHEELS="https://mirror.example/whl")
