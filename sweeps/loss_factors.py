@@ -4,8 +4,9 @@ the rank-loss factor lambda2 per benchmark (NARQ2T Table VI: rank_*), the latenc
 NAR (Table IX: latency) and the latency head off/on (Table III: latency_head).
 
 The sweeps are defined once, in the ablation registry (nar_core/ablations/registry.py); this
-script runs them: ``--table`` picks one, ``--space nb201 --budget 150`` runs its grid on NAS-Bench-201
-at 150 total queries, ``--preset authors`` with the authors' settings. ``--help`` lists the options.
+script runs them: ``--table`` picks one, ``--budget 150`` runs its grid at 150 total queries on
+NAS-Bench-201 (the default space; ``--space nb101`` for the papers' NAS-Bench-101), ``--preset authors``
+with the authors' settings. ``--help`` lists the options.
 """
 import sys
 

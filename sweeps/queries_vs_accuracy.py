@@ -2,8 +2,9 @@
 """Queries versus accuracy: every method at 50, 100, 150, 300, 600 and 1,506 total queries (the budget table).
 
 The sweeps are defined once, in the ablation registry (nar_core/ablations/registry.py); this
-script runs them: ``--table`` picks one, ``--space nb201 --budget 150`` runs its grid on NAS-Bench-201
-at 150 total queries, ``--preset authors`` with the authors' settings. ``--help`` lists the options.
+script runs them: ``--table`` picks one, ``--budget 150`` runs its grid at 150 total queries on
+NAS-Bench-201 (the default space; ``--space nb101`` for the papers' NAS-Bench-101), ``--preset authors``
+with the authors' settings. ``--help`` lists the options.
 """
 import sys
 

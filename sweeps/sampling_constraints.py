@@ -2,8 +2,9 @@
 """FLOPs / #params / both as sampling constraints x top-k: NARQ2T Table VIII (narq2t), NAR Table 6 (nar).
 
 The sweeps are defined once, in the ablation registry (nar_core/ablations/registry.py); this
-script runs them: ``--table`` picks one, ``--space nb201 --budget 150`` runs its grid on NAS-Bench-201
-at 150 total queries, ``--preset authors`` with the authors' settings. ``--help`` lists the options.
+script runs them: ``--table`` picks one, ``--budget 150`` runs its grid at 150 total queries on
+NAS-Bench-201 (the default space; ``--space nb101`` for the papers' NAS-Bench-101), ``--preset authors``
+with the authors' settings. ``--help`` lists the options.
 """
 import sys
 

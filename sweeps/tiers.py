@@ -2,8 +2,9 @@
 """Number of quality tiers x top-k, with the no-tier row: NARQ2T Table IV (narq2t), NAR Table 3 (nar).
 
 The sweeps are defined once, in the ablation registry (nar_core/ablations/registry.py); this
-script runs them: ``--table`` picks one, ``--space nb201 --budget 150`` runs its grid on NAS-Bench-201
-at 150 total queries, ``--preset authors`` with the authors' settings. ``--help`` lists the options.
+script runs them: ``--table`` picks one, ``--budget 150`` runs its grid at 150 total queries on
+NAS-Bench-201 (the default space; ``--space nb101`` for the papers' NAS-Bench-101), ``--preset authors``
+with the authors' settings. ``--help`` lists the options.
 """
 import sys
 

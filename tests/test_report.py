@@ -571,7 +571,7 @@ def test_nb101_registry_grid_end_to_end_on_the_official_format(tmp_path: Path):
     data = tmp_path / "nasbench_only108.tfrecord"
     write_nasbench_tfrecord(data, subset_records(reader_rows(400)))
     env = {**os.environ, "NAR_CACHE_DIR": str(tmp_path / "cache")}
-    sweep = subprocess.run([sys.executable, "sweeps/tiers.py", "--local", "--num-cpus", "2", "--quick", "--seeds", "0-1",
+    sweep = subprocess.run([sys.executable, "sweeps/tiers.py", "--space", "nb101", "--local", "--num-cpus", "2", "--quick", "--seeds", "0-1",
                             "--num-samples", "2", "--data", str(data), "--storage", str(tmp_path / "runs"), "--name", "t",
                             "--set", "num_threads=1", "-q"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert sweep.returncode == 0, (sweep.stdout + sweep.stderr)[-3000:]

@@ -254,3 +254,51 @@ def test_script_exit_codes_and_dry_run(tmp_path):
     assert r.returncode == 0 and "--table" in r.stdout and "--resume" in r.stdout
     assert not any(tmp_path.glob("tiers*")) and not (tmp_path / "run").exists()
 
+
+
+def test_default_space_is_the_readme_main_jobs_and_the_header_names_it(tmp_path):
+    r = _script("sweeps/tiers.py", "--dry-run", "--num-samples", "1", "--storage", str(tmp_path))
+    assert r.returncode == 0 and "settings: space nb201, dataset cifar10, preset default" in r.stdout, r.stdout + r.stderr
+    r = _script("sweeps/tiers.py", "--dry-run", "--num-samples", "1", "--space", "nb101", "--storage", str(tmp_path))
+    assert r.returncode == 0 and "settings: space nb101," in r.stdout
+    r = _script("sweeps/loss_factors.py", "--table", "rank_nb101", "--dry-run", "--num-samples", "1")
+    assert r.returncode == 0 and "settings: space nb101," in r.stdout  # the table names its space
+    from nar_core.sweep.cli import DEFAULT_SPACE, default_space
+
+    assert DEFAULT_SPACE == "nb201" and default_space("queries_vs_accuracy", None) == "nb201"
+    assert default_space("rank_nb101", None) == "nb101" and default_space("narq2t", None) == "nb201"
+
+
+def test_console_lines_and_final_table():
+    from nar_core.sweep.console import final_table, header_line, paper_table_commands, trial_line
+    from nar_core.sweep.runner import SweepOptions, prepare
+
+    recs = [{"test_acc": 93.0, "test_acc_valpick": 92.0, "val_acc": 90.0, "node_ip": "10.0.0.11", "total_seconds": 4.0},
+            {"test_acc": 94.0, "test_acc_valpick": 92.5, "val_acc": 91.0, "node_ip": "10.0.0.12", "total_seconds": 5.0}]
+    line = trial_line(1, 3, "grid-0002", {"num_tiers": 5, "top_k": 1.0}, recs)
+    assert line == ("[1/3] grid-0002  num_tiers=5 top_k=1  test-pick 93.50 ± 0.71  val-pick 92.25 ± 0.35  "
+                    "(2 seeds, 10.0.0.11, 10.0.0.12, 9 s)")
+    nb101 = [{**r, "val_acc": float("nan")} for r in recs[:1]]  # no validation split: no val-pick
+    assert "test-pick 93.00  val-pick n/a  (1 seed, 10.0.0.11, 4 s)" in trial_line(2, 3, "grid-0000", {}, nb101)
+    df = pd.DataFrame([
+        {"trial_id": "grid-0001", "seed": s, "status": "ok", "params": '{"top_k": 1}', **recs[s]} for s in (0, 1)]
+        + [{"trial_id": "grid-0000", "seed": s, "status": st, "params": '{"method": "no_tier", "top_k": 5}',
+            "test_acc": 95.0, "test_acc_valpick": 94.0, "val_acc": 93.0} for s, st in ((0, "ok"), (1, "pending"))])
+    text = final_table(df).splitlines()
+    assert text[1].split() == ["trial", "method", "top_k", "seeds", "test_acc", "(test-pick)", "test_acc_valpick",
+                               "(val-pick)", "status"]
+    assert text[2].split() == ["grid-0000", "no_tier", "5", "1/2", "95.00", "94.00", "ok", "1,", "pending", "1"]
+    assert text[3].split() == ["grid-0001", "-", "1", "2/2", "93.50", "±", "0.71", "92.25", "±", "0.35", "ok"]
+    assert paper_table_commands("loss_factors_rank_cifar10", "/r/x") == ["nar tables table narq2t-VI --results /r/x"]
+    assert paper_table_commands("my_own_spec", "/r/x") == []
+    from nar_core.ablations import script_specs
+
+    spec = script_specs("tiers")["narq2t"]
+    opts = SweepOptions(space="nb201", quick=True, seeds=(0, 1), num_samples=3)
+    resolved, state = prepare(spec, opts)
+    head = header_line(resolved, opts, state, "/runs/tiers", resumed=False)
+    assert head == ("sweep tiers (grid): space nb201 (NAS-Bench-201), dataset cifar10, budget 289 queries (--quick), "
+                    "preset default, 3 trials x 2 seeds, storage /runs/tiers")
+    opts = SweepOptions(space="nb201", budget=150, seeds=(0,), num_samples=1)
+    resolved, state = prepare(spec, opts)
+    assert ", budget 150 queries, preset default, 1 trial x 1 seed," in header_line(resolved, opts, state, "/r/t", False)

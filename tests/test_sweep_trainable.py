@@ -132,7 +132,7 @@ def test_failing_trial_is_retried_then_recorded_and_the_script_exits_3(ray_sessi
     spec = tmp_path / "spec.yaml"
     spec.write_text(json.dumps({"name": "fails", "space": "nb201", "method": "random_search", "seeds": [0, 1],
                                 "grid": [{"top_k": 1}, {"method": "narq2t", "train_size": 20000}]}))
-    rc = sweep_main({}, ["--spec", str(spec), "--quick", "--max-failures", "1", "--storage", str(tmp_path), "-q"], prog="sweep")
+    rc = sweep_main({}, ["--spec", str(spec), "--quick", "--max-failures", "1", "--storage", str(tmp_path)], prog="sweep")
     assert rc == 3  # some trials failed for good; the table is still written
     df = pd.read_csv(tmp_path / "fails" / "results.csv")
     assert len(df) == 4
@@ -141,7 +141,23 @@ def test_failing_trial_is_retried_then_recorded_and_the_script_exits_3(ray_sessi
     assert len(failed) == 2 and (failed.train_size == 20000).all() and sorted(failed.seed) == [0, 1]
     assert failed.error.str.contains("train_size").all()
     assert (failed.attempts == 2).all()  # first run + max_failures=1 retry
-    assert "failed trial grid-0001" in capsys.readouterr().out
+    # The console: a header, the retry, one line per trial, the table; none of Ray's own reporting.
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("sweep fails (grid): space nb201 (NAS-Bench-201), dataset cifar10, budget ") \
+        and "preset default, 2 trials x 2 seeds, storage " in lines[0], out
+    retry = [ln for ln in lines if "attempt 1 failed" in ln]
+    assert len(retry) == 1 and "grid-0001  method=narq2t train_size=20000" in retry[0] and "attempt 2 of 2" in retry[0]
+    ended = sorted(ln for ln in lines if ln.startswith("["))
+    assert len(ended) == 2 and any("grid-0000  top_k=1  test-pick " in ln and "(2 seeds" in ln for ln in ended)
+    assert any("grid-0001" in ln and "FAILED: " in ln and "train_size" in ln for ln in ended), ended
+    table = lines[lines.index(next(ln for ln in lines if ln.startswith("results per configuration"))) + 1:]
+    assert table[0].split() == ["trial", "top_k", "method", "train_size", "seeds", "test_acc", "(test-pick)",
+                                "test_acc_valpick", "(val-pick)", "status"], table
+    assert table[1].split()[:5] == ["grid-0000", "1", "-", "-", "2/2"] and table[1].split()[-1] == "ok"
+    assert table[2].split()[:5] == ["grid-0001", "-", "narq2t", "20000", "0/2"] and "failed 2" in table[2]
+    assert "failed trial grid-0001" in out and "Trial status" not in out and "seed_record" not in out
+    assert len(lines) < 15, out
 
 
 def test_optuna_mode_keeps_its_study_in_a_journal(ray_session, bench, tmp_path):

@@ -4,8 +4,9 @@ An :class:`Ablation` holds
 
 * ``sweep``: the :class:`~nar_core.sweep.SweepSpec` that runs it (the paper's grid rows, Optuna
   ranges, the method of the paper whose table it reproduces: NAR for NAR Tables 3-8, NARQ2T for
-  Tables IV-XI). The grids are the papers' exact rows on the papers' space (NAS-Bench-101);
-  ``--space nb201 --budget 150`` runs the same rows on NAS-Bench-201 at a budget of the one
+  Tables IV-XI). The grids are the papers' exact rows on the papers' space (NAS-Bench-101,
+  ``--space nb101``); the scripts run them on NAS-Bench-201 unless told (the README's main job's
+  space, :data:`nar_core.sweep.cli.DEFAULT_SPACE`), ``--budget 150`` at a budget of the one
   budget table (:mod:`nar_core.budget`). Rows at top-5 come first, so
   ``--num-samples N`` runs the rows that matter at a small budget first.
 * ``tables``: the :class:`TableSpec` names it fills: which paper CSV, which of our rows belong

@@ -23,8 +23,22 @@ from .runner import SweepOptions, run_sweep
 from .spec import SweepSpec, load_spec
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_TRIALS_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
+#: the space a sweep script runs on unless told: the one of the README's main job (NAS-Bench-201)
+DEFAULT_SPACE = "nb201"
 
 EPILOG = """\
+Space: NAS-Bench-201 (nb201), the space of the README's main job, unless --space says otherwise or the
+--table names a space (rank_nb101 runs on nb101); a --spec file runs on its own space. The papers ran
+the NAS-Bench-101 ablations on nb101 (the 2,500-cell subset here): --space nb101. The first line a
+sweep prints names its space, dataset, budget, preset, trials and storage.
+
+Output: that line, one line per finished trial (its settings; test-pick and val-pick accuracy, mean
+± std over its seeds; where it ran), then a table of both protocols per configuration in the grid's
+order and the `nar tables table ...` command that makes the paper's table of it. test_acc
+(test-pick, the papers' protocol) is the test accuracy of the returned cell; test_acc_valpick
+(val-pick) that of the searched cell with the best validation accuracy (n/a without a validation
+split). -v adds Ray's own reporting, -vv the trials' logs; -q prints only the final table.
+
 Where Ray runs: with --local, Ray starts on this machine (all its CPUs unless --num-cpus). Without
 it, the script joins a running cluster (--address, default "auto": what `ray submit` and a node
 started with `ray start` provide); if none is reachable it says so and exits 2. Trials need no
@@ -69,7 +83,9 @@ def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, descri
     p.add_argument("--mode", choices=("grid", "optuna"), default="grid",
                    help="grid: the paper's rows (regenerates the table); optuna: Optuna TPE search over the spec's "
                         "ranges (finds the best setting). Default grid")
-    p.add_argument("--space", choices=space_names(), default=None, help="run on this search space (default: the spec's)")
+    p.add_argument("--space", choices=space_names(), default=None,
+                   help=f"run on this search space (default {DEFAULT_SPACE}, the README's main job; a --table named "
+                        "after a space runs there, a --spec file on its own space; see below)")
     p.add_argument("--dataset", default=None, help="run on this dataset (default: the spec's)")
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
                    help="settings every trial starts from: default (the authors' code, the papers' text where "
@@ -102,8 +118,9 @@ def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, descri
     p.add_argument("--max-failures", type=int, default=2, help="retries of a failing trial before it is recorded as failed (default 2)")
     p.add_argument("--optuna-seed", type=int, default=0, help="seed of the Optuna TPE sampler (default 0)")
     p.add_argument("--early-stop", action="store_true", help="optuna mode: ASHA stops poor configurations after a few seeds")
-    p.add_argument("-v", "--verbose", action="count", default=1, help="more output (-vv: trial logs too)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress table")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="Ray's own progress reporting too: trial tables, every result (-vv: the trials' logs too)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the final table (no header, no line per trial)")
     return p
 
 
@@ -116,7 +133,9 @@ def sweep_main(specs: SweepSpec | Mapping[str, SweepSpec], argv: Sequence[str] |
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        spec = load_spec(args.spec) if args.spec else specs[getattr(args, "table", None) or next(iter(specs))]
+        table_key = getattr(args, "table", None) or next(iter(specs), "")
+        spec = load_spec(args.spec) if args.spec else specs[table_key]
+        space = args.space or (None if args.spec else default_space(table_key, spec))
         if args.print_spec:
             import yaml
 
@@ -125,13 +144,13 @@ def sweep_main(specs: SweepSpec | Mapping[str, SweepSpec], argv: Sequence[str] |
         options = SweepOptions(
             mode=args.mode, local=args.local, address=args.address, num_cpus=args.num_cpus,
             num_samples=args.num_samples, seeds=parse_seeds(args.seeds) if args.seeds is not None else None,
-            space=args.space, dataset=args.dataset, preset=args.preset, budget=args.budget,
+            space=space, dataset=args.dataset, preset=args.preset, budget=args.budget,
             overrides=parse_set(args.set),
             max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
             gpus_per_trial=args.gpus_per_trial, wait_for_gpus=not args.no_wait_for_gpus, storage=args.storage,
             name=args.name, resume=args.resume, dry_run=args.dry_run, quick=args.quick, data=args.data,
             max_failures=args.max_failures, optuna_seed=args.optuna_seed, early_stop=args.early_stop,
-            verbose=0 if args.quiet else args.verbose,
+            verbose=0 if args.quiet else 1 + args.verbose,
         )
         outcome = run_sweep(spec, options)
     except NarError as exc:
@@ -142,36 +161,39 @@ def sweep_main(specs: SweepSpec | Mapping[str, SweepSpec], argv: Sequence[str] |
         return EXIT_INTERRUPTED
     if options.dry_run:
         print(f"{spec.name} ({options.mode}): {spec.description}")
-        print(f"settings: preset {options.preset or spec.preset}, "
+        print(f"settings: space {space or spec.space}, dataset {options.dataset or spec.dataset}, "
+              f"preset {options.preset or spec.preset}, "
               + (f"budget {options.budget} queries" if options.budget else "budget as in the spec"))
         print(f"would run {len(outcome.plan)} trial(s) x {len(outcome.plan[0]['seeds']) if outcome.plan else 0} seed(s) "
               f"into {outcome.experiment_dir}")
         for i, t in enumerate(outcome.plan):
             print(f"  trial {i}: {t['params']}  seeds={t['seeds']}")
         return EXIT_OK
-    print(summarize(outcome))
+    print(summarize(outcome, spec.name))
     if not outcome.complete:
         return EXIT_INTERRUPTED
     return EXIT_TRIALS_FAILED if outcome.failed else EXIT_OK
 
 
-def summarize(outcome) -> str:
-    """A short per-configuration summary of the results table (mean ± sample std over ok seeds)."""
+def default_space(table_key: str, spec: SweepSpec) -> str:
+    """The space a registry sweep runs on without --space: one its --table key names (rank_nb101),
+    else :data:`DEFAULT_SPACE`."""
+    named = [sp for sp in space_names() if sp in str(table_key).split("_")]
+    return named[0] if named else DEFAULT_SPACE
+
+
+def summarize(outcome, spec_name: str = "") -> str:
+    """The final table (both protocols per configuration, mean ± std over ok seeds, in the grid's order),
+    where the results are, failures, and the command that makes the paper's table of them."""
+    from .console import final_table, paper_table_commands
+
     df = outcome.table
-    lines = [f"sweep folder: {outcome.experiment_dir}"]
+    lines = []
     if df.empty:
-        return "\n".join(lines + ["no results"])
+        return "\n".join([f"sweep folder: {outcome.experiment_dir}", "no results"])
+    lines.append(final_table(df))
     lines.append(f"results: {outcome.experiment_dir}/results.csv ({len(df)} rows: "
                  + ", ".join(f"{k} {v}" for k, v in df["status"].value_counts().items()) + ")")
-    ok = df[df["status"] == "ok"]
-    if not ok.empty:
-        from ..aggregate import seed_stats
-
-        stats = seed_stats(ok, ("val_acc", "test_acc", "total_seconds"), by=["params"])
-        wide = stats.pivot(index="params", columns="metric", values=["mean", "std"])
-        wide.columns = [f"{m}_{s}" for s, m in wide.columns]
-        wide.insert(0, "seeds", ok.groupby("params").size())
-        lines.append(wide.round(3).to_string())
     if outcome.optuna_completed is not None:
         lines.append(f"optuna study: {outcome.optuna_completed} completed trials")
     failed = df[df["status"] == "failed"]
@@ -179,4 +201,7 @@ def summarize(outcome) -> str:
         lines.append(f"failed trial {tid} ({grp['params'].iloc[0]}): {grp['error'].iloc[0]}")
     if not outcome.complete:
         lines.append("the sweep did not finish: run the same command with --resume to continue it")
+    results = str(outcome.local_dir) if outcome.local_dir is not None else outcome.experiment_dir
+    for cmd in paper_table_commands(spec_name, results):
+        lines.append(f"paper table: {cmd}")
     return "\n".join(lines)

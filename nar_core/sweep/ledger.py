@@ -125,6 +125,36 @@ class LedgerCallback(Callback):
         self.on_change()
 
 
+class ConsoleCallback(Callback):
+    """Runs in the driver after :class:`LedgerCallback`: one line per trial that ends, one per retry
+    (:mod:`.console`). ``done`` counts the trials ended before this run (a resumed sweep)."""
+
+    def __init__(self, ledger: Ledger, total: int, max_failures: int, done: int = 0, out: Callable[[str], None] = print):
+        self.ledger, self.total, self.max_failures, self.done, self.out = ledger, total, max_failures, done, out
+
+    def _ended(self, trial: Any) -> None:
+        from .console import short_error, trial_line
+
+        key = str(trial.config["trial"]["key"])
+        end = self.ledger.ends.get(key, {})
+        self.done += 1
+        records = [self.ledger.seeds.get(key, {})[s] for s in sorted(self.ledger.seeds.get(key, {}))]
+        self.out(trial_line(self.done, self.total, key, trial.config["trial"].get("params") or {}, records,
+                            status=end.get("status", STATUS_OK), error=short_error(end.get("error", ""))))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        from .console import retry_line, short_error
+
+        self.out(retry_line(str(trial.config["trial"]["key"]), trial.config["trial"].get("params") or {},
+                            int(trial.num_failures or 1), self.max_failures, short_error(_trial_error_text(trial))))
+
+
 def _trial_error_text(trial: Any) -> str:
     text = None
     try:

@@ -63,6 +63,8 @@ class SweepOptions:
     max_failures: int = 2
     optuna_seed: int = 0
     early_stop: bool = False            # ASHA over seeds: stop poor configurations after a few seeds
+    # 0: nothing while it runs; 1: a header line and one line per finished trial (.console);
+    # 2: Ray's own reporting too (trial tables, every result); 3: also the trials' own logs
     verbose: int = 1
 
 
@@ -138,10 +140,12 @@ def connect_ray(options: SweepOptions) -> tuple[bool, float]:
     if ray.is_initialized():
         return False, 0.0
     t0 = time.perf_counter()
+    # Ray's own log lines (connecting, dashboard address, token note) only with -v
+    level = logging.INFO if options.verbose >= 2 else logging.ERROR
     if options.local:
         # address="local": a new Ray on this machine even when a cluster started here with `ray start` runs.
-        ray.init(address="local", num_cpus=options.num_cpus, include_dashboard=False, log_to_driver=options.verbose > 1,
-                 configure_logging=options.verbose > 0)
+        ray.init(address="local", num_cpus=options.num_cpus, include_dashboard=False, log_to_driver=options.verbose > 2,
+                 configure_logging=options.verbose > 0, logging_level=level)
         return True, time.perf_counter() - t0
     address = options.address or os.environ.get("RAY_ADDRESS") or "auto"
     hint = ("Start one (`ray start --head`, `ray up cluster/cluster.yaml`), pass --address HOST:PORT, "
@@ -156,7 +160,7 @@ def connect_ray(options: SweepOptions) -> tuple[bool, float]:
         except (OSError, ValueError) as exc:
             raise NarError(f"no Ray cluster reachable at address {address!r} ({exc}). {hint}") from None
     try:
-        ray.init(address=address, log_to_driver=options.verbose > 1)
+        ray.init(address=address, log_to_driver=options.verbose > 2, logging_level=level)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise NarError(f"no Ray cluster reachable at address {address!r} ({exc}). {hint}") from None
     return True, time.perf_counter() - t0
@@ -216,6 +220,10 @@ def run_sweep(spec: SweepSpec, options: SweepOptions, *, benchmark: Any = None) 
                                   f"spec and options")
         elif options.resume:
             log.info("nothing to resume in %s: starting the sweep", folder.location)
+        if options.verbose >= 1:
+            from .console import header_line
+
+            print(header_line(spec, options, state, folder.location, resumed=existed), flush=True)
         try:
             if benchmark is None:
                 benchmark = _load_benchmark(spec.space, options.data)
@@ -239,7 +247,7 @@ def _run(spec: SweepSpec, options: SweepOptions, state: Mapping[str, Any], folde
          benchmark: Any, plan: list, existed: bool) -> SweepOutcome:
     import ray
 
-    from .ledger import Ledger, LedgerCallback, SeedBook, build_table, write_table
+    from .ledger import ConsoleCallback, Ledger, LedgerCallback, SeedBook, build_table, write_table
     from .searcher import StudySearcher, open_study
     from .trainable import make_trainable
 
@@ -270,10 +278,14 @@ def _run(spec: SweepSpec, options: SweepOptions, state: Mapping[str, Any], folde
             sweep_payload = {"spec": state["spec"], "seeds": state["seeds"], "extra": extra, "book": book}
             trainable = make_trainable(benchmark, sweep_payload, cpus_per_trial=options.cpus_per_trial,
                                        gpus_per_trial=options.gpus_per_trial)
-            callback = LedgerCallback(ledger, book, n_seeds, on_change=lambda: folder.push(force=False))
-            tuner = _make_tuner(spec, options, folder, trainable, callback, searcher,
+            callbacks = [LedgerCallback(ledger, book, n_seeds, on_change=lambda: folder.push(force=False))]
+            if options.verbose >= 1:
+                ended = (len(trials) - remaining) if options.mode == "grid" else len(ledger.ends)
+                callbacks.append(ConsoleCallback(ledger, state["num_samples"], options.max_failures, done=ended))
+            tuner = _make_tuner(spec, options, folder, trainable, callbacks, searcher,
                                 todo if options.mode == "grid" else None, remaining)
-            tuner.fit()
+            with _quiet_tune(options.verbose < 2):
+                tuner.fit()
     finally:
         if started:
             ray.shutdown()
@@ -296,7 +308,35 @@ def _run(spec: SweepSpec, options: SweepOptions, state: Mapping[str, Any], folde
                         optuna_completed=optuna_completed, local_dir=folder.local, ray_init_seconds=init_s)
 
 
-def _make_tuner(spec: SweepSpec, options: SweepOptions, folder: ExperimentFolder, trainable: Any, callback: Any,
+class _quiet_tune:
+    """Without -v, Tune's own log lines (a retried trial's traceback, result-file notes) stay out of the
+    console: the sweep prints what happened to each trial itself (.console), errors included."""
+
+    def __init__(self, active: bool):
+        self.active, self.saved, self.env = active, None, None
+
+    def __enter__(self):
+        if self.active:
+            logger = logging.getLogger("ray.tune")
+            self.saved = logger.level
+            logger.setLevel(logging.CRITICAL)
+            # Tune's new output engine prints its experiment box and paths even at verbose=0; the legacy
+            # reporter prints nothing at verbose=0
+            self.env = os.environ.get("RAY_AIR_NEW_OUTPUT")
+            os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            logging.getLogger("ray.tune").setLevel(self.saved)
+            if self.env is None:
+                os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+            else:
+                os.environ["RAY_AIR_NEW_OUTPUT"] = self.env
+        return False
+
+
+def _make_tuner(spec: SweepSpec, options: SweepOptions, folder: ExperimentFolder, trainable: Any, callbacks: list,
                 searcher: Any, todo: list | None, remaining: int) -> Any:
     from ray import tune
 
@@ -324,7 +364,7 @@ def _make_tuner(spec: SweepSpec, options: SweepOptions, folder: ExperimentFolder
         # No Tune checkpoints: a worker would write them to storage it may not see. Finished seeds
         # live in the driver's ledger; a restarted trial learns them from the SeedBook.
         checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0, checkpoint_at_end=False),
-        callbacks=[callback],
-        verbose=min(options.verbose, 1),
+        callbacks=callbacks,
+        verbose=min(max(options.verbose - 1, 0), 2),  # Ray's progress reporting: only with -v
     )
     return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config, run_config=run_config)

@@ -27,6 +27,7 @@ PARAM_KINDS = ("float", "int", "choice")
 # Metrics a trial reports (aggregates over its finished seeds); any of them may be the spec's metric.
 TRIAL_METRICS = (
     "mean_val_acc", "mean_test_acc", "std_val_acc", "std_test_acc", "best_val_acc", "best_test_acc",
+    "mean_test_acc_valpick", "std_test_acc_valpick", "best_test_acc_valpick",
     "mean_rank_val", "mean_rank_test", "mean_regret_val", "mean_regret_test", "mean_kendall_tau",
     "mean_tier_accuracy", "mean_latency_rmse", "mean_latency_within_5", "mean_latency_within_10",
     "mean_queries_total", "mean_train_seconds", "mean_search_seconds", "mean_total_seconds",
