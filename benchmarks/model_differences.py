@@ -2,7 +2,9 @@
 """Which of the model differences of issue 17 decide whether the ranker learns its tiers.
 
 Starting from the default (the authors' model, ``docs/fidelity.md``), each setting below is put
-back alone to its value before issue 17, and all of them together ("all, before issue 17"); every
+back alone to its value before issue 17, and all twelve together ("all, before issue 17": the
+twelve settings only; the bias-free attention projections, the first tier-head layer without bias
+and LayerNorm's eps stay the authors', so this is close to, not exactly, the earlier model); every
 variant is trained on NAS-Bench-201 CIFAR-10 for each seed and its held-out health printed: tier
 accuracy against chance (1/T), the smallest share of held-out cells predicted for a tier (0: a tier
 is never predicted), Kendall tau, and how many seeds were flagged (nar_core/ranker/health.py).

@@ -329,6 +329,9 @@ class ExperimentConfig:
         if self.precision not in ("fp32", "bf16", "tf32"):
             raise ConfigError(f"precision: must be one of fp32, bf16, tf32 (got {self.precision!r})"
                               + _hint(self.precision, ("fp32", "bf16", "tf32")))
+        if self.precision == "tf32" and self.device == "cpu":
+            raise ConfigError("precision: tf32 exists only on CUDA GPUs, and device is cpu; use fp32 or bf16, "
+                              "or --device cuda")
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"device: must be 'cpu', 'cuda', 'cuda:N' or 'auto' (got {self.device!r})"
                               + _hint(self.device, ("cpu", "cuda", "auto")))

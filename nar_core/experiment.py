@@ -49,7 +49,7 @@ from .errors import ConfigError, NarError
 from .ranker.convnet import ConvNetRanker
 from .ranker.health import assess
 from .ranker.model import NARanker
-from .ranker.precision import autocast, matmul_precision
+from .ranker.precision import matmul_precision
 from .ranker.train import TrainData, TrainSettings, predict, train_ranker
 from .sampler import CandidateSampler
 from .search import QueryLog, SearchOutcome, random_search, ranker_search, regularized_evolution, search_order
@@ -175,7 +175,18 @@ def run_experiment(
     progress: bool = False,
     log: logging.Logger | None = None,
 ) -> ExperimentResult:
-    """Run one experiment (see module doc) and return its :class:`ExperimentResult`."""
+    """Run one experiment (see module doc) and return its :class:`ExperimentResult`.
+
+    torch's thread count is restored afterwards: a Ray worker runs trial after trial in one process."""
+    threads = torch.get_num_threads()
+    try:
+        return _run_experiment(config, benchmark, progress=progress, log=log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_experiment(config: ExperimentConfig, benchmark: Benchmark | None, *, progress: bool,
+                    log: logging.Logger | None) -> ExperimentResult:
     t_start = time.perf_counter()
     log = log or logging.getLogger("nar_core.experiment")
     config.validate()
@@ -228,7 +239,7 @@ def run_experiment(
                 val_col, sel_col, progress, log)
     if config.method not in RANKER_METHODS:
         search_seconds = time.perf_counter() - t_search
-    elif outcome.best_row < 0:
+    elif outcome.best_row < 0 and outcome.skipped == config.search_iterations:
         # every iteration was skipped (tier_short="skip" and a top tier always short of m cells):
         # the search found nothing, so the run returns the best labelled cell (no new query) and
         # says so in its row (found_phase "train", search_skipped = iterations) and in the log
@@ -370,8 +381,7 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         held = np.sort(np.random.default_rng(eval_ss).choice(held, size=HELDOUT_MAX, replace=False))
     health = None
     if held.size >= 2:
-        scores, logits, _ = predict(model, encode_rows(held), with_tiers=has_tiers and config.cls_loss_factor > 0,
-                                    precision=config.precision)
+        scores, logits, _ = predict(model, encode_rows(held), with_tiers=has_tiers and config.cls_loss_factor > 0)
         # classification only (rank_loss_factor 0): the score head was never trained, so no tau (NaN)
         health = assess(scores if config.rank_loss_factor > 0 else None, logits, bench.column(val_col)[held],
                         config.num_tiers)
@@ -402,12 +412,12 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         bar = tqdm(total=config.search_iterations, desc=f"search {config.method} seed {config.seed}", unit="it",
                    leave=False)
     cb = (lambda i, best: (bar.update(1), bar.set_postfix(best_val=f"{best:.2f}"))) if bar is not None else None
-    with autocast(config.precision, device):  # the search's forward passes (no gradients)
-        outcome = ranker_search(model, encode_rows, sampler, queries, iterations=config.search_iterations,
-                                sample_size=config.sample_size, top_k=config.top_k, val_column=val_col,
-                                select_column=sel_col, order=order, queried=config.search_queried,
-                                tier_short=config.tier_short, duplicates=config.sample_duplicates,
-                                latency_norm=tr.latency_norm if use_lat else None, progress=cb)
+    # the search ranks in float32 whatever the training ran in (bfloat16 scores tie)
+    outcome = ranker_search(model, encode_rows, sampler, queries, iterations=config.search_iterations,
+                            sample_size=config.sample_size, top_k=config.top_k, val_column=val_col,
+                            select_column=sel_col, order=order, queried=config.search_queried,
+                            tier_short=config.tier_short, duplicates=config.sample_duplicates,
+                            latency_norm=tr.latency_norm if use_lat else None, progress=cb)
     if bar is not None:
         bar.close()
     search_seconds = time.perf_counter() - t_search

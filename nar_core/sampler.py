@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .benchmarks.base import Benchmark
+from .config import ExperimentConfig
 from .spaces.base import SearchSpace
 from .tiers import Selection, TierStatistics
 
@@ -105,8 +106,8 @@ class CandidateSampler:
         tier_index: int = 4,
         kl_definition: str = "softmax",
         constraint_bound: str = "upper",
-        interval_scope: str = "top_tier",
-        op_sampling: str = "statistics",
+        interval_scope: str = ExperimentConfig.interval_scope,
+        op_sampling: str = ExperimentConfig.op_sampling,
         stats_turns: str = "iteration",
         constraint_reuse_counts: str = "accepted",
         cell_size_sampling: str = "batch_range",

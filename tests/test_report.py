@@ -153,9 +153,12 @@ def test_paired_statistics_match_scipy_stats():
     assert ni.p_for == pytest.approx(stats.ttest_rel(a - b + MARGIN, np.zeros(8), alternative="greater").pvalue, rel=1e-9)
     assert ni.ci90_t == pytest.approx(tuple(stats.ttest_rel(a, b).confidence_interval(0.90)), rel=1e-9)
     assert stats.nct.sf(stats.t.ppf(0.95, 7), 7, ni.mde / se) == pytest.approx(0.8, abs=1e-6)
-    # every seed equal: no spread, nothing to test on equal means; a constant shift is shown
+    # every seed equal: no spread, nothing to test on equal means; a constant shift is shown only as
+    # far as n seeds can show it (2^-n), so two identical seeds never make a claim
     assert paired_stats([94.37] * 5, [94.37] * 5).p_for == 1.0
-    assert paired_stats([94.47] * 5, [94.37] * 5).p_for == 0.0
+    assert paired_stats([94.47] * 5, [94.37] * 5).p_for == pytest.approx(2 * 0.5 ** 5)  # two-sided
+    assert paired_stats([93.1, 93.4], [93.1, 93.4], noninferiority=True).p_for == 0.25
+    assert paired_stats([94.5, 93.4], [94.2, 93.1]).p_for == pytest.approx(0.5)  # differences 0.3 up to float noise
     assert holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
     assert holm([0.03, 0.04]) == pytest.approx([0.06, 0.06])  # each below 0.05 alone, neither after Holm
 
@@ -313,7 +316,7 @@ def test_disagreeing_duplicates_are_refused_naming_both_files(tmp_path: Path):
 def test_budgets_read_as_the_queries_made(tmp_path: Path):
     """A top-1 row of the 150-query row makes 129-130 queries, a top-10 row 173-175: the labels say so."""
     rows = [dict(r, queries_total=q) for r, q in zip(_rows(accs=(94.0, 94.1, 94.2), top_k=1), (130, 129, 130))]
-    rows += [dict(r, queries_total=q) for r, q in zip(_rows(accs=(94.3, 94.4, 94.5)), (150, 150, 150))]
+    rows += [dict(r, queries_total=q) for r, q in zip(_rows(accs=(94.3, 94.42, 94.49)), (150, 150, 150))]
     rows += [dict(r, queries_total=q) for r, q in zip(_rows(accs=(94.3, 94.4, 94.5), top_k=10), (173, 175, 174))]
     res = _load(tmp_path, rows)
     assert res["ours_budget"].tolist() == ["129-130 (budget 150)"] * 3 + ["150"] * 3 + ["173-175 (budget 150)"] * 3
@@ -327,7 +330,8 @@ def test_budgets_read_as_the_queries_made(tmp_path: Path):
 def test_verdicts_by_construction(tmp_path: Path):
     hi, mid, lo = (94.3, 94.25, 94.35, 94.3, 94.28), (94.0, 94.1, 93.9, 94.05, 94.0), (93.5, 93.6, 93.4, 93.55, 93.5)
     rows = _rows(accs=hi) + _rows(rank_loss_factor=0.0, accs=lo, cell="x") + _rows(cls_loss_factor=0.0, accs=mid)
-    rows += _rows(random_proportion=0.0, accs=tuple(a + 0.5 for a in hi)) + _rows(random_proportion=1.0, accs=mid)  # p = 0 beats 0.5
+    rows += _rows(random_proportion=0.0, accs=tuple(a + 0.5 + e for a, e in zip(hi, (0, 0.01, -0.01, 0.02, 0))))
+    rows += _rows(random_proportion=1.0, accs=mid)  # p = 0 beats 0.5
     rows += _rows(method="convnet", accs=(94.2, 94.4, 94.1, 94.3, 94.35))  # as good as the Transformer
     rows += _rows(preset="authors", accs=hi)  # settings differ: a group of its own, never averaged in
     rows += _rows(preset="authors", cls_loss_factor=0.0, accs=(93.5,))  # one seed of one compared row
@@ -438,8 +442,9 @@ def test_report_lists_superseded_files(tmp_path: Path):
                                            / "index.md").read_text()
 
 
-def test_flagged_rows_are_left_out_of_verdicts_and_counted(tmp_path: Path):
-    """A seed whose ranker did not learn ("tiers at chance") would refute the claim: it is left out, and said so."""
+def test_flagged_rows_are_judged_with_the_rest_and_counted(tmp_path: Path):
+    """A seed whose ranker did not learn ("tiers at chance") is an outcome of the setting under test:
+    it stays in the verdict (leaving it out would favour the setting), and the verdict says so."""
     bad = ("ok", "ok", "ok", "ok", "tiers at chance; one tier predicted")
     mid = tuple(round(h - 0.3 + e, 3) for h, e in zip(HI, (0.0, 0.01, -0.01, 0.005, 0.0)))  # 0.3 below, seed by seed
     rows = _rows(accs=HI[:4] + (80.0,), health=bad) + _rows(rank_loss_factor=0.0, accs=LO, cell="x")
@@ -447,9 +452,11 @@ def test_flagged_rows_are_left_out_of_verdicts_and_counted(tmp_path: Path):
     rows += _rows(method="random_search", accs=MID, health="")  # no ranker: no health, never flagged
     res = _load(tmp_path, rows)
     lines = _verdicts(res, "losses")
-    assert [(v["verdict"], v["seeds"]) for v in lines] == [("reproduced", "4 (+0 A, +1 B unpaired)"),
-                                                           ("reproduced", "3 (+1 A, +1 B unpaired)")]
-    assert {v["flagged"] for v in lines} == {"2 flagged rows left out: one tier predicted, tiers at chance"}
+    # the failed seed (80.0) takes part: without it the claim would read reproduced
+    assert [(v["verdict"], v["seeds"]) for v in lines] == [("inconclusive", "5"), ("inconclusive", "5")]
+    assert {v["flagged"] for v in lines} == {"2 flagged rows judged with the rest: one tier predicted, tiers at chance"}
+    kept = [r for r in rows if r.get("health") != bad[-1]]
+    assert {v["verdict"] for v in _verdicts(_load(tmp_path, kept), "losses")} == {"reproduced"}
     table = A.build_table("narq2t-V", res) if HAVE_PAPER else None
     if table is not None:  # the table keeps every seed and counts the flagged ones
         t = table[(table["metric"] == "test_acc") & (table["ours_n"] > 0)].set_index("losses")
@@ -458,19 +465,11 @@ def test_flagged_rows_are_left_out_of_verdicts_and_counted(tmp_path: Path):
         assert t.loc["Cls. Loss", "ours_flagged"] == 0 and t.loc["Cls. Loss", "ours_flags"] == ""
         text = A.render(A.get_table("narq2t-V"), table)
         assert "| 1 (one tier predicted: 1, tiers at chance: 1) |" in text
-    # every seed of a compared row flagged: not run, with the reason
+    # every seed of a compared row flagged: still judged, and said so
     rows = _rows(accs=HI) + _rows(rank_loss_factor=0.0, accs=LO, health="tiers at chance")
     rows += _rows(cls_loss_factor=0.0, accs=MID)
-    cls_only, rank_only = _verdicts(_load(tmp_path, rows), "losses")
-    assert cls_only["verdict"] == "not run" and "fewer than 2 common seeds" in cls_only["detail"]
-    assert cls_only["flagged"] == "5 flagged rows left out: tiers at chance"
-    assert rank_only["test"] == "pair (partial group)"  # the other pair is judged on its own
-    # a chosen-factor claim counts its flagged rows too
-    rows = _rows(accs=HI) + _rows(rank_loss_factor=3.0, accs=LO) + _rows(rank_loss_factor=4.0, accs=(99.0, 99.0),
-                                                                         health="tau at chance")
-    lines = _verdicts(_load(tmp_path, rows), "rank_factor_nb201_cifar10")
-    assert [(v["B"], v["verdict"]) for v in lines] == [("lambda2=3", "reproduced"), ("lambda2=4", "not run")]
-    assert {v["flagged"] for v in lines} == {"2 flagged rows left out: tau at chance"}
+    cls_only, _ = _verdicts(_load(tmp_path, rows), "losses")
+    assert cls_only["seeds"] == "5" and cls_only["flagged"] == "5 flagged rows judged with the rest: tiers at chance"
 
 
 # --- the report -------------------------------------------------------------------------------------
@@ -590,3 +589,13 @@ def test_nb101_registry_grid_end_to_end_on_the_official_format(tmp_path: Path):
     verdicts = pd.read_csv(tmp_path / "report" / "verdicts.csv", dtype=str, keep_default_na=False)
     tiers = verdicts[(verdicts["claim"] == "tiers") & (verdicts["run on"] == "NB101 CIFAR-10")]
     assert set(tiers["verdict"]) == {"not run"} and len(tiers) == 6  # 5 and 7 tiers were not run: 3 pairs x 2 protocols
+
+
+def test_one_config_and_seed_on_two_benchmark_files_are_two_runs(tmp_path: Path):
+    """Same config and seed read from two data files (the full NB101 and its subset): never pooled,
+    never a duplicate of each other, labelled apart."""
+    a = [dict(r, data_fingerprint="aaaaaaaa11") for r in _rows(accs=HI)]
+    b = [dict(r, data_fingerprint="bbbbbbbb22", test_acc=r["test_acc"] - 1.0) for r in _rows(accs=HI)]
+    res = _load(tmp_path, a + b)
+    assert len(res) == 10 and res["ours_bench"].nunique() == 2
+    assert all("[data " in x for x in res["ours_bench"])

@@ -75,7 +75,7 @@ BUDGET_COLUMNS = ("train_size", "val_size", "epochs", "search_iterations")
 _NOT_IDENTITY = frozenset({"data_dir", "device", "num_threads"})
 #: what a run is keyed by, beside its config: where and how it computed, and which code (settings
 #: version) produced it. Two rows of one key are one run; a comparison never mixes keys' devices.
-RUN_KEY = ("_device", "_precision", "settings_version")
+RUN_KEY = ("_device", "_precision", "settings_version", "_data")
 #: the value of ``precision`` for rows without the column (every run before it existed was fp32)
 DEFAULT_PRECISION = "fp32"
 #: metrics two rows of one run must agree on (else :class:`DuplicateRunError`)
@@ -182,6 +182,9 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     device = str_col(col_or(df, "device", "cpu")).replace("", "cpu")
     df["_device"] = device.str.replace(r"^cuda(:\d+)?$", "cuda", regex=True)
     df["_precision"] = str_col(col_or(df, "precision", DEFAULT_PRECISION)).replace("", DEFAULT_PRECISION)
+    # the data a run read (Benchmark.fingerprint): one config and seed on two benchmark files (the
+    # full NB101 and its 2,500-cell subset) are two runs, never pooled or paired
+    df["_data"] = str_col(col_or(df, "data_fingerprint", "")).str.slice(0, 8)
     for m in METRICS:
         if m in df.columns:
             df[m] = pd.to_numeric(df[m], errors="coerce")
@@ -257,6 +260,11 @@ def _tag(df: pd.DataFrame) -> pd.DataFrame:
     where = [("" if (d, p) == ("cpu", DEFAULT_PRECISION) else f" ({d}" + ("" if p == DEFAULT_PRECISION else f", {p}") + ")")
              for d, p in zip(df["_device"], df["_precision"])]
     df["ours_bench"] = [b + w for b, w in zip(df["_bench"], where)]
+    if len(df):
+        several = df.groupby("_bench")["_data"].transform(lambda s: s[s != ""].nunique() > 1).astype(bool)
+        if several.any():
+            df.loc[several, "ours_bench"] = [f"{b} [data {d}]" for b, d in zip(df.loc[several, "ours_bench"],
+                                                                            df.loc[several, "_data"])]
     shape = [c for c in ("train_size", "val_size", "search_iterations", "epochs", "batch_size") if c in df.columns]
     df["_budget_row"] = [budget_of(r) for r in df[shape].to_dict("records")] if shape else "other"
     df["_version"] = df["settings_version"]
@@ -490,7 +498,7 @@ def labelled_rows(spec: TableSpec | str, results: pd.DataFrame, loose: bool = Fa
     for c in ("seed", "space", "dataset", "method", "rank_loss_factor", "found_key"):
         if c in rows.columns:
             out[f"_{c}"] = rows[c]
-    for c in ("_bench", "_budget_row", "_version", "_device", "_precision", "_file", "_row"):
+    for c in ("_bench", "_budget_row", "_version", "_device", "_precision", "_data", "_file", "_row"):
         if c in rows.columns:
             out[c] = rows[c]
     out["_health"] = health_of(rows)

@@ -139,8 +139,8 @@ def render(spec: TableSpec, table: pd.DataFrame, fmt: str = "markdown", note: st
                   f"runs followed (default = the authors' code, the papers' text where the code is silent; " \
                   f"authors = `--preset authors`; paper = `--preset paper`, the papers' text as printed; " \
                   f"superseded = run before issue 17, history only, never judged); flagged: of the n seeds, how " \
-                  f"many a health flag marks (the ranker did not learn; counted in the mean, left out of the " \
-                  f"verdicts; empty where no seed recorded its health); {paper}.\n"
+                  f"many a health flag marks (the ranker did not learn; counted in the mean and in the verdicts, " \
+                  f"which say so; empty where no seed recorded its health); {paper}.\n"
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -67,7 +67,7 @@ printed). `superseded` marks rows produced before issue 17 changed these default
 `settings_version` column, or one below {version}): the tables show them as history, the verdicts
 never use them, and they are listed below to be re-run. The **flagged** column of a table counts
 the seeds whose ranker did not learn (result column `health`: `tiers at chance`, `one tier
-predicted`, `tau at chance`): they count in the table's means but the verdicts leave them out.
+predicted`, `tau at chance`): they count in the table's means and in the verdicts, which say how many.
 """
 
 
@@ -117,8 +117,9 @@ queried cell with the best test accuracy) and val-pick (`test_acc_valpick`: the 
 validation accuracy). `queries`: the total queries each side's runs made on those seeds (a top-1 row
 makes fewer than a top-5 row of the same budget row). `same cell`: of the paired seeds, how many
 returned the very same cell (all of them: the compared setting did not change what the search
-returned). Never used: superseded rows; rows whose ranker did not learn (`health` not `ok`) are left
-out of their group (`flagged`).
+returned). Never used: superseded rows. Rows whose ranker did not learn (`health` not `ok`) are judged
+with the rest (leaving out the seeds where a setting failed to learn would favour it) and counted
+in `flagged`.
 
 """
     shown = table.rename(columns={"text": "claim", "claim": "_name"}).drop(columns=["_name"])
@@ -210,7 +211,8 @@ def write_report(results: Sequence[str | os.PathLike], out: str | os.PathLike, p
     if df.empty:
         raise NarError(f"{', '.join(str(r) for r in results)}: the result tables hold no finished run (no row with "
                        f"status ok); {EXPECTED}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
+    out.parent.mkdir(parents=True, exist_ok=True)  # the new report is built beside its place, then renamed in
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     bar = Progress(progress, total=len(table_names()) + 2)
     try:
         bar.step(f"read {len(df)} result rows")
@@ -220,7 +222,11 @@ def write_report(results: Sequence[str | os.PathLike], out: str | os.PathLike, p
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             out.rename(old)
-            tmp.rename(out)
+            try:
+                tmp.rename(out)
+            except BaseException:
+                old.rename(out)  # the previous report back in its place
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(out)

@@ -42,7 +42,8 @@ returned cell is the queried one with the best test accuracy, the papers' protoc
 
 Rows a verdict never uses (:mod:`.aggregation`): superseded rows (an older settings version: left
 out before grouping; a claim with only those is *not run* and says so) and flagged rows (``health``
-present and not ``ok``: left out of their group, the ``flagged`` column says how many and why).
+present and not ``ok``: judged with the rest, since leaving out the seeds where a setting failed to
+learn would favour it; the ``flagged`` column says how many and why).
 """
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ BOOT_SEED = 20_240_719
 #: (protocol, metric) judged for a claim on ``test_acc``; another metric is judged alone
 PROTOCOLS = (("test-pick", "test_acc"), ("val-pick", "test_acc_valpick"))
 #: the columns a verdict line groups by: benchmark and device, budget-table row, settings, code version
-VERDICT_GROUP = ("ours_bench", "_budget_row", "ours_settings", "_version")
+VERDICT_GROUP = ("ours_bench", "_budget_row", "ours_settings", "_version", "_data")
 TEST = ("paired t-test on common seeds (two-sided, 95% t and bootstrap intervals) for \"A beats B\"; "
         f"non-inferiority at a margin of {MARGIN} points (one-sided alpha 0.05, 90% interval) for \"B does not "
         f"beat A\"; Holm-adjusted across every test of the report, alpha {ALPHA}")
@@ -123,10 +124,13 @@ def paired_p(d: Sequence[float], shift: float = 0.0) -> tuple[float, float]:
     d = np.asarray(d, float)
     n, mean = len(d), float(d.mean())
     sd = float(d.std(ddof=1))
-    if sd == 0 or not np.isfinite(sd):
-        if math.isclose(mean, shift, abs_tol=1e-12):
+    if not np.isfinite(sd) or sd <= 1e-9 * max(1.0, abs(mean)):
+        # no spread (seeds returning the same cells, identical differences up to float noise): the t
+        # statistic is undefined or huge. Such a pair shows what the exact sign-flip permutation test
+        # shows when every sign agrees, one-sided p = 2^-n, and no more
+        if math.isclose(mean, shift, abs_tol=1e-9):
             return 1.0, 1.0
-        return (0.0, 1.0) if mean > shift else (1.0, 0.0)
+        return (0.5 ** n, 1.0) if mean > shift else (1.0, 0.5 ** n)
     t = (mean - shift) / (sd / math.sqrt(n))
     return _t_sf(n - 1, t), _t_sf(n - 1, -t)
 
@@ -271,7 +275,7 @@ def same_cell(rows: pd.DataFrame, a: Mapping[str, str], b: Mapping[str, str]) ->
 
 
 def flagged_note(rows: pd.DataFrame) -> str:
-    """``k flagged rows left out: flag, flag`` for the flagged rows among ``rows`` ("" when none)."""
+    """``k flagged rows judged with the rest: flag, flag`` for the flagged rows among ``rows`` ("" when none)."""
     if "_health" not in rows.columns or rows.empty:
         return ""
     flags = flags_of(rows["_health"].astype(str))
@@ -279,7 +283,7 @@ def flagged_note(rows: pd.DataFrame) -> str:
     if not k:
         return ""
     names = sorted({f for fl in flags for f in fl})
-    return f"{k} flagged row{'s' if k > 1 else ''} left out: {', '.join(names)}"
+    return f"{k} flagged row{'s' if k > 1 else ''} judged with the rest: {', '.join(names)}"
 
 
 def _within(claim: Claim, spec: TableSpec) -> list[str]:
@@ -388,7 +392,9 @@ def _claim_lines(claim: Claim, results: pd.DataFrame | None, labelled: dict | No
         group = dict(zip(by, gkey))
         bad = flags_of(all_rows["_health"].astype(str)).map(bool).to_numpy(bool) if "_health" in all_rows.columns \
             else np.zeros(len(all_rows), bool)
-        g = all_rows[~bad]  # the unflagged rows are compared; whether a row was run at all counts every row
+        # every row is judged, flagged ones too: leaving out the seeds where a setting failed to learn
+        # would favour that setting; the "flagged" column says how many took part and why
+        g = all_rows
         sel = _selections(claim, g, all_rows, results)
         if sel is None:
             continue

@@ -81,8 +81,17 @@ class Attention(nn.Module):
         b, lq, d = q.shape
         lk, h = kv.shape[1], self.n_heads
         split = lambda t, n: t.view(t.shape[0], n, h, d // h).transpose(1, 2)  # noqa: E731
-        o = F.scaled_dot_product_attention(split(self.q(q), lq), split(self.k(kv), lk), split(self.v(kv), lk),
-                                           dropout_p=self.dropout if self.training else 0.0)
+        args = (split(self.q(q), lq), split(self.k(kv), lk), split(self.v(kv), lk))
+        p = self.dropout if self.training else 0.0
+        if q.is_cuda and torch.are_deterministic_algorithms_enabled():
+            # the fused memory-efficient kernel's backward pass is not deterministic on CUDA; the
+            # math kernel is (deterministic_cuda promises one result per config and seed)
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+
+            with sdpa_kernel(SDPBackend.MATH):
+                o = F.scaled_dot_product_attention(*args, dropout_p=p)
+        else:
+            o = F.scaled_dot_product_attention(*args, dropout_p=p)
         return self.out(o.transpose(1, 2).reshape(b, lq, d))
 
 
@@ -186,8 +195,8 @@ class NARanker(nn.Module):
         pooling: str = ExperimentConfig.pooling,
         norm_placement: str = ExperimentConfig.norm_placement,
         activation: str = ExperimentConfig.activation,
-        score_head_width: int = 0,
-        tier_head_width: int = 0,
+        score_head_width: int = ExperimentConfig.score_head_width,
+        tier_head_width: int = ExperimentConfig.tier_head_width,
         score_head_bias: str = ExperimentConfig.score_head_bias,
         tier_logit_scale: str = ExperimentConfig.tier_logit_scale,
         tier_projection: str = ExperimentConfig.tier_projection,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ..config import SETTINGS_VERSION
 from ..errors import ConfigError, NarError
 from ..io import atomic_write_text, check_output_dir
 from .spec import SweepSpec
@@ -32,7 +33,9 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "sweep.json"
 # Fields of the saved sweep state that define *which* experiments run: a resume must not change them.
-_IDENTITY = ("spec", "mode", "seeds", "num_samples", "optuna_seed", "early_stop")
+# what a --resume must share with the interrupted sweep; settings_version: a sweep begun under
+# older defaults (nar_core.config.SETTINGS_VERSION) is never continued with today's
+_IDENTITY = ("spec", "mode", "seeds", "num_samples", "optuna_seed", "early_stop", "settings_version")
 
 
 @dataclass
@@ -108,6 +111,7 @@ def prepare(spec: SweepSpec, options: SweepOptions) -> tuple[SweepSpec, dict[str
         "spec": spec.to_dict(), "mode": options.mode, "seeds": list(spec.seeds),
         "num_samples": min(num_samples, len(spec.grid)) if options.mode == "grid" else num_samples,
         "optuna_seed": options.optuna_seed, "early_stop": options.early_stop,
+        "settings_version": SETTINGS_VERSION,
     }
     return spec, state
 
