@@ -76,17 +76,31 @@ def test_ray_places_trials_per_gpu_as_the_sweep_asks(one_gpu_node, tmp_path, mon
     # Ray's placement of four trials with exactly that request on the one GPU
 
     def _probe(config):  # defined here: Ray ships it by value (a test module is not importable in workers)
+        import math
+        import os
         import time
 
         import ray
         from ray import tune
 
+        # a barrier, not a sleep: each probe waits (up to 60 s) until its whole wave of per_gpu probes
+        # has started, so the overlap shows what Ray placed at once, however slowly a loaded machine
+        # starts trial processes; Ray placing fewer at once makes the wave time out with less overlap
         start = time.time()
-        time.sleep(3.0)
+        folder, k = config["dir"], config["per_gpu"]
+        open(os.path.join(folder, f"{config['i']}.started"), "w").close()
+        here = len(os.listdir(folder))
+        wave = min(4, math.ceil(here / k) * k)
+        while len(os.listdir(folder)) < wave and time.time() - start < 60:
+            time.sleep(0.05)
+        time.sleep(0.5)
         tune.report({"start": start, "end": time.time(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()]})
 
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     probe = tune.with_resources(_probe, request)
-    tuner = tune.Tuner(probe, param_space={"i": tune.grid_search([0, 1, 2, 3])},
+    tuner = tune.Tuner(probe, param_space={"i": tune.grid_search([0, 1, 2, 3]), "dir": str(barrier),
+                                           "per_gpu": per_gpu},
                        run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), name=f"probe{gpus}", verbose=0))
     results = tuner.fit()
     rows = [r.metrics for r in results]
