@@ -56,6 +56,7 @@ CHOICES = {
     "sample_duplicates": ("keep", "drop"),
     "cell_size_sampling": ("batch_range", "max"),
 }
+PRECISIONS = ("fp32", "bf16", "tf32")  # issue 18: nar_core/ranker/precision.py
 ENCODING_ATTRIBUTES = ("ops", "flops", "params")
 
 #: Named presets: the fields a preset sets on top of the dataclass defaults. The rule (issue 17,
@@ -293,6 +294,7 @@ class ExperimentConfig:
         one_of("sampling_mode", SAMPLING_MODES)
         one_of("query_metric", QUERY_METRICS)
         one_of("constraints", CONSTRAINTS)
+        one_of("precision", PRECISIONS)
         for name, allowed in CHOICES.items():
             one_of(name, allowed)
         attrs = self.encoding_attributes.split("+")
@@ -326,9 +328,6 @@ class ExperimentConfig:
         need(self.adam_eps > 0, "adam_eps", "must be > 0")
         need(self.latency_loss_factor == 0 or sp.has_latency, "latency_loss_factor",
              f"the {sp.name} benchmark has no latency labels")
-        if self.precision not in ("fp32", "bf16", "tf32"):
-            raise ConfigError(f"precision: must be one of fp32, bf16, tf32 (got {self.precision!r})"
-                              + _hint(self.precision, ("fp32", "bf16", "tf32")))
         if self.precision == "tf32" and self.device == "cpu":
             raise ConfigError("precision: tf32 exists only on CUDA GPUs, and device is cpu; use fp32 or bf16, "
                               "or --device cuda")

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from .benchmarks.base import Benchmark
-from .config import ENCODING_ATTRIBUTES, RUNTIME_FIELDS, SETTINGS_VERSION, ExperimentConfig, config_hash
+from .config import ENCODING_ATTRIBUTES, SETTINGS_VERSION, ExperimentConfig, config_hash
 from .errors import ConfigError, NarError
 from .ranker.convnet import ConvNetRanker
 from .ranker.health import assess
@@ -59,7 +59,6 @@ from .version import code_version
 HELDOUT_MAX = 5000
 RANKER_METHODS = ("narq2t", "nar", "no_tier", "convnet")
 _TIER_MODE = {"narq2t": "query", "nar": "mean", "no_tier": None}
-_RUNTIME_FIELDS = RUNTIME_FIELDS
 
 
 #: ExperimentResult fields holding lists (JSON text in a CSV row)

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .benchmarks.base import Benchmark
-from .config import ExperimentConfig
+from .config import CHOICES, ExperimentConfig
 from .spaces.base import SearchSpace
 from .tiers import Selection, TierStatistics
 
@@ -127,11 +127,11 @@ class CandidateSampler:
         self.constraint_bound = constraint_bound
         self.interval_scope = interval_scope
         self.stats_turns = stats_turns
-        if constraint_reuse_counts not in ("accepted", "tries"):
-            raise ValueError(f"constraint_reuse_counts must be 'accepted' or 'tries', got {constraint_reuse_counts!r}")
+        for name, value in (("constraint_reuse_counts", constraint_reuse_counts),
+                            ("cell_size_sampling", cell_size_sampling)):
+            if value not in CHOICES[name]:
+                raise ValueError(f"{name} must be one of {CHOICES[name]}, got {value!r}")
         self.reuse_counts = constraint_reuse_counts
-        if cell_size_sampling not in ("batch_range", "max"):
-            raise ValueError(f"cell_size_sampling must be 'batch_range' or 'max', got {cell_size_sampling!r}")
         self.cell_size_sampling = cell_size_sampling
         self._node_range: tuple[int, int] | None = None
         self.max_tries_factor = max_tries_factor

@@ -158,13 +158,14 @@ def ranker_search(
         if tiers is not None:
             top = ranked[(tiers[ranked] == 0) & new[ranked]]
             rest = ranked[(tiers[ranked] != 0) & new[ranked]]
+            chosen = np.concatenate([top, rest])[:top_k]
             if top.size < top_k:
                 out.tier_short += 1
                 if tier_short == "skip":
                     out.skipped += 1
+                    chosen = top[:0]
                 else:
                     out.filled += 1
-            chosen = top[:0] if top.size < top_k and tier_short == "skip" else np.concatenate([top, rest])[:top_k]
         else:
             chosen = ranked[new[ranked]][:top_k]
         picked = rows[chosen]

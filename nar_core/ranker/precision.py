@@ -13,7 +13,6 @@ import contextlib
 
 import torch
 
-PRECISIONS = ("fp32", "bf16", "tf32")
 
 
 def autocast(precision: str, device: torch.device | str):
