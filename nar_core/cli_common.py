@@ -47,6 +47,17 @@ class ArgumentParser(argparse.ArgumentParser):
         super()._check_value(action, value)
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (``--pack``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def parse_seeds(text: str | int | Iterable[int]) -> tuple[int, ...]:
     """``"0-9"`` -> 0..9, ``"0,3,5"`` -> (0, 3, 5), ``"0-2,7"`` -> (0, 1, 2, 7), in the order written.
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import BUDGETS, budget_help, budget_settings
-from .cli_common import DATASET_LABEL, QUICK_SETTINGS, parse_seeds, parse_set
+from .cli_common import DATASET_LABEL, QUICK_SETTINGS, parse_seeds, parse_set, positive_int
 from .config import DEFAULT_PRESET, PRESETS, ExperimentConfig
 from .errors import ConfigError, DataError
 from .io import RESULT_TEXT_COLUMNS, atomic_path, atomic_write_text, check_output_dir, text_columns
@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from .experiment import resolve_device, run_experiment
+    from .experiment import resolve_device, run_experiments
 
     key = (chash, bench.fingerprint())
     done = {int(r["seed"]) for r in rows if run_key(r) == key}
@@ -270,9 +270,9 @@ def run(args: argparse.Namespace) -> int:
             if show:
                 stack.enter_context(logging_redirect_tqdm())  # log lines above the bars, not through them
                 seeds_iter = stack.enter_context(tqdm(todo, desc=f"{base.method} {base.dataset}", unit="seed"))
-            for i, seed in enumerate(seeds_iter, 1):
-                cfg = base.replace(seed=seed)
-                res = run_experiment(cfg, bench, progress=show, log=log)
+            configs = [base.replace(seed=seed) for seed in todo]
+            results = run_experiments(configs, bench, pack=args.pack, progress=show, log=log)
+            for i, (seed, cfg, res) in enumerate(zip(seeds_iter, configs, results), 1):
                 # tidy rows: every config value as a column, then every metric (as the sweep tables)
                 rows = _add_rows(out, [{**cfg.to_dict(), **res.to_dict()}])  # after every seed: resumable
                 if not show:
@@ -332,6 +332,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="dataset of the space (see below)")
     p.add_argument("--method", default=None, help="search method (see below)")
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-9 or 0,3,5 (default 0)")
+    p.add_argument("--pack", type=positive_int, default=1, metavar="N",
+                   help="train N seeds at a time as one packed model (the Transformer rankers; each seed's row "
+                        "is the row it gets alone, bit for bit on the CPU in fp32; each is written as its search "
+                        "ends). Fills a GPU that one run leaves idle; on a CPU it saves little (default 1)")
     p.add_argument("--data", default=None, help="benchmark data file or directory (default: $NAR_DATA, else ../shared/data, else the NAS-Bench-201 table shipped with the package)")
     p.add_argument("--out", required=True, help="output directory (results.csv, results.parquet, summary.csv)")
     p.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,

@@ -38,7 +38,7 @@ import resource
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -50,7 +50,7 @@ from .ranker.convnet import ConvNetRanker
 from .ranker.health import assess
 from .ranker.model import NARanker
 from .ranker.precision import matmul_precision
-from .ranker.train import TrainData, TrainSettings, predict, train_ranker
+from .ranker.train import TrainData, TrainSettings, predict, train_rankers
 from .sampler import CandidateSampler
 from .search import QueryLog, SearchOutcome, random_search, ranker_search, regularized_evolution, search_order
 from .spaces import get_space
@@ -58,6 +58,8 @@ from .version import code_version
 
 HELDOUT_MAX = 5000
 RANKER_METHODS = ("narq2t", "nar", "no_tier", "convnet")
+#: the methods whose runs can train packed (the Transformer rankers; the ConvNet's BatchNorm has no run axis)
+PACKABLE_METHODS = ("narq2t", "nar", "no_tier")
 _TIER_MODE = {"narq2t": "query", "nar": "mean", "no_tier": None}
 
 
@@ -129,6 +131,9 @@ class ExperimentResult:
     # superseded) and the package version with its git commit (nar_core.version.code_version)
     settings_version: int = SETTINGS_VERSION
     code_version: str = ""
+    # how many runs trained together as one packed model with this one (1: alone); the row is the
+    # same either way, the training time is the pack's divided by this
+    pack: int = 1
     extra: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,18 +179,76 @@ def run_experiment(
     progress: bool = False,
     log: logging.Logger | None = None,
 ) -> ExperimentResult:
-    """Run one experiment (see module doc) and return its :class:`ExperimentResult`.
+    """Run one experiment (see module doc) and return its :class:`ExperimentResult`."""
+    return next(run_experiments([config], benchmark, progress=progress, log=log))
 
-    torch's thread count is restored afterwards: a Ray worker runs trial after trial in one process."""
+
+def run_experiments(
+    configs: Sequence[ExperimentConfig],
+    benchmark: Benchmark | None = None,
+    *,
+    pack: int = 1,
+    progress: bool = False,
+    log: logging.Logger | None = None,
+) -> Iterator[ExperimentResult]:
+    """Run ``configs`` in order and yield each result as soon as its run is done.
+
+    With ``pack`` > 1, consecutive Transformer-ranker configs that differ only in their seed (the
+    seeds of one ``nar run`` or sweep trial) train ``pack`` at a time as one packed model
+    (:func:`~nar_core.ranker.train.train_rankers`); each run keeps its own split, weights, dropout,
+    sampler and search, and its row is the row of the run alone (bit for bit on the CPU in fp32,
+    ``tests/test_packing.py``). A pack's runs are yielded one by one after their common training,
+    each as its search ends. torch's thread count is restored afterwards: a Ray worker runs trial
+    after trial in one process."""
+    if pack < 1:
+        raise ConfigError(f"pack: must be >= 1, got {pack}")
     threads = torch.get_num_threads()
     try:
-        return _run_experiment(config, benchmark, progress=progress, log=log)
+        for group in pack_groups(configs, pack):
+            yield from _run_group(group, benchmark, progress=progress, log=log)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run_experiment(config: ExperimentConfig, benchmark: Benchmark | None, *, progress: bool,
-                    log: logging.Logger | None) -> ExperimentResult:
+def pack_groups(configs: Sequence[ExperimentConfig], pack: int) -> list[list[ExperimentConfig]]:
+    """``configs`` cut into groups that can train together: consecutive Transformer-ranker configs
+    equal but for the seed, at most ``pack`` to a group; every other config alone."""
+    groups: list[list[ExperimentConfig]] = []
+    for c in configs:
+        last = groups[-1] if groups else None
+        if (last is not None and len(last) < pack and c.method in PACKABLE_METHODS
+                and _pack_key(c) == _pack_key(last[0])):
+            last.append(c)
+        else:
+            groups.append([c])
+    return groups
+
+
+def _pack_key(config: ExperimentConfig) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in config.to_dict().items() if k != "seed"))
+
+
+@dataclass
+class _Run:
+    """What one experiment knows before its ranker trains (its setup, :func:`_setup`)."""
+
+    config: ExperimentConfig
+    bench: Benchmark
+    space: Any
+    ds: str
+    device: torch.device
+    val_col: str
+    test_col: str
+    sel_col: str
+    report_val_col: str
+    queries: QueryLog
+    streams: tuple  # split, model, sampler, search, eval SeedSequences
+    t_start: float
+    log: logging.Logger
+    setup_seconds: float = 0.0
+
+
+def _setup(config: ExperimentConfig, benchmark: Benchmark | None, log: logging.Logger | None) -> _Run:
     t_start = time.perf_counter()
     log = log or logging.getLogger("nar_core.experiment")
     config.validate()
@@ -213,56 +276,74 @@ def _run_experiment(config: ExperimentConfig, benchmark: Benchmark | None, *, pr
         raise ConfigError(
             f"train_size + val_size: {n_labelled} cells requested but the benchmark ({bench.source}) holds "
             f"only {len(bench)}; lower train_size/val_size")
-    ss = np.random.SeedSequence(config.seed)
-    split_ss, model_ss, sampler_ss, search_ss, eval_ss = ss.spawn(5)
-    queries = QueryLog(bench)
-    budget = n_labelled + config.search_iterations * config.top_k
-    curve_points = [n_labelled + (i + 1) * config.top_k for i in range(config.search_iterations)]
+    streams = tuple(np.random.SeedSequence(config.seed).spawn(5))
+    return _Run(config, bench, space, ds, device, val_col, test_col, sel_col, report_val_col, QueryLog(bench),
+                streams, t_start, log, time.perf_counter() - t_start)
 
-    result_extra: dict[str, Any] = {}
-    train_seconds = 0.0
-    t_search = time.perf_counter()
-    if config.method == "random_search":
-        outcome = random_search(bench, queries, np.random.default_rng(search_ss), budget,
-                                val_column=val_col, select_column=sel_col, curve_points=curve_points)
-    elif config.method == "evolution":
-        from .baselines import make_mutation
 
-        outcome = regularized_evolution(bench, queries, np.random.default_rng(search_ss), budget,
-                                        make_mutation(space, bench), val_column=val_col, select_column=sel_col,
-                                        curve_points=curve_points)
-    else:
-        with matmul_precision(config.precision, device):
-            outcome, result_extra, train_seconds, search_seconds = _ranker_pipeline(
-                config, bench, space, ds, queries, device, split_ss, model_ss, sampler_ss, eval_ss,
-                val_col, sel_col, progress, log)
+def _run_group(configs: list[ExperimentConfig], benchmark: Benchmark | None, *, progress: bool,
+               log: logging.Logger | None) -> Iterator[ExperimentResult]:
+    """One config alone, or a pack of ranker configs trained together (:func:`pack_groups`)."""
+    run0 = _setup(configs[0], benchmark, log)
+    runs = [run0] + [_setup(c, run0.bench, log) for c in configs[1:]]
+    config = run0.config
     if config.method not in RANKER_METHODS:
-        search_seconds = time.perf_counter() - t_search
-    elif outcome.best_row < 0 and outcome.skipped == config.search_iterations:
+        t_search = time.perf_counter()
+        _, _, _, search_ss, _ = run0.streams
+        budget = config.train_size + config.val_size + config.search_iterations * config.top_k
+        curve_points = [config.train_size + config.val_size + (i + 1) * config.top_k
+                        for i in range(config.search_iterations)]
+        if config.method == "random_search":
+            outcome = random_search(run0.bench, run0.queries, np.random.default_rng(search_ss), budget,
+                                    val_column=run0.val_col, select_column=run0.sel_col, curve_points=curve_points)
+        else:
+            from .baselines import make_mutation
+
+            outcome = regularized_evolution(run0.bench, run0.queries, np.random.default_rng(search_ss), budget,
+                                            make_mutation(run0.space, run0.bench), val_column=run0.val_col,
+                                            select_column=run0.sel_col, curve_points=curve_points)
+        yield _finish(run0, outcome, {}, 0.0, time.perf_counter() - t_search)
+        return
+    with matmul_precision(config.precision, run0.device):
+        preps = [_prepare_ranker(r) for r in runs]
+        trained = _train_rankers(runs, preps, progress)
+        for run, prep, tr in zip(runs, preps, trained):
+            t_own = time.perf_counter()
+            outcome, extra, search_seconds = _search_ranker(run, prep, tr, progress)
+            # a packed run's own time: its setup, its share of the training, its evaluation and search
+            own = run.setup_seconds + prep.train_seconds + time.perf_counter() - t_own if len(runs) > 1 else None
+            yield _finish(run, outcome, extra, prep.train_seconds, search_seconds, own)
+
+
+def _finish(run: _Run, outcome: SearchOutcome, result_extra: dict[str, Any], train_seconds: float,
+            search_seconds: float, total_seconds: float | None = None) -> ExperimentResult:
+    """The result row of a finished search."""
+    config, log = run.config, run.log
+    if config.method in RANKER_METHODS and outcome.best_row < 0 and outcome.skipped == config.search_iterations:
         # every iteration was skipped (tier_short="skip" and a top tier always short of m cells):
         # the search found nothing, so the run returns the best labelled cell (no new query) and
         # says so in its row (found_phase "train", search_skipped = iterations) and in the log
-        outcome.best_row = _best_labelled(queries, val_col)
+        outcome.best_row = _best_labelled(run.queries, run.val_col)
         log.warning("%s %s seed %d: every one of the %d search iterations was skipped (the predicted top tier "
                     "never held %d cells); returning the best labelled cell. Set tier_short=fill to fill such "
-                    "iterations from the other tiers.", config.method, ds, config.seed, config.search_iterations,
-                    config.top_k)
+                    "iterations from the other tiers.", config.method, run.ds, config.seed,
+                    config.search_iterations, config.top_k)
 
-    res = _summarise(config, bench, space, ds, outcome, queries, report_val_col, test_col)
+    res = _summarise(config, run.bench, run.space, run.ds, outcome, run.queries, run.report_val_col, run.test_col)
     res.train_seconds = train_seconds
     res.search_seconds = search_seconds
-    res.total_seconds = time.perf_counter() - t_start
-    res.peak_memory_mb = _peak_memory_mb(device)
-    res.device = str(device)
-    res.data_source, res.data_fingerprint = bench.source, bench.fingerprint()
+    res.total_seconds = time.perf_counter() - run.t_start if total_seconds is None else total_seconds
+    res.peak_memory_mb = _peak_memory_mb(run.device)
+    res.device = str(run.device)
+    res.data_source, res.data_fingerprint = run.bench.source, run.bench.fingerprint()
     res.code_version = code_version()
     for k in ("kendall_tau", "tier_accuracy", "tier_chance", "tier_shares", "health", "search_skipped",
               "search_filled", "latency_rmse", "latency_within_5", "latency_within_10",
-              "latency_predicted", "latency_measured", "best_epoch", "heldout_size"):
+              "latency_predicted", "latency_measured", "best_epoch", "heldout_size", "pack"):
         if k in result_extra:
             setattr(res, k, result_extra.pop(k))
     res.extra = result_extra
-    log.info("%s %s %s seed %d: val %.2f test %.2f (rank %d) queries %d+%d in %.1f s", config.space, ds,
+    log.info("%s %s %s seed %d: val %.2f test %.2f (rank %d) queries %d+%d in %.1f s", config.space, run.ds,
              config.method, config.seed, res.val_acc, res.test_acc, res.rank_test, res.queries_train,
              res.queries_search, res.total_seconds)
     return res
@@ -281,36 +362,58 @@ def attribute_mask(kinds: Sequence[str], attributes: str) -> np.ndarray | None:
     return np.isin(np.asarray(kinds), sorted(wanted))
 
 
-def build_ranker(config: ExperimentConfig, feature_shape: tuple[int, int, int], seed: int,
+def build_ranker(config: ExperimentConfig, feature_shape: tuple[int, int, int], seed: int | Sequence[int],
                  latency_head: bool = False) -> torch.nn.Module:
     """The ranker of ``config.method`` with the config's model settings, its weights drawn from
-    ``seed`` (torch's global random state is left as it was)."""
+    ``seed`` (torch's global random state is left as it was). A list of seeds gives a packed
+    Transformer ranker of that many runs, run r's weights drawn from ``seed[r]``."""
+    seeds = [int(seed)] if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
     torch_state = torch.random.get_rng_state()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if config.method == "convnet":
+    if config.method == "convnet":
+        if len(seeds) != 1:
+            raise ConfigError("pack: the ConvNet ranker trains one run at a time")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seeds[0])
             model = ConvNetRanker(feature_shape, num_tiers=config.num_tiers)
-        else:
-            model = NARanker(feature_shape, d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff,
-                             encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers,
-                             dropout=config.dropout, num_tiers=config.num_tiers,
-                             tier_mode=_TIER_MODE[config.method], latency_head=latency_head,
-                             pooling=config.pooling, norm_placement=config.norm_placement,
-                             activation=config.activation, score_head_width=config.score_head_width,
-                             tier_head_width=config.tier_head_width, score_head_bias=config.score_head_bias,
-                             tier_logit_scale=config.tier_logit_scale, tier_projection=config.tier_projection,
-                             weight_init=config.weight_init)
+    else:
+        model = NARanker(feature_shape, d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff,
+                         encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers,
+                         dropout=config.dropout, num_tiers=config.num_tiers,
+                         tier_mode=_TIER_MODE[config.method], latency_head=latency_head,
+                         pooling=config.pooling, norm_placement=config.norm_placement,
+                         activation=config.activation, score_head_width=config.score_head_width,
+                         tier_head_width=config.tier_head_width, score_head_bias=config.score_head_bias,
+                         tier_logit_scale=config.tier_logit_scale, tier_projection=config.tier_projection,
+                         weight_init=config.weight_init, runs=len(seeds))
+        model.init_weights(seeds)
     assert torch.equal(torch_state, torch.random.get_rng_state())
     return model
 
 
-def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_ss, sampler_ss, eval_ss,
-                     val_col, sel_col, progress, log):
+@dataclass
+class _Prepared:
+    """One ranker run's data before training: its split, encoded tensors and streams."""
+
+    rows: np.ndarray
+    train: TrainData
+    val: TrainData
+    encode_rows: Callable[[np.ndarray], torch.Tensor]
+    model_seed: int
+    use_lat: bool
+    lat_col: np.ndarray | None
+    encode_seconds: float
+    train_seconds: float = 0.0
+    pack: int = 1  # how many runs trained together with this one (itself included)
+
+
+def _prepare_ranker(run: _Run) -> _Prepared:
+    config, bench, space, ds = run.config, run.bench, run.space, run.ds
+    split_ss, model_ss, _, _, _ = run.streams
     t0 = time.perf_counter()
     split_rng = np.random.default_rng(split_ss)
     rows = split_rng.choice(len(bench), size=config.train_size + config.val_size, replace=False)
     train_rows, val_rows = rows[: config.train_size], rows[config.train_size:]
-    labels = queries.query(rows, val_col, "train")  # the papers train on validation accuracy
+    labels = run.queries.query(rows, run.val_col, "train")  # the papers train on validation accuracy
     cells_of = lambda r: {k: v[r] for k, v in bench.cell_arrays.items()}  # noqa: E731
     kinds = space.channel_kinds()
     if len(kinds) != space.feature_shape[0]:
@@ -346,10 +449,16 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
                       ops=np.asarray(space.op_counts(train_cells), dtype=np.int64),
                       sizes=space.cell_sizes(train_cells))
     val = TrainData(encode_rows(val_rows), labels[config.train_size:])
-    encode_seconds = time.perf_counter() - t0
+    return _Prepared(rows, train, val, encode_rows, int(model_ss.generate_state(1)[0]), use_lat, lat_col,
+                     time.perf_counter() - t0)
 
-    model_seed = int(model_ss.generate_state(1)[0])
-    model = build_ranker(config, space.feature_shape, model_seed, latency_head=use_lat)
+
+def _train_rankers(runs: list[_Run], preps: list[_Prepared], progress: bool) -> list:
+    """Train the rankers of ``runs`` (one, or a pack) and return their TrainResults; each
+    ``_Prepared.train_seconds`` gets its share of the training time (encoding included)."""
+    t0 = time.perf_counter()
+    run0, config = runs[0], runs[0].config
+    model = build_ranker(config, run0.space.feature_shape, [p.model_seed for p in preps], latency_head=preps[0].use_lat)
     has_tiers = config.method in ("narq2t", "nar")
     settings = TrainSettings(
         epochs=config.epochs, batch_size=config.batch_size, lr_scale=config.lr_scale,
@@ -362,14 +471,29 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.epochs, desc=f"train {config.method} seed {config.seed}", unit="epoch", leave=False)
+        seeds = ",".join(str(r.config.seed) for r in runs)
+        bar = tqdm(total=config.epochs, desc=f"train {config.method} seed{'s' if len(runs) > 1 else ''} {seeds}",
+                   unit="epoch", leave=False)
     cb = (lambda e, rec: (bar.update(1), bar.set_postfix(loss=f"{rec['loss']:.3f}", tau=f"{rec.get('tau', 0):.3f}"))) \
         if bar is not None else None
-    tr = train_ranker(model, train, val, settings, seed=model_seed + 1, device=device,
-                      num_ops=len(space.op_names()), num_bins=config.num_bins, log=log, progress=cb)
+    trained = train_rankers(model, [p.train for p in preps], [p.val for p in preps], settings,
+                            seeds=[p.model_seed + 1 for p in preps], device=run0.device,
+                            num_ops=len(run0.space.op_names()), num_bins=config.num_bins, log=run0.log, progress=cb)
     if bar is not None:
         bar.close()
-    train_seconds = time.perf_counter() - t0
+    share = (time.perf_counter() - t0) / len(runs)
+    for p in preps:
+        p.train_seconds, p.pack = p.encode_seconds + share, len(preps)
+    return trained
+
+
+def _search_ranker(run: _Run, prep: _Prepared, tr, progress: bool):
+    """Held-out health, then the tier-guided search, of one trained ranker: (outcome, extra, seconds)."""
+    config, bench, space, ds, log = run.config, run.bench, run.space, run.ds, run.log
+    queries, device, val_col, sel_col = run.queries, run.device, run.val_col, run.sel_col
+    _, _, sampler_ss, _, eval_ss = run.streams
+    rows, encode_rows, model, use_lat, lat_col = prep.rows, prep.encode_rows, tr.model, prep.use_lat, prep.lat_col
+    has_tiers = config.method in ("narq2t", "nar")
 
     # --- did it learn: held-out health, right after training (not part of the search cost) -------
     t_eval = time.perf_counter()
@@ -422,7 +546,7 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
     search_seconds = time.perf_counter() - t_search
 
     # --- evaluation (not part of the search cost) -------------------------------------------
-    extra: dict[str, Any] = {"best_epoch": tr.best_epoch, "encode_seconds": encode_seconds,
+    extra: dict[str, Any] = {"best_epoch": tr.best_epoch, "encode_seconds": prep.encode_seconds,
                              "stats_seconds": tr.stats_seconds, "search_skipped": outcome.skipped,
                              "search_filled": outcome.filled, "heldout_size": int(held.size),
                              "eval_seconds": eval_seconds}
@@ -453,7 +577,8 @@ def _ranker_pipeline(config, bench, space, ds, queries, device, split_ss, model_
         extra["latency_within_5"] = float(100 * np.mean(rel <= 0.05))
         extra["latency_within_10"] = float(100 * np.mean(rel <= 0.10))
         extra["latency_predicted"], extra["latency_measured"] = pred.tolist(), gt.tolist()
-    return outcome, extra, train_seconds, search_seconds
+    extra["pack"] = prep.pack
+    return outcome, extra, search_seconds
 
 
 def _best_labelled(queries: QueryLog, val_col: str) -> int:

@@ -51,7 +51,7 @@ def test_read_only_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch)
     import nar_core.experiment
 
     calls = []
-    monkeypatch.setattr(nar_core.experiment, "run_experiment", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(nar_core.experiment, "run_experiments", lambda *a, **k: calls.append(a) or iter(()))
     out = tmp_path / "ro"
     out.mkdir()
     os.chmod(out, stat.S_IRUSR | stat.S_IXUSR)
@@ -127,16 +127,16 @@ def test_concurrent_runs_into_one_out_keep_each_others_rows(tmp_path, monkeypatc
     import nar_core.experiment
 
     out = tmp_path / "runs"
-    real = nar_core.experiment.run_experiment
+    real = nar_core.experiment._run_group
     other = []
 
-    def interleaved(cfg, *a, **k):
-        if cfg.method == "random_search" and cfg.seed == 1 and not other:
+    def interleaved(group, *a, **k):
+        if group[0].method == "random_search" and group[0].seed == 1 and not other:
             # another config's run writes into --out while this one holds its rows in memory
             other.append(_run(out, "evolution", "0"))
-        return real(cfg, *a, **k)
+        yield from real(group, *a, **k)
 
-    monkeypatch.setattr(nar_core.experiment, "run_experiment", interleaved)
+    monkeypatch.setattr(nar_core.experiment, "_run_group", interleaved)
     assert _run(out, "random_search", "0-1") == 0 and other == [0]
     res = pd.read_csv(out / "results.csv")
     assert sorted(zip(res.method, res.seed)) == [("evolution", 0), ("random_search", 0), ("random_search", 1)]

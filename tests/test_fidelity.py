@@ -12,7 +12,7 @@ from torch import nn
 from nar_core.benchmarks.base import Benchmark
 from nar_core.config import PRESETS, ExperimentConfig
 from nar_core.errors import ConfigError
-from nar_core.ranker import NARanker, TrainData, TrainSettings, train_ranker
+from nar_core.ranker import NARanker, TrainData, TrainSettings, train_ranker, train_rankers
 from nar_core.ranker.losses import tier_labels
 from nar_core.ranker.model import RankerOutput
 from nar_core.sampler import CandidateSampler, SampleBatch
@@ -392,7 +392,7 @@ def test_library_defaults_follow_the_config_and_its_choices():
     cfg = ExperimentConfig()
     assert default(NARanker, "pooling") == cfg.pooling
     assert default(ranker_search, "queried") == cfg.search_queried
-    assert default(train_ranker, "num_bins") == cfg.num_bins
+    assert default(train_rankers, "num_bins") == cfg.num_bins
     assert default(kl_divergence, "definition") == cfg.kl_definition
     s = TrainSettings()
     assert (s.tier_labels, s.tier_embedding_reset) == (cfg.tier_labels, cfg.tier_embedding_reset)

@@ -34,7 +34,11 @@ def test_bf16_runs_the_forward_pass_in_bfloat16_and_is_deterministic(bench):
     model = build_ranker(cfg, (31, 4, 4), seed=0)
     with autocast("bf16", "cpu"):
         out = model(torch.randn(4, 31, 4, 4))
-    assert out.score.dtype == torch.bfloat16 and next(model.parameters()).dtype == torch.float32
+        projected = model.patch_proj(torch.randn(1, 4, 31, 16))
+    # the matrix products run in bfloat16 (LayerNorm, and maps to a few outputs such as the score,
+    # a product and a sum, stay in float32 as autocast keeps them), the weights stay float32
+    assert projected.dtype == torch.bfloat16 and next(model.parameters()).dtype == torch.float32
+    assert out.score.dtype == torch.float32
     a, b = run_experiment(cfg, bench), run_experiment(cfg, bench)
     assert (a.found_key, a.test_acc, a.kendall_tau, a.tier_accuracy) == (b.found_key, b.test_acc, b.kendall_tau,
                                                                           b.tier_accuracy)

@@ -34,13 +34,13 @@ def test_running_mean_update_two_steps_by_hand():
                  tier_mode="mean")
     f1 = torch.tensor([[[1.0, 1.0], [1.0, 1.0]], [[3.0, 3.0], [3.0, 3.0]], [[10.0, 0.0], [0.0, 10.0]]])
     m.update_tier_embeddings(f1, torch.tensor([0, 0, 1]))
-    assert torch.allclose(m.tier_embeddings[0], torch.full((2, 2), 2.0))     # (1 + 3) / 2
-    assert torch.allclose(m.tier_embeddings[1], f1[2])
+    assert torch.allclose(m.tier_embeddings[0, 0], torch.full((2, 2), 2.0))     # (1 + 3) / 2
+    assert torch.allclose(m.tier_embeddings[0, 1], f1[2])
     f2 = torch.full((1, 2, 2), 8.0)
     m.update_tier_embeddings(f2, torch.tensor([0]))
-    assert torch.allclose(m.tier_embeddings[0], torch.full((2, 2), 4.0))     # (2 * 2 + 8) / 3
-    assert torch.allclose(m.tier_embeddings[1], f1[2])                        # untouched tier
-    assert m.tier_counts.tolist() == [3.0, 1.0]
+    assert torch.allclose(m.tier_embeddings[0, 0], torch.full((2, 2), 4.0))     # (2 * 2 + 8) / 3
+    assert torch.allclose(m.tier_embeddings[0, 1], f1[2])                        # untouched tier
+    assert m.tier_counts[0].tolist() == [3.0, 1.0]
 
 
 def test_transformer_lr_schedule():

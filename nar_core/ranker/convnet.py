@@ -21,6 +21,7 @@ class ConvNetRanker(nn.Module):
     def __init__(self, feature_shape: tuple[int, int, int], width: int = 64, num_tiers: int = 5):
         super().__init__()
         c = feature_shape[0]
+        self.feature_shape = tuple(feature_shape)
         self.num_tiers = num_tiers
         self.d_model = width
         self.body = nn.Sequential(

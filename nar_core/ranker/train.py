@@ -17,13 +17,13 @@ accuracy (``"tau+tier_accuracy"``); a head whose loss is off never counts. The l
 of an epoch is dropped (``tail_batch="drop"``, the authors' ``drop_last``) or trained. Tier statistics are collected over every training batch, by the tier labels, as
 in Algorithm 1 line 17, tagged with their epoch (the search may keep the best epoch's only).
 
-Determinism: weight initialisation, shuffling and dropout all draw from torch's generator seeded
-with ``seed`` inside :func:`torch.random.fork_rng`, so a run neither reads nor disturbs the
-process-wide RNG state and two runs with one seed agree exactly on CPU.
+Determinism: shuffling draws from a generator seeded with ``seed + 1`` and dropout from one seeded
+with ``seed`` (one pair per run of a pack, :func:`train_rankers`), inside
+:func:`torch.random.fork_rng`, so a run neither reads nor disturbs the process-wide RNG state, two
+runs with one seed agree exactly on CPU, and a packed run agrees with the run alone.
 """
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -35,7 +35,7 @@ from ..config import CHOICES, ExperimentConfig
 from ..tiers import TierStatistics
 from .losses import latency_loss, pairwise_ranking_loss, tier_labels, tier_loss
 from .metrics import kendall_tau
-from .model import NARanker
+from .model import NARanker, RankerOutput
 from .precision import autocast
 
 
@@ -96,131 +96,201 @@ def transformer_lr(step: int, d_model: int, warmup: int, scale: float = 1.0) -> 
 @torch.no_grad()
 def predict(model: NARanker, x: torch.Tensor, batch_size: int = 1024, with_tiers: bool = True,
             precision: str = "fp32"):
-    """Scores (n,), tier logits (n, T) or None, latency (n,) or None, as numpy, in eval mode."""
+    """Scores (n,), tier logits (n, T) or None, latency (n,) or None, as numpy, in eval mode.
+    A packed model takes ``x`` as ``(R, n, ...)`` and returns ``(R, n)`` and ``(R, n, T)``."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    packed = x.dim() == len(model.feature_shape) + 2
     scores, logits, lat = [], [], []
-    for s in range(0, x.shape[0], batch_size):
+    for s in range(0, x.shape[int(packed)], batch_size):
         with autocast(precision, device):
-            out = model(x[s:s + batch_size].to(device), with_tiers=with_tiers)
+            out = model((x[:, s:s + batch_size] if packed else x[s:s + batch_size]).to(device), with_tiers=with_tiers)
         scores.append(out.score.float().cpu())
         if out.tier_logits is not None:
             logits.append(out.tier_logits.float().cpu())
         if out.latency is not None:
             lat.append(out.latency.float().cpu())
     model.train(was_training)
-    cat = lambda parts: torch.cat(parts).numpy() if parts else None  # noqa: E731
+    cat = lambda parts: torch.cat(parts, dim=int(packed)).numpy() if parts else None  # noqa: E731
     return cat(scores), cat(logits), cat(lat)
 
 
 def evaluate(model: NARanker, data: TrainData, num_tiers: int, precision: str = "fp32") -> dict[str, float]:
     """Kendall tau of the score and tier accuracy (tiers by ground truth over the whole split)."""
     scores, logits, _ = predict(model, data.x, precision=precision)
-    out = {"tau": kendall_tau(scores, data.y)}
+    return _split_metrics(scores, logits, data.y, num_tiers)
+
+
+def _split_metrics(scores: np.ndarray, logits: np.ndarray | None, y: np.ndarray, num_tiers: int) -> dict[str, float]:
+    out = {"tau": kendall_tau(scores, y)}
     if logits is not None:
-        labels = tier_labels(torch.as_tensor(data.y), num_tiers).numpy()
+        labels = tier_labels(torch.as_tensor(y), num_tiers).numpy()
         out["tier_acc"] = float((logits.argmax(1) == labels).mean())
     return out
 
 
-def train_ranker(
+def train_ranker(model: NARanker, train: TrainData, val: TrainData | None, settings: TrainSettings, *, seed: int,
+                 **kwargs) -> TrainResult:
+    """Train a one-run ``model`` in place on ``train`` (:func:`train_rankers` with one run)."""
+    return train_rankers(model, [train], None if val is None else [val], settings, seeds=[seed], **kwargs)[0]
+
+
+def train_rankers(
     model: NARanker,
-    train: TrainData,
-    val: TrainData | None,
+    trains: list[TrainData],
+    vals: list[TrainData] | None,
     settings: TrainSettings,
     *,
-    seed: int,
+    seeds: list[int],
     device: torch.device | str = "cpu",
     num_ops: int = 5,
     num_bins: int = ExperimentConfig.num_bins,
     collect_stats: bool = True,
     log: logging.Logger | None = None,
     progress=None,
-) -> TrainResult:
-    """Train ``model`` in place on ``train``; returns the model (best epoch) and tier statistics."""
+) -> list[TrainResult]:
+    """Train the ``model.runs`` rankers of a packed ``model`` together, run r on ``trains[r]`` (its
+    shuffling from ``seeds[r] + 1``, its dropout from ``seeds[r]``), each keeping its own best epoch;
+    returns one result per run with that run alone as a one-run model. The runs' losses are summed
+    (each run's gradient is its own loss's), so a run's numbers do not depend on the others in its
+    pack: on the CPU in fp32 they are bit for bit those of the run alone (``tests/test_packing.py``).
+    All runs must share the training and validation sizes (the sweep's seeds of one config do)."""
     log = log or logging.getLogger(__name__)
     device = torch.device(device)
     t_start = time.perf_counter()
-    stats_seconds = 0.0
-    T = model.num_tiers
-    stats = TierStatistics(T, num_bins, num_ops) if collect_stats else None
-    use_lat = settings.latency_loss_factor > 0 and model.latency_head is not None and train.latency is not None
-    lat_mean, lat_std = 0.0, 1.0
-    if use_lat:
-        lat_mean, lat_std = float(np.mean(train.latency)), float(np.std(train.latency) or 1.0)
-    n = train.x.shape[0]
-    x_all = train.x.to(device)
-    y_all = torch.as_tensor(train.y, dtype=torch.float32, device=device)
-    lat_all = torch.as_tensor((train.latency - lat_mean) / lat_std, dtype=torch.float32, device=device) if use_lat else None
+    R, T = getattr(model, "runs", 1), model.num_tiers
+    if len(trains) != R or len(seeds) != R or (vals is not None and len(vals) != R):
+        raise ValueError(f"train_rankers: {R} runs in the model, {len(trains)} training sets, {len(seeds)} seeds")
+    n = trains[0].x.shape[0]
+    if any(t.x.shape != trains[0].x.shape for t in trains) or (
+            vals is not None and any(v.x.shape != vals[0].x.shape for v in vals)):
+        raise ValueError("train_rankers: the runs of a pack need equal training and validation sizes")
+    for name in ("tier_labels", "tail_batch", "epoch_selection"):
+        if getattr(settings, name) not in CHOICES[name]:
+            raise ValueError(f"{name} must be one of {CHOICES[name]}, got {getattr(settings, name)!r}")
+    stats = [TierStatistics(T, num_bins, num_ops) if collect_stats else None for _ in range(R)]
+    stats_seconds = [0.0] * R
+    use_lat = settings.latency_loss_factor > 0 and model.latency_head is not None and trains[0].latency is not None
+    lat_norm = [(float(np.mean(t.latency)), float(np.std(t.latency) or 1.0)) if use_lat else (0.0, 1.0)
+                for t in trains]
+    x_all = torch.stack([t.x for t in trains]).to(device)                                     # (R, n, ...)
+    y_all = torch.stack([torch.as_tensor(t.y, dtype=torch.float32) for t in trains]).to(device)  # (R, n)
+    lat_all = torch.stack([torch.as_tensor((t.latency - m) / s, dtype=torch.float32)
+                           for t, (m, s) in zip(trains, lat_norm)]).to(device) if use_lat else None
+    x_val = torch.stack([v.x for v in vals]) if vals is not None else None
+    run_axis = torch.arange(R, device=device).unsqueeze(1)
+    with_tiers = model.tier_mode is not None and settings.cls_loss_factor > 0
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed + 1)  # shuffling stream
+        torch.manual_seed(seeds[0])  # anything outside the model's own streams (none today) stays seeded
+        shuffles = [torch.Generator().manual_seed(s + 1) for s in seeds]
+        if hasattr(model, "set_noise"):
+            model.set_noise([torch.Generator(device=device).manual_seed(s) for s in seeds])
         model.to(device).train()
+        # the fused kernel (one pass over each tensor): a quarter of the optimiser's time on one CPU
+        # thread, the same update up to rounding (benchmarks/throughput.py)
         opt = torch.optim.AdamW(model.parameters(), lr=1.0, betas=settings.betas, eps=settings.eps,
-                                weight_decay=settings.weight_decay)
+                                weight_decay=settings.weight_decay, fused=device.type in ("cpu", "cuda"))
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda i: transformer_lr(i + 1, _d_model(model), settings.warmup_steps, settings.lr_scale))
-        history: list[dict[str, float]] = []
-        best_key, best_state, best_epoch = -np.inf, None, -1
-        for name in ("tier_labels", "tail_batch", "epoch_selection"):
-            if getattr(settings, name) not in CHOICES[name]:
-                raise ValueError(f"{name} must be one of {CHOICES[name]}, got {getattr(settings, name)!r}")
+        history: list[list[dict[str, float]]] = [[] for _ in range(R)]
+        best_key, best_epoch = [-np.inf] * R, [-1] * R
+        best_state: list[dict[str, torch.Tensor] | None] = [None] * R
         # a tail batch is trained only with tail_batch="train" and when it can be split into T tiers
         # (a training set smaller than one batch is one batch either way)
         min_batch = min(settings.batch_size, n) if settings.tail_batch == "drop" else 2 * T
-        global_labels = tier_labels(y_all, T) if settings.tier_labels == "global" else None
-        for epoch in range(settings.epochs):
-            if settings.tier_embedding_reset == "epoch":
-                model.reset_tier_embeddings()
-            perm = torch.randperm(n, generator=gen).to(device)
-            total, steps = 0.0, 0
-            for s in range(0, n, settings.batch_size):
-                idx = perm[s:s + settings.batch_size]
-                if idx.numel() < min_batch:
-                    continue
-                y = y_all[idx]
-                labels = global_labels[idx] if global_labels is not None else tier_labels(y, T)
-                with autocast(settings.precision, device):
-                    out = model(x_all[idx], with_tiers=model.tier_mode is not None and settings.cls_loss_factor > 0)
-                # losses in float32 whatever the forward pass ran in
-                loss = settings.rank_loss_factor * pairwise_ranking_loss(out.score.float(), y)
-                if out.tier_logits is not None:
-                    loss = loss + settings.cls_loss_factor * tier_loss(out.tier_logits.float(), labels)
-                if use_lat:
-                    loss = loss + settings.latency_loss_factor * latency_loss(out.latency.float(), lat_all[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                model.update_tier_embeddings(out.feature, labels)  # Eq. 13 by ground truth (NAR only)
-                total += float(loss.detach())
-                steps += 1
-                if stats is not None:
-                    t0 = time.perf_counter()
+        global_labels = (torch.stack([tier_labels(y_all[r], T) for r in range(R)])
+                         if settings.tier_labels == "global" else None)
+        try:
+            for epoch in range(settings.epochs):
+                if settings.tier_embedding_reset == "epoch":
+                    model.reset_tier_embeddings()
+                perm = torch.stack([torch.randperm(n, generator=g) for g in shuffles]).to(device)  # (R, n)
+                total, steps = [0.0] * R, 0
+                for s in range(0, n, settings.batch_size):
+                    idx = perm[:, s:s + settings.batch_size]
+                    if idx.shape[1] < min_batch:
+                        continue
+                    y = y_all[run_axis, idx]
+                    labels = global_labels[run_axis, idx] if global_labels is not None else \
+                        torch.stack([tier_labels(y[r], T) for r in range(R)])
+                    xb = x_all[run_axis, idx]
+                    with autocast(settings.precision, device):
+                        out = model(xb if R > 1 else xb[0], with_tiers=with_tiers)
+                    if out.score.dim() == 1:  # a one-run model without the run axis (the ConvNet)
+                        out = RankerOutput(*(None if v is None else v.unsqueeze(0)
+                                             for v in (out.score, out.feature, out.tier_logits, out.latency)))
+                    # losses in float32 whatever the forward pass ran in, one per run, summed
+                    losses = []
+                    for r in range(R):
+                        loss = settings.rank_loss_factor * pairwise_ranking_loss(out.score[r].float(), y[r])
+                        if out.tier_logits is not None:
+                            loss = loss + settings.cls_loss_factor * tier_loss(out.tier_logits[r].float(), labels[r])
+                        if use_lat:
+                            loss = loss + settings.latency_loss_factor * latency_loss(out.latency[r].float(),
+                                                                                      lat_all[r, idx[r]])
+                        losses.append(loss)
+                    opt.zero_grad(set_to_none=True)
+                    (losses[0] if R == 1 else torch.stack(losses).sum()).backward()
+                    opt.step()
+                    sched.step()
+                    model.update_tier_embeddings(out.feature if R > 1 else out.feature[0],
+                                                 labels if R > 1 else labels[0])  # Eq. 13 by ground truth (NAR)
+                    steps += 1
                     rows = idx.cpu().numpy()
-                    stats.update(train.flops[rows], train.params[rows], train.ops[rows], labels.cpu().numpy(), epoch,
-                                 sizes=train.sizes[rows] if train.sizes is not None else None)
-                    stats_seconds += time.perf_counter() - t0
-            rec = {"epoch": epoch, "loss": total / max(steps, 1), "lr": sched.get_last_lr()[0]}
-            if val is not None:
-                rec.update(evaluate(model, val, T, settings.precision))
-                key = _selection_key(rec, settings)
-                if settings.select_best_epoch and key > best_key:
-                    best_key, best_epoch = key, epoch
-                    best_state = copy.deepcopy(model.state_dict())
-            history.append(rec)
-            log.debug("epoch %d %s", epoch, rec)
-            if progress is not None:
-                progress(epoch, rec)
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        else:
-            best_epoch = settings.epochs - 1
+                    for r in range(R):
+                        total[r] += float(losses[r].detach())
+                        if stats[r] is not None:
+                            t0 = time.perf_counter()
+                            tr = trains[r]
+                            stats[r].update(tr.flops[rows[r]], tr.params[rows[r]], tr.ops[rows[r]],
+                                            labels[r].cpu().numpy(), epoch,
+                                            sizes=tr.sizes[rows[r]] if tr.sizes is not None else None)
+                            stats_seconds[r] += time.perf_counter() - t0
+                recs = [{"epoch": epoch, "loss": total[r] / max(steps, 1), "lr": sched.get_last_lr()[0]}
+                        for r in range(R)]
+                if vals is not None:
+                    scores, logits, _ = predict(model, x_val if R > 1 else x_val[0], precision=settings.precision)
+                    if R == 1:
+                        scores, logits = scores[None], None if logits is None else logits[None]
+                    for r in range(R):
+                        recs[r].update(_split_metrics(scores[r], None if logits is None else logits[r],
+                                                      vals[r].y, T))
+                        key = _selection_key(recs[r], settings)
+                        if settings.select_best_epoch and key > best_key[r]:
+                            best_key[r], best_epoch[r] = key, epoch
+                            with torch.no_grad():
+                                best_state[r] = {k: v[r].clone() for k, v in _run_state(model).items()}
+                for r in range(R):
+                    history[r].append(recs[r])
+                log.debug("epoch %d %s", epoch, recs if R > 1 else recs[0])
+                if progress is not None:
+                    progress(epoch, recs[0])  # a pack shows its first run
+        finally:
+            if hasattr(model, "set_noise"):
+                model.set_noise(None)
+        with torch.no_grad():
+            state = _run_state(model)
+            for r in range(R):
+                if best_state[r] is not None:
+                    for k, v in best_state[r].items():
+                        state[k][r].copy_(v)
+                else:
+                    best_epoch[r] = settings.epochs - 1
     model.eval()
-    return TrainResult(model, stats, history, best_epoch, (lat_mean, lat_std),
-                       time.perf_counter() - t_start, stats_seconds)
+    seconds = time.perf_counter() - t_start
+    one = (lambda r: model) if R == 1 else model.run
+    return [TrainResult(one(r).eval(), stats[r], history[r], best_epoch[r], lat_norm[r], seconds / R,
+                        stats_seconds[r]) for r in range(R)]
+
+
+def _run_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Every weight and buffer of ``model`` with a leading run axis (a one-run model without one
+    gets it as a view), by state-dict name."""
+    if isinstance(model, NARanker):
+        return {k: v for k, v in model.state_dict(keep_vars=True).items()}
+    return {k: v.unsqueeze(0) for k, v in model.state_dict(keep_vars=True).items()}
 
 
 def _selection_key(rec: dict[str, float], settings: TrainSettings) -> float:

@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 from ..budget import BUDGETS, budget_help
 from ..cli import allowed_values_text, plain_text
 from ..config import PRESETS
-from ..cli_common import QUICK_SETTINGS, ArgumentParser, parse_seeds, parse_set
+from ..cli_common import QUICK_SETTINGS, ArgumentParser, parse_seeds, parse_set, positive_int
 from ..errors import NarError
 from ..spaces import space_names
 from .runner import SweepOptions, run_sweep
@@ -106,6 +106,9 @@ def build_parser(specs: Mapping[str, SweepSpec], prog: str | None = None, descri
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial; also torch threads per trial (default 1)")
     p.add_argument("--gpus-per-trial", type=float, default=0.0,
                    help="GPUs per trial, fractional allowed (0.25: four trials share a GPU); trials then run on CUDA (default 0)")
+    p.add_argument("--pack", type=positive_int, default=1, metavar="N",
+                   help="train a trial's seeds N at a time as one packed model (same rows as one by one; "
+                        "fills a GPU that one run leaves idle; default 1)")
     p.add_argument("--no-wait-for-gpus", action="store_true",
                    help="with --gpus-per-trial: exit 2 at once if the cluster has no GPU now, instead of waiting for GPU nodes")
     p.add_argument("--storage", default="runs/sweeps",
@@ -147,7 +150,7 @@ def sweep_main(specs: SweepSpec | Mapping[str, SweepSpec], argv: Sequence[str] |
             space=space, dataset=args.dataset, preset=args.preset, budget=args.budget,
             overrides=parse_set(args.set),
             max_concurrent=args.max_concurrent, cpus_per_trial=args.cpus_per_trial,
-            gpus_per_trial=args.gpus_per_trial, wait_for_gpus=not args.no_wait_for_gpus, storage=args.storage,
+            gpus_per_trial=args.gpus_per_trial, pack=args.pack, wait_for_gpus=not args.no_wait_for_gpus, storage=args.storage,
             name=args.name, resume=args.resume, dry_run=args.dry_run, quick=args.quick, data=args.data,
             max_failures=args.max_failures, optuna_seed=args.optuna_seed, early_stop=args.early_stop,
             verbose=0 if args.quiet else 1 + args.verbose,

@@ -56,6 +56,7 @@ class SweepOptions:
     max_concurrent: int | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    pack: int = 1                       # a trial's seeds trained this many at a time as one model
     wait_for_gpus: bool = True          # False: no GPU in the cluster now -> fail instead of waiting
     storage: str = "runs/sweeps"        # local path on the driver, or a pyarrow URI (s3://, gs://, file://)
     name: str | None = None
@@ -104,6 +105,8 @@ def prepare(spec: SweepSpec, options: SweepOptions) -> tuple[SweepSpec, dict[str
         raise ConfigError(f"gpus_per_trial: must be a fraction in [0, 1] or a whole number (got {options.gpus_per_trial})")
     if options.max_failures < 0:
         raise ConfigError(f"max_failures: must be >= 0 (got {options.max_failures})")
+    if options.pack < 1:
+        raise ConfigError(f"pack: must be >= 1 (got {options.pack})")
     if options.early_stop and options.mode != "optuna":
         raise ConfigError("early_stop: only in optuna mode (the grid reproduces a table: every row runs every seed)")
     num_samples = options.num_samples or (spec.num_samples if options.mode == "optuna" else len(spec.grid))
@@ -279,7 +282,8 @@ def _run(spec: SweepSpec, options: SweepOptions, state: Mapping[str, Any], folde
 
             book = SeedBook.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
                 ray.get_runtime_context().get_node_id(), soft=False)).remote(ledger.seeds)
-            sweep_payload = {"spec": state["spec"], "seeds": state["seeds"], "extra": extra, "book": book}
+            sweep_payload = {"spec": state["spec"], "seeds": state["seeds"], "extra": extra, "book": book,
+                             "pack": options.pack}
             trainable = make_trainable(benchmark, sweep_payload, cpus_per_trial=options.cpus_per_trial,
                                        gpus_per_trial=options.gpus_per_trial)
             callbacks = [LedgerCallback(ledger, book, n_seeds, on_change=lambda: folder.push(force=False))]

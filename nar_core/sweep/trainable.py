@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import ray
@@ -60,6 +60,7 @@ class ExperimentTrainable(tune.Trainable):
         # Validates the whole config now: a bad sampled combination fails the trial (then retries/fails).
         self._base_config = spec.trial_config(self._params, seed=self._seeds[0], extra=self._sweep.get("extra"))
         self._records: list[dict[str, Any]] = []
+        self._running: Iterator[Any] | None = None  # the packed seeds under way (run_experiments)
         book = self._sweep.get("book")
         self._recorded: dict[int, dict[str, Any]] = ray.get(book.recorded.remote(self._key)) if book else {}
 
@@ -89,14 +90,22 @@ class ExperimentTrainable(tune.Trainable):
         return out
 
     def _run_seed(self, index: int, seed: int) -> dict[str, Any]:
+        """The record of seed ``seed``. With ``pack`` > 1 the trial's seeds still to run train
+        together, ``pack`` at a time (:func:`~nar_core.experiment.run_experiments`), and each step
+        takes the next seed's result as its search ends: a seed is reported as soon as it is done."""
         import torch
 
-        from ..experiment import run_experiment
+        from ..experiment import run_experiments
 
         cfg = self._base_config.replace(seed=seed)
         if cfg.num_threads > 0:
             torch.set_num_threads(cfg.num_threads)  # = cpus_per_trial: trials must not oversubscribe a node
-        result = run_experiment(cfg, self._benchmark)
+        if self._running is None:
+            todo = [self._base_config.replace(seed=s) for s in self._seeds[index:] if s not in self._recorded]
+            self._running = run_experiments(todo, self._benchmark, pack=int(self._sweep.get("pack", 1)))
+        result = next(self._running)
+        if result.seed != seed:
+            raise RuntimeError(f"trial {self._key}: expected seed {seed}, the packed runs gave seed {result.seed}")
         record = {**cfg.to_dict(), **_plain(result.to_dict())}
         record.update(trial_id=self._key, tune_trial_id=self.trial_id, seed_index=index, params=dict(self._params),
                       node_id=_node_id(), hostname=socket.gethostname(), node_ip=_node_ip(), pid=os.getpid(),
