@@ -9,8 +9,8 @@ import pytest
 from nar_core.errors import NarError, UnknownCellError
 from nar_core.paths import default_data_dir
 from nar_core.spaces import get_space
-from nar_core.plugins.nb201 import NB201Space
-from nar_core.spaces.nb201 import (
+from nar_core.spaces.nb201 import NB201Space
+from nar_core.spaces.nb201.cells import (
     NUM_CELLS, OP_NAMES, index_to_ops, index_to_str, op_matrix, ops_to_index,
     parse_arch_str, str_to_index,
 )
@@ -163,7 +163,7 @@ def test_make_nb201_order_rebuilds_the_shipped_table(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from make_nb201_order import order_codes
 
-    with resources.files("nar_core.resources").joinpath("nb201_order.npy").open("rb") as f:
+    with resources.files("nar_core.spaces.nb201").joinpath("resources/nb201_order.npy").open("rb") as f:
         shipped = np.load(f)
     np.testing.assert_array_equal(order_codes(ACC_CSV), shipped)
     bad = tmp_path / "order.csv"

@@ -1,5 +1,6 @@
-"""Search spaces: the plug-in interface (:class:`SearchSpace`), its registry, and the cells of the
-built-in spaces (:mod:`.nb201`, :mod:`.nb101`; their plug-ins are in :mod:`nar_core.plugins`).
+"""Search spaces: the plug-in interface (:class:`SearchSpace`), its registry, and the built-in
+spaces, each one package shaped like a user's plug-in (:mod:`.nb201`, :mod:`.nb101`: cells,
+encoding, reader, plug-in class).
 
 A space is found by name in the registry: the built-in ones, those registered with
 :func:`register_space`, and those other packages declare as entry points in the group
@@ -18,7 +19,7 @@ __all__ = ["CellArrays", "SearchSpace", "canonical_dataset", "get_space", "regis
 
 ENTRY_POINT_GROUP = "nar_core.spaces"
 # built-in plug-ins, imported on first use ("module:attribute"); the first is the default space
-_BUILTIN = {"nb201": "nar_core.plugins.nb201:NB201Space", "nb101": "nar_core.plugins.nb101:NB101Space"}
+_BUILTIN = {"nb201": "nar_core.spaces.nb201:NB201Space", "nb101": "nar_core.spaces.nb101:NB101Space"}
 _registry: dict[str, SearchSpace | str] = dict(_BUILTIN)  # name -> space, or where to import it from
 _entry_points_read = False
 _lock = threading.RLock()  # Ray trials may share a process; re-entrant: loading a plug-in may look up spaces
