@@ -170,3 +170,22 @@ def test_make_nb201_order_rebuilds_the_shipped_table(tmp_path):
     bad.write_text("index,arch_str\n0,|none~0|\n")
     with pytest.raises(NarError, match="official index order"):
         order_codes(bad)
+
+
+def test_a_fresh_builtin_instance_registers_as_the_same_space():
+    """What a Ray worker does with the space it was sent: the registry names the built-in by its
+    package (``nar_core.spaces.nb201:NB201Space``, defined in ``.space``), and that is the same class."""
+    from nar_core.spaces import SearchSpace, register_space, unregister_space
+
+    unregister_space("nb201")  # back to the registry's "module:Class" entry
+    try:
+        assert register_space(NB201Space()).name == "nb201"
+
+        class Other(NB201Space):
+            pass
+
+        with pytest.raises(NarError, match="already registered"):
+            register_space(Other())
+    finally:
+        unregister_space("nb201")
+    assert isinstance(get_space("nb201"), SearchSpace)
