@@ -431,9 +431,8 @@ def held_defaults(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _held_mask(df: pd.DataFrame, spec: TableSpec) -> pd.Series:
+def _held_mask(df: pd.DataFrame, spec: TableSpec, defaults: pd.DataFrame) -> pd.Series:
     mask = pd.Series(True, index=df.index)
-    defaults = held_defaults(df)
     for k in HELD_KNOBS:
         if k in spec.swept or k not in df.columns:
             continue
@@ -462,10 +461,13 @@ def select_rows(results: pd.DataFrame, spec: TableSpec, loose: bool = False) -> 
     if spec.datasets is not None:
         mask &= str_col(df["dataset"]).isin(spec.datasets)
     sub = df[mask]
-    if not loose and len(sub):
-        sub = sub[_held_mask(sub, spec).to_numpy(bool)]
-    if spec.select is not None and len(sub):
-        sub = sub[spec.select(sub).to_numpy(bool)]
+    if len(sub):
+        defaults = held_defaults(sub)
+        if not loose:
+            keep = _held_mask(sub, spec, defaults).to_numpy(bool)
+            sub, defaults = sub[keep], defaults[keep]
+        if spec.select is not None and len(sub):
+            sub = sub[spec.select(sub, defaults).to_numpy(bool)]
     if sub.empty:
         wanted = f"space in {spec.spaces}, method in {spec.methods}"
         if spec.datasets:

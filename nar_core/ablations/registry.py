@@ -185,7 +185,10 @@ class TableSpec:
         paper_metric: our metric name for each paper row (None/NaN rows are not compared).
         tag_method: also show our ``method`` (a column that is not joined on).
         datasets: canonical datasets our rows must come from (None: any).
-        select: an extra filter on our rows (after space/method/held knobs).
+        select: an extra filter on our rows (after space/method/held knobs), called with the rows and
+            the defaults of their held knobs (one column per :data:`HELD_KNOBS` entry: the defaults
+            depend on each row's settings, which :mod:`.aggregation` works out and passes in, so
+            this registry only declares the rule and never imports the aggregation).
         x_key: the swept key plotted on the x axis of the ablation figure.
         aliases: other names ``get_table`` accepts.
         tag_columns: config columns our rows are also grouped by and shown with, not joined on.
@@ -206,7 +209,7 @@ class TableSpec:
     paper_metric: KeyFn
     tag_method: bool = True
     datasets: tuple[str, ...] | None = None
-    select: Callable[[pd.DataFrame], pd.Series] | None = None
+    select: Callable[[pd.DataFrame, pd.DataFrame], pd.Series] | None = None
     x_key: str | None = None
     aliases: tuple[str, ...] = field(default=())
     tag_columns: tuple[str, ...] = ()
@@ -244,8 +247,8 @@ def _ablation_tables() -> list[TableSpec]:
             methods=method, swept=("cls_loss_factor", "rank_loss_factor", "top_k"), keys=("losses", "top-k"),
             ours={"losses": _loss_label, "top-k": _top_k},
             paper_keys={"losses": lambda p: str_col(p["loss_config"]), "top-k": _p_top_k},
-            select=lambda d: (_default_or_zero(d, "cls_loss_factor") & _default_or_zero(d, "rank_loss_factor")
-                              & (_loss_label(d) != "")),
+            select=lambda d, held: (_default_or_zero(d, held, "cls_loss_factor")
+                                    & _default_or_zero(d, held, "rank_loss_factor") & (_loss_label(d) != "")),
             x_key="losses", aliases=aliases, **common))
     for paper, label, csv, method, aliases in pairs(("5", "nar_table5_random_proportion.csv", ()),
                                                     ("VII", "narq2t_table7_random_proportion.csv",
@@ -287,7 +290,7 @@ def _ablation_tables() -> list[TableSpec]:
             methods=method, swept=("top_k", "rank_loss_factor"), keys=("ranking loss", "top-k"),
             ours={"ranking loss": lambda d: _yes_no(factor_on(d, "rank_loss_factor")), "top-k": _top_k},
             paper_keys={"ranking loss": lambda p: str_col(p["ranking_loss"]), "top-k": _p_top_k},
-            select=lambda d: _default_or_zero(d, "rank_loss_factor"),
+            select=lambda d, held: _default_or_zero(d, held, "rank_loss_factor"),
             x_key="top-k", aliases=aliases, **common))
     specs.append(TableSpec(
         name="narq2t-fig10", paper="NARQ2T", label="Fig. 10", csv="",
@@ -356,7 +359,8 @@ def _main_tables() -> list[TableSpec]:
         paper_keys={"benchmark": lambda p: str_col(p["benchmark"]), "dataset": lambda p: str_col(p["dataset"]),
                     "lambda2": lambda p: num_label(p["loss_factor"])},
         metrics=("val_acc", "test_acc"), paper_metric=_table6_metric, tag_method=False,
-        select=lambda d: factor_on(d, "rank_loss_factor") & factor_on(d, "cls_loss_factor"), x_key="lambda2", aliases=("rank_loss_factor", "lambda2")))
+        select=lambda d, held: factor_on(d, "rank_loss_factor") & factor_on(d, "cls_loss_factor"),
+        x_key="lambda2", aliases=("rank_loss_factor", "lambda2")))
     specs.append(TableSpec(
         name="narq2t-IX", paper="NARQ2T", label="IX", csv="narq2t_table9_latency_loss_factor.csv",
         title="latency-loss factor lambda1, run with NAR (NAS-Bench-201 CIFAR-10; caption says NB101, README item 7)",
@@ -365,7 +369,7 @@ def _main_tables() -> list[TableSpec]:
         paper_keys={"lambda1": lambda p: num_label(p["loss_factor"])},
         metrics=("val_acc", "test_acc", "latency_rmse", "latency_within_5", "latency_within_10"),
         paper_metric=lambda p: p["metric"].map(PAPER_METRIC), tag_method=False, datasets=("cifar10",),
-        select=lambda d: factor_on(d, "latency_loss_factor"),
+        select=lambda d, held: factor_on(d, "latency_loss_factor"),
         x_key="lambda1", aliases=("latency_loss_factor", "lambda1")))
     specs.append(TableSpec(
         name="queries", paper="ours", label="queries", csv="",
@@ -418,14 +422,13 @@ def get_table(name: str) -> TableSpec:
     raise NarError(f"unknown table {name!r}{hint} (`nar tables list` shows them all)")
 
 
-def _default_or_zero(df: pd.DataFrame, name: str) -> pd.Series:
-    """The loss tables switch a loss off (factor 0) or keep the default factor; nothing else."""
+def _default_or_zero(df: pd.DataFrame, held: pd.DataFrame, name: str) -> pd.Series:
+    """The loss tables switch a loss off (factor 0) or keep the default factor (``held``, the
+    row's settings' default: see :attr:`TableSpec.select`); nothing else."""
     import pandas as pd
 
-    from .aggregation import held_defaults  # the defaults depend on each row's settings
-
     v = pd.to_numeric(df[name], errors="coerce")
-    d = pd.to_numeric(held_defaults(df)[name], errors="coerce")
+    d = pd.to_numeric(held[name], errors="coerce")
     return (v == 0) | np.isclose(v, d)
 
 
