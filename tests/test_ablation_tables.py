@@ -160,6 +160,30 @@ def test_paper_numbers_only_beside_the_papers_dataset(tmp_path: Path):
 
 
 @needs_paper
+def test_a_plug_in_spaces_rows_sit_beside_no_paper_number(tmp_path: Path):
+    """The ablation tables take any registered space; the paper's numbers sit only beside the spaces
+    the comparison is made on (NB101, NB201), never beside a plug-in's rows, even on a dataset of the
+    same name (CIFAR-10)."""
+    from nar_core.spaces import get_space, register_space, unregister_space
+
+    class Copy(type(get_space("nb201"))):
+        name = "nb201copy"
+        label = "a plug-in"
+
+    register_space(Copy())
+    try:
+        rows = [run_row(space, method="convnet", seed=s, top_k=5, metrics={"test_acc": a})
+                for space, a in (("nb201", 93.9), ("nb201copy", 91.0)) for s in range(2)]
+        table = T.build_table("nar-7", T.load_results([write_results(tmp_path / "r.csv", rows)]))
+    finally:
+        unregister_space("nb201copy")
+    t = table[(table["metric"] == "test_acc") & (table["top-k"] == "5") & (table["ours_n"] > 0)].set_index("ours_bench")
+    assert list(t.index) == ["NB201 CIFAR-10", "nb201copy CIFAR-10"]
+    assert t.loc["NB201 CIFAR-10", "paper_mean"] == 93.89
+    assert math.isnan(t.loc["nb201copy CIFAR-10", "paper_mean"]) and t.loc["nb201copy CIFAR-10", "ours_n"] == 2
+
+
+@needs_paper
 def test_loss_table_and_latency_factor_table(tmp_path: Path):
     rows = [run_row(method="narq2t", seed=0, rank_loss_factor=0.0, top_k=3, metrics={"test_acc": 93.8}),
             run_row(method="narq2t", seed=0, cls_loss_factor=0.0, top_k=3, metrics={"test_acc": 94.0}),
