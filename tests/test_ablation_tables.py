@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import subprocess
 import sys
@@ -407,6 +408,20 @@ def test_cli_module_entry_point_paper():
     bad = subprocess.run([sys.executable, "-m", "nar_core.cli", "tables", "paper", "nope"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown table" in bad.stderr
+
+
+def test_markdown_is_pandas_writer_with_pipes_escaped():
+    """``|`` in a cell or a header is written ``\\|`` (tabulate leaves it, where it would end the cell);
+    cells as written: no padding, no number parsing."""
+    from nar_core.ablations.render import markdown
+
+    df = pd.DataFrame({"a|b": ["|avg_pool_3x3~0|+|none~0|", "x"], "ours": ["93.50 ± 0.10", "-"], "n": [5, 10]})
+    lines = markdown(df).splitlines()
+    assert lines[0] == r"| a\|b | ours | n |"
+    assert set(lines[1]) == {"|", "-"} and lines[1].count("|") == 4
+    assert lines[2:] == [r"| \|avg_pool_3x3~0\|+\|none~0\| | 93.50 ± 0.10 | 5 |", "| x | - | 10 |"]
+    for line in lines:  # a Markdown reader splits a row on the unescaped pipes only: 3 cells per line
+        assert len(re.split(r"(?<!\\)\|", line)) == 3 + 2, line
 
 
 def test_latex_is_pandas_writer_with_every_special_character_escaped():
