@@ -233,6 +233,17 @@ def test_tables_and_report_show_the_plug_ins_runs(data, tmp_path, capsys):
     assert "digits toy" in (report / "tables" / "queries.md").read_text()
     assert (report / "figures" / "anytime_regret.png").is_file()
 
+    from nar_core.spaces import unregister_space
+
+    unregister_space("digits")  # a report made where the plug-in is not installed lists its rows, naming why
+    try:
+        assert main(["report", "--results", str(out), "--out", str(tmp_path / "bare"), "--no-figures"]) == 0
+    finally:
+        register_space(DigitSpace())
+    index = (tmp_path / "bare" / "index.md").read_text()
+    assert "## Rows in no table" in index and "digits are not registered" in index
+    assert "| run/results.csv | digits | toy | narq2t | custom | 2 |" in index
+
 
 def test_the_plug_in_reader_refuses_a_cell_twice_and_fractions(data, tmp_path):
     frame = pd.read_csv(data / "digits_accuracy.csv", dtype={"arch": str})

@@ -160,10 +160,16 @@ def _untabled_section(df: pd.DataFrame, labelled: dict) -> str:
         return ""
     counts = (left.groupby(["_file", "space", "dataset", "method", "ours_settings"], sort=True).size()
               .rename("rows").reset_index().rename(columns={"_file": "file", "ours_settings": "settings"}))
+    from ..spaces import space_names
+
+    unknown = sorted(set(left["space"]) - set(space_names()))
+    hint = (f" The space(s) {', '.join(unknown)} are not registered where the report ran, so their rows have no "
+            f"defaults to be held at: install the plug-in (an entry point, docs/search_spaces.md) and rerun."
+            if unknown else "")
     return ("## Rows in no table\n\n"
             f"{len(left)} result rows are in none of the tables: a table takes the methods and spaces it names "
             f"and holds every ablation knob it does not sweep at the default of the row's settings "
-            f"(`nar tables table NAME --loose` lifts that).\n\n" + markdown(counts))
+            f"(`nar tables table NAME --loose` lifts that).{hint}\n\n" + markdown(counts))
 
 
 def _wall_times(paths: Sequence[str | os.PathLike]) -> str:
