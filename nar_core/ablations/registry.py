@@ -219,10 +219,6 @@ class TableSpec:
     tag_columns: tuple[str, ...] = ()
     paper_spaces: tuple[str, ...] = ("nb101", "nb201")
 
-    def takes_space(self, space: str) -> bool:
-        """Whether rows of ``space`` belong to this table (see :attr:`spaces`)."""
-        return self.spaces is None or space in self.spaces
-
 
 def _accuracy_is_test(p: pd.DataFrame) -> pd.Series:
     # NB101 tables print "accuracy": CIFAR-10 test accuracy queried from the benchmark.

@@ -102,9 +102,9 @@ def markdown(df: pd.DataFrame) -> str:
     """A pipe table by pandas' writer (``DataFrame.to_markdown``, through ``tabulate``), one line per row.
 
     Cells as written: every value as its text (``93.50`` stays ``93.50``: no number parsing), no
-    alignment, so no padding (a row's line changes only when the row does: the report diffs line by
-    line). A ``|`` in a cell or header is written ``\\|``: tabulate leaves it as it is, where it
-    would end the cell.
+    alignment, so no padding (a row's line changes only when the row does, and the report diffs line
+    by line; only the rule under the header follows the widest cell). A ``|`` in a cell or header is
+    written ``\\|``: tabulate leaves it as it is, where it would end the cell.
     """
     shown = df.astype(object).apply(lambda column: column.map(_escape))
     shown.columns = [_escape(c) for c in df.columns]
