@@ -76,7 +76,7 @@ def bench_nb101(data: Path, copies: int = 20) -> str:
     from fixtures_nb101 import subset_records
 
     from nar_core.benchmarks import load_benchmark
-    from nar_core.benchmarks.tfrecord import read_tfrecords, write_nasbench_tfrecord, write_tfrecords
+    from nar_core.spaces.nb101.tfrecord import read_tfrecords, write_nasbench_tfrecord, write_tfrecords
 
     csv = data / "nb101" / "nb101_subset_2500.csv"
     if not csv.is_file():

@@ -24,8 +24,8 @@ def _best_of(fn, repeat: int) -> float:
 
 
 def bench_nb201(repeat: int) -> list[str]:
-    from nar_core.encoding.nb201 import encode, network_cost
-    from nar_core.spaces.nb201 import NUM_CELLS, index_to_ops, index_to_str, str_to_index
+    from nar_core.spaces.nb201.cells import NUM_CELLS, index_to_ops, index_to_str, str_to_index
+    from nar_core.spaces.nb201.encoding import encode, network_cost
 
     idx = np.arange(NUM_CELLS)
     ops = index_to_ops(idx)
@@ -50,8 +50,8 @@ def bench_nb101(repeat: int, n: int = 100_000) -> list[str]:
     Requirement: >= 50,000 cells/s. Cells come from both samplers (official random spec and the
     NAR App. B edge sampler), half each; also times whole-network cost and the official hash.
     """
-    from nar_core.encoding.nb101 import encode_cells, network_cost, vertex_costs
-    from nar_core.plugins.nb101 import NB101Space
+    from nar_core.spaces.nb101 import NB101Space
+    from nar_core.spaces.nb101.encoding import encode_cells, network_cost, vertex_costs
 
     space = NB101Space()
     rng = np.random.default_rng(0)

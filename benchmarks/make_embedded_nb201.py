@@ -1,4 +1,4 @@
-"""Build ``nar_core/resources/nb201_table.npz``: the NAS-Bench-201 table shipped with the package.
+"""Build ``nar_core/spaces/nb201/resources/nb201_table.npz``: the NAS-Bench-201 table shipped with the package.
 
 Reads the shared CSVs through the package's own validated reader (``read_nb201_csv``) and keeps
 what the papers' protocol needs: the 200-epoch validation and test accuracies on the three
@@ -7,7 +7,7 @@ datasets, the 12-epoch validation accuracies and the GTX 1080 Ti batch-256 laten
 fixed point with the number of decimals of its source (6 for accuracies, 5 for latency), so the
 decoded floats equal the CSV values exactly; the script refuses to write if any value would not
 round-trip. Compressed, the file is about 0.4 MB. Provenance and licences:
-``nar_core/resources/README.md``.
+``nar_core/spaces/nb201/resources/README.md``.
 
 Usage: python benchmarks/make_embedded_nb201.py [DATA_DIR]   (default: $NAR_DATA, else ../shared/data)
 """
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from nar_core.benchmarks.nb201 import EMBEDDED_COLUMNS, EMBEDDED_DECIMALS, EMBEDDED_TABLE, decode_fixed, read_nb201_csv
 from nar_core.errors import DataError, NarError
 from nar_core.io import atomic_path
 from nar_core.paths import resolve_data_dir
+from nar_core.spaces.nb201.reader import EMBEDDED_COLUMNS, EMBEDDED_DECIMALS, EMBEDDED_TABLE, decode_fixed, read_nb201_csv
 
-OUT = Path(__file__).resolve().parents[1] / "nar_core" / "resources" / EMBEDDED_TABLE
+OUT = Path(__file__).resolve().parents[1] / "nar_core" / "spaces" / "nb201" / "resources" / EMBEDDED_TABLE
 
 
 def encode_table(data_dir: Path) -> dict[str, np.ndarray]:

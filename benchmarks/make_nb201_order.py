@@ -1,4 +1,4 @@
-"""Regenerate ``nar_core/resources/nb201_order.npy`` from the official index order.
+"""Regenerate ``nar_core/spaces/nb201/resources/nb201_order.npy`` from the official index order.
 
 The NAS-Bench-201 index order is the order of the official API's ``meta_archs`` (not a plain
 enumeration of the 5^6 op choices). This script reads it once from a CSV with ``index,arch_str``
@@ -19,9 +19,9 @@ from nar_core.benchmarks.base import read_csv_frame
 from nar_core.errors import DataError, NarError
 from nar_core.io import atomic_path
 from nar_core.paths import resolve_data_dir
-from nar_core.spaces.nb201 import NUM_CELLS, ops_to_code, parse_arch_str
+from nar_core.spaces.nb201.cells import NUM_CELLS, ops_to_code, parse_arch_str
 
-OUT = Path(__file__).resolve().parents[1] / "nar_core" / "resources" / "nb201_order.npy"
+OUT = Path(__file__).resolve().parents[1] / "nar_core" / "spaces" / "nb201" / "resources" / "nb201_order.npy"
 
 
 def order_codes(csv: Path) -> np.ndarray:

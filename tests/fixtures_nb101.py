@@ -6,7 +6,7 @@ into official-format training runs: ``repeats`` runs per cell whose test accurac
 CSV accuracy shifted by ``REPEAT_OFFSETS`` (mean = the CSV value exactly), validation accuracy
 ``VAL_SHIFT`` above test, the parameter count computed from the cell, and 3 evaluations (start,
 half-way, end) as the official files hold. Use them with
-:func:`nar_core.benchmarks.tfrecord.write_nasbench_tfrecord` to run the pipeline end to end.
+:func:`nar_core.spaces.nb101.tfrecord.write_nasbench_tfrecord` to run the pipeline end to end.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def sampled_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """
     import numpy as np
 
-    from nar_core.plugins.nb101 import NB101Space
+    from nar_core.spaces.nb101 import NB101Space
 
     space = NB101Space()
     cells = space.sample_uniform(np.random.default_rng(seed), 4 * n)
@@ -68,9 +68,9 @@ def reader_rows(n: int) -> list[dict[str, Any]]:
 
 def subset_records(rows: list[dict[str, Any]], budgets=(108,), repeats: int = 3) -> list[dict[str, Any]]:
     """Official-layout training-run records for ``rows`` (see module doc)."""
-    from nar_core.encoding.nb101 import network_cost
-    from nar_core.plugins.nb101 import NB101Space
-    from nar_core.spaces.nb101 import cells_from_specs
+    from nar_core.spaces.nb101 import NB101Space
+    from nar_core.spaces.nb101.cells import cells_from_specs
+    from nar_core.spaces.nb101.encoding import network_cost
 
     space = NB101Space()
     out = []

@@ -12,7 +12,7 @@ from typing import Iterable
 
 import numpy as np
 
-from nar_core.spaces.nb201 import NUM_CELLS, index_to_str
+from nar_core.spaces.nb201.cells import NUM_CELLS, index_to_str
 
 #: official dataset -> evaluation sets, as in the official files
 OFFICIAL_SETS = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import subprocess
 import sys
@@ -157,6 +158,30 @@ def test_paper_numbers_only_beside_the_papers_dataset(tmp_path: Path):
     assert t.loc["NB201 CIFAR-10", "paper_mean"] == 93.89 and t.loc["NB201 CIFAR-10", "delta"] == pytest.approx(0.01)
     assert math.isnan(t.loc["NB201 CIFAR-100", "paper_mean"]) and math.isnan(t.loc["NB201 CIFAR-100", "delta"])
     assert list(t.index) == ["NB201 CIFAR-10", "NB201 CIFAR-100"]  # under the paper's row, in dataset order
+
+
+@needs_paper
+def test_a_plug_in_spaces_rows_sit_beside_no_paper_number(tmp_path: Path):
+    """The ablation tables take any registered space; the paper's numbers sit only beside the spaces
+    the comparison is made on (NB101, NB201), never beside a plug-in's rows, even on a dataset of the
+    same name (CIFAR-10)."""
+    from nar_core.spaces import get_space, register_space, unregister_space
+
+    class Copy(type(get_space("nb201"))):
+        name = "nb201copy"
+        label = "a plug-in"
+
+    register_space(Copy())
+    try:
+        rows = [run_row(space, method="convnet", seed=s, top_k=5, metrics={"test_acc": a})
+                for space, a in (("nb201", 93.9), ("nb201copy", 91.0)) for s in range(2)]
+        table = T.build_table("nar-7", T.load_results([write_results(tmp_path / "r.csv", rows)]))
+    finally:
+        unregister_space("nb201copy")
+    t = table[(table["metric"] == "test_acc") & (table["top-k"] == "5") & (table["ours_n"] > 0)].set_index("ours_bench")
+    assert list(t.index) == ["NB201 CIFAR-10", "nb201copy CIFAR-10"]
+    assert t.loc["NB201 CIFAR-10", "paper_mean"] == 93.89
+    assert math.isnan(t.loc["nb201copy CIFAR-10", "paper_mean"]) and t.loc["nb201copy CIFAR-10", "ours_n"] == 2
 
 
 @needs_paper
@@ -383,6 +408,20 @@ def test_cli_module_entry_point_paper():
     bad = subprocess.run([sys.executable, "-m", "nar_core.cli", "tables", "paper", "nope"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown table" in bad.stderr
+
+
+def test_markdown_is_pandas_writer_with_pipes_escaped():
+    """``|`` in a cell or a header is written ``\\|`` (tabulate leaves it, where it would end the cell);
+    cells as written: no padding, no number parsing."""
+    from nar_core.ablations.render import markdown
+
+    df = pd.DataFrame({"a|b": ["|avg_pool_3x3~0|+|none~0|", "x"], "ours": ["93.50 ± 0.10", "-"], "n": [5, 10]})
+    lines = markdown(df).splitlines()
+    assert lines[0] == r"| a\|b | ours | n |"
+    assert set(lines[1]) == {"|", "-"} and lines[1].count("|") == 4
+    assert lines[2:] == [r"| \|avg_pool_3x3~0\|+\|none~0\| | 93.50 ± 0.10 | 5 |", "| x | - | 10 |"]
+    for line in lines:  # a Markdown reader splits a row on the unescaped pipes only: 3 cells per line
+        assert len(re.split(r"(?<!\\)\|", line)) == 3 + 2, line
 
 
 def test_latex_is_pandas_writer_with_every_special_character_escaped():

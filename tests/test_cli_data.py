@@ -8,7 +8,7 @@ import pytest
 
 from nar_core.cli import main
 from nar_core.paths import default_data_dir
-from nar_core.spaces.nb201 import index_to_str
+from nar_core.spaces.nb201.cells import index_to_str
 
 from nb201_official_files import write_official_pth
 

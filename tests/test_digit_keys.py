@@ -196,6 +196,55 @@ def test_a_sweep_and_the_report_loader_keep_the_keys_as_text(bench, data, tmp_pa
         assert all(isinstance(a, str) and len(a) == DIGITS and a[0] == "0" for a in loaded[col]), loaded[col]
 
 
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split(" | ")]
+
+
+def test_tables_and_report_show_the_plug_ins_runs(data, tmp_path, capsys):
+    """`nar run` twice into one folder, then `nar tables` and `nar report` on that folder: the plug-in's
+    rows are in the tables that take any space, beside no paper number (the papers ran nothing on
+    it). Before issue 21 the folder was refused (its summary.csv is no results table) and the
+    tables took NB201 and NB101 rows only, dropping a plug-in's without a word."""
+    from nar_core.cli import main
+
+    out = tmp_path / "run"
+    for seed in ("0", "1"):
+        assert main(["run", "--space", "digits", "--method", "narq2t", "--seeds", seed, "--data", str(data),
+                     "--out", str(out)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["tables", "table", "queries", "--results", str(out)]) == 0, capsys.readouterr().err
+    lines = capsys.readouterr().out.splitlines()
+    head = _cells(next(x for x in lines if x.startswith("| method |")))
+    rows = [dict(zip(head, _cells(x))) for x in lines if "| digits toy |" in x]
+    assert {r["metric"] for r in rows} == {"test_acc", "test_acc_valpick"} and "paper" not in head
+    assert all(r["method"] == "narq2t" and r["ours"].endswith("n=2") for r in rows), rows
+    assert main(["tables", "table", "narq2t-IV", "--results", str(out)]) == 0, capsys.readouterr().err
+    lines = capsys.readouterr().out.splitlines()
+    head = _cells(next(x for x in lines if x.startswith("| tiers |")))
+    ours = [dict(zip(head, _cells(x))) for x in lines if "| digits toy |" in x]
+    assert ours and all(r["paper"] == "-" and r["delta"] == "" and r["ours"].endswith("n=2") for r in ours), ours
+    paper = [dict(zip(head, _cells(x))) for x in lines if "| not run |" in x]
+    assert paper and all(r["paper"] not in ("", "-") for r in paper)  # the paper's rows stay, as printed
+
+    report = tmp_path / "report"
+    assert main(["report", "--results", str(out), "--out", str(report)]) == 0, capsys.readouterr().err
+    index = (report / "index.md").read_text()
+    assert "[Queries vs accuracy" in index and "Rows in no table" not in index
+    assert "digits toy" in (report / "tables" / "queries.md").read_text()
+    assert (report / "figures" / "anytime_regret.png").is_file()
+
+    from nar_core.spaces import unregister_space
+
+    unregister_space("digits")  # a report made where the plug-in is not installed lists its rows, naming why
+    try:
+        assert main(["report", "--results", str(out), "--out", str(tmp_path / "bare"), "--no-figures"]) == 0
+    finally:
+        register_space(DigitSpace())
+    index = (tmp_path / "bare" / "index.md").read_text()
+    assert "## Rows in no table" in index and "digits are not registered" in index
+    assert "| run/results.csv | digits | toy | narq2t | custom | 2 |" in index
+
+
 def test_the_plug_in_reader_refuses_a_cell_twice_and_fractions(data, tmp_path):
     frame = pd.read_csv(data / "digits_accuracy.csv", dtype={"arch": str})
     folder = tmp_path / "digits"

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from nar_core.benchmarks import load_benchmark
-from nar_core.benchmarks.nb201 import EMBEDDED_COLUMNS, EMBEDDED_SOURCE, EMBEDDED_TABLE, read_nb201_csv, read_nb201_embedded
 from nar_core.cli import main
 from nar_core.errors import DataError
 from nar_core.paths import default_data_dir
-from nar_core.spaces.nb201 import NUM_CELLS, index_to_str
+from nar_core.spaces.nb201.cells import NUM_CELLS, index_to_str
+from nar_core.spaces.nb201.reader import EMBEDDED_COLUMNS, EMBEDDED_SOURCE, EMBEDDED_TABLE, read_nb201_csv, read_nb201_embedded
 
 SHARED_NB201 = default_data_dir() / "nb201"
 # best value (index) per column, from ../shared/data/README.md
@@ -39,7 +39,7 @@ def fresh_machine(tmp_path, monkeypatch):
 
 
 def test_package_data_is_small_and_complete():
-    where = resources.files("nar_core.resources").joinpath(EMBEDDED_TABLE)
+    where = resources.files("nar_core.spaces.nb201").joinpath("resources/" + EMBEDDED_TABLE)
     assert where.is_file() and where.stat().st_size < 1_000_000
     b = read_nb201_embedded()
     assert len(b) == NUM_CELLS and list(b.columns) == list(EMBEDDED_COLUMNS)

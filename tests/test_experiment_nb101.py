@@ -5,9 +5,9 @@ import pytest
 
 from fixtures_nb101 import reader_rows, subset_records
 from nar_core.benchmarks import load_benchmark
-from nar_core.benchmarks.tfrecord import write_nasbench_tfrecord
 from nar_core.config import ExperimentConfig
 from nar_core.experiment import run_experiment
+from nar_core.spaces.nb101.tfrecord import write_nasbench_tfrecord
 
 TINY = dict(train_size=200, val_size=56, d_model=32, n_heads=2, d_ff=64, encoder_layers=1, decoder_layers=1,
             epochs=2, batch_size=64, sample_size=64, search_iterations=3, top_k=2, num_threads=1)

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nar_core.encoding.nb101 import (
+from nar_core.spaces.nb101 import NB101Space
+from nar_core.spaces.nb101.cells import cells_from_specs
+from nar_core.spaces.nb101.encoding import (
     MODULE_NAMES,
     encode_cells,
     module_shapes,
@@ -15,8 +17,6 @@ from nar_core.encoding.nb101 import (
     vertex_channels,
     vertex_costs,
 )
-from nar_core.plugins.nb101 import NB101Space
-from nar_core.spaces.nb101 import cells_from_specs
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nar_cell_info_examples" / "nasbench101_vertice_example.json"
 space = NB101Space()

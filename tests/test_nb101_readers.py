@@ -15,13 +15,13 @@ from fixtures_nb101 import (  # noqa: E402
 )
 
 from nar_core.benchmarks import load_benchmark  # noqa: E402
-from nar_core.benchmarks.nb101 import load_nb101  # noqa: E402
-from nar_core.benchmarks.tfrecord import (  # noqa: E402
+from nar_core.errors import DataError  # noqa: E402
+from nar_core.spaces.nb101 import NB101Space  # noqa: E402
+from nar_core.spaces.nb101.cells import cells_from_specs  # noqa: E402
+from nar_core.spaces.nb101.reader import load_nb101  # noqa: E402
+from nar_core.spaces.nb101.tfrecord import (  # noqa: E402
     iter_tfrecord_batches, read_nasbench_tfrecord, read_tfrecords, write_nasbench_tfrecord, write_tfrecords,
 )
-from nar_core.errors import DataError  # noqa: E402
-from nar_core.plugins.nb101 import NB101Space
-from nar_core.spaces.nb101 import cells_from_specs  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nar_cell_info_examples" / "nasbench101_vertice_example.json"
 space = NB101Space()

@@ -9,8 +9,8 @@ import pytest
 
 from nar_core.errors import ConfigError, UnknownCellError
 from nar_core.spaces import get_space
-from nar_core.plugins.nb101 import NB101Space
-from nar_core.spaces.nb101 import (
+from nar_core.spaces.nb101 import NB101Space
+from nar_core.spaces.nb101.cells import (
     cells_from_specs,
     check_cells,
     module_hash,

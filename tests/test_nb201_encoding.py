@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nar_core.encoding.nb201 import (
-    CELL_INFO_NAMES, CELL_NAMES, cell_info_costs, cost_tables, edge_costs, encode, network_cost,
-)
 from nar_core.errors import NarError
 from nar_core.spaces import get_space
-from nar_core.spaces.nb201 import NUM_CELLS, index_to_ops
+from nar_core.spaces.nb201.cells import NUM_CELLS, index_to_ops
+from nar_core.spaces.nb201.encoding import (
+    CELL_INFO_NAMES, CELL_NAMES, cell_info_costs, cost_tables, edge_costs, encode, network_cost,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "nar_cell_info_examples" / "nasbench201_vertice_example.json"
 DATASETS = ("cifar10", "cifar100", "imagenet16")

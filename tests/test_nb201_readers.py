@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from nar_core.benchmarks import Benchmark, find_source, load_benchmark
-from nar_core.benchmarks.nb201 import read_nb201_cell_info, read_nb201_csv, read_nb201_pth
-from nar_core.encoding.nb201 import cell_info_costs, network_cost
 from nar_core.errors import DataError, NarError
 from nar_core.paths import default_data_dir
 from nar_core.spaces import canonical_dataset
-from nar_core.spaces.nb201 import NUM_CELLS, index_to_ops, index_to_str, op_matrix
+from nar_core.spaces.nb201.cells import NUM_CELLS, index_to_ops, index_to_str, op_matrix
+from nar_core.spaces.nb201.encoding import cell_info_costs, network_cost
+from nar_core.spaces.nb201.reader import read_nb201_cell_info, read_nb201_csv, read_nb201_pth
 
 from nb201_official_files import SEEDS, official_accuracy, official_latency, official_pth_dict, write_official_pth
 

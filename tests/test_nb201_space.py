@@ -9,8 +9,8 @@ import pytest
 from nar_core.errors import NarError, UnknownCellError
 from nar_core.paths import default_data_dir
 from nar_core.spaces import get_space
-from nar_core.plugins.nb201 import NB201Space
-from nar_core.spaces.nb201 import (
+from nar_core.spaces.nb201 import NB201Space
+from nar_core.spaces.nb201.cells import (
     NUM_CELLS, OP_NAMES, index_to_ops, index_to_str, op_matrix, ops_to_index,
     parse_arch_str, str_to_index,
 )
@@ -163,10 +163,29 @@ def test_make_nb201_order_rebuilds_the_shipped_table(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from make_nb201_order import order_codes
 
-    with resources.files("nar_core.resources").joinpath("nb201_order.npy").open("rb") as f:
+    with resources.files("nar_core.spaces.nb201").joinpath("resources/nb201_order.npy").open("rb") as f:
         shipped = np.load(f)
     np.testing.assert_array_equal(order_codes(ACC_CSV), shipped)
     bad = tmp_path / "order.csv"
     bad.write_text("index,arch_str\n0,|none~0|\n")
     with pytest.raises(NarError, match="official index order"):
         order_codes(bad)
+
+
+def test_a_fresh_builtin_instance_registers_as_the_same_space():
+    """What a Ray worker does with the space it was sent: the registry names the built-in by its
+    package (``nar_core.spaces.nb201:NB201Space``, defined in ``.space``), and that is the same class."""
+    from nar_core.spaces import SearchSpace, register_space, unregister_space
+
+    unregister_space("nb201")  # back to the registry's "module:Class" entry
+    try:
+        assert register_space(NB201Space()).name == "nb201"
+
+        class Other(NB201Space):
+            pass
+
+        with pytest.raises(NarError, match="already registered"):
+            register_space(Other())
+    finally:
+        unregister_space("nb201")
+    assert isinstance(get_space("nb201"), SearchSpace)

@@ -565,7 +565,7 @@ def test_nb101_registry_grid_end_to_end_on_the_official_format(tmp_path: Path):
     import os
 
     from fixtures_nb101 import reader_rows, subset_records
-    from nar_core.benchmarks.tfrecord import write_nasbench_tfrecord
+    from nar_core.spaces.nb101.tfrecord import write_nasbench_tfrecord
 
     data = tmp_path / "nasbench_only108.tfrecord"
     write_nasbench_tfrecord(data, subset_records(reader_rows(400)))

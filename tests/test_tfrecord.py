@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nar_core.benchmarks.tfrecord import (
+from nar_core.errors import DataError
+from nar_core.spaces.nb101.tfrecord import (
     crc32c,
     crc32c_many,
     decode_model_metrics,
@@ -15,7 +16,6 @@ from nar_core.benchmarks.tfrecord import (
     read_tfrecords,
     write_tfrecords,
 )
-from nar_core.errors import DataError
 
 
 def test_crc32c_known_vectors():

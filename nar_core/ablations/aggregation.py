@@ -119,8 +119,10 @@ def _expand(paths: Iterable[str | os.PathLike]) -> list[tuple[Path, str]]:
         p = Path(p).expanduser()
         if p.is_dir():
             # results/<sweep>.csv (the committed copies) and <storage>/<name>/results.csv at any depth;
-            # not every CSV below (Ray Tune's per-trial progress.csv is no results table)
-            found = sorted({Path(f) for f in glob.glob(str(p / "*.csv"))}
+            # not every CSV below (Ray Tune's per-trial progress.csv is no results table), nor the
+            # side tables beside a results.csv (the summary.csv of `nar run --out DIR`)
+            top = [] if (p / "results.csv").is_file() else glob.glob(str(p / "*.csv"))
+            found = sorted({Path(f) for f in top}
                            | {Path(f) for f in glob.glob(str(p / "**" / "results.csv"), recursive=True)})
             if not found:
                 raise DataError(p, f"folder holds no results table; {EXPECTED}")
@@ -431,9 +433,8 @@ def held_defaults(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _held_mask(df: pd.DataFrame, spec: TableSpec) -> pd.Series:
+def _held_mask(df: pd.DataFrame, spec: TableSpec, defaults: pd.DataFrame) -> pd.Series:
     mask = pd.Series(True, index=df.index)
-    defaults = held_defaults(df)
     for k in HELD_KNOBS:
         if k in spec.swept or k not in df.columns:
             continue
@@ -458,16 +459,21 @@ def describe(df: pd.DataFrame, columns: Sequence[str]) -> str:
 def select_rows(results: pd.DataFrame, spec: TableSpec, loose: bool = False) -> pd.DataFrame:
     """Our rows that belong to ``spec``; :class:`NoMatchingRowsError` says what was found instead."""
     df = results
-    mask = str_col(col(df, "space")).isin(spec.spaces) & str_col(col(df, "method")).isin(spec.methods)
+    mask = str_col(col(df, "method")).isin(spec.methods)
+    if spec.spaces is not None:
+        mask &= str_col(col(df, "space")).isin(spec.spaces)
     if spec.datasets is not None:
         mask &= str_col(df["dataset"]).isin(spec.datasets)
     sub = df[mask]
-    if not loose and len(sub):
-        sub = sub[_held_mask(sub, spec).to_numpy(bool)]
-    if spec.select is not None and len(sub):
-        sub = sub[spec.select(sub).to_numpy(bool)]
+    if len(sub):
+        defaults = held_defaults(sub)
+        if not loose:
+            keep = _held_mask(sub, spec, defaults).to_numpy(bool)
+            sub, defaults = sub[keep], defaults[keep]
+        if spec.select is not None and len(sub):
+            sub = sub[spec.select(sub, defaults).to_numpy(bool)]
     if sub.empty:
-        wanted = f"space in {spec.spaces}, method in {spec.methods}"
+        wanted = f"space {'any' if spec.spaces is None else f'in {spec.spaces}'}, method in {spec.methods}"
         if spec.datasets:
             wanted += f", dataset in {spec.datasets}"
         held = [k for k in HELD_KNOBS if k not in spec.swept]
@@ -605,10 +611,14 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
         ours[k] = ours[k].astype(object)
         paper[k] = paper[k].astype(object)
     elsewhere = np.zeros(len(ours), bool)
-    if "dataset" not in keys and results is not None:
-        # the paper's rows are CIFAR-10: ours on another dataset sit beside no paper number
-        on_paper = set(rows.loc[rows["_dataset"].astype(str) == PAPER_DATASET, "ours_bench"]) if "_dataset" in rows else set()
-        elsewhere = ~ours["ours_bench"].isin(on_paper).to_numpy(bool)
+    if results is not None:
+        # ours sit beside the paper's numbers only on a benchmark compared with the paper (a plug-in
+        # space's rows show alone) and, where the keys do not name the dataset, on the paper's
+        # dataset (CIFAR-10)
+        on = str_col(col_or(rows, "_space", "")).isin(spec.paper_spaces)
+        if "dataset" not in keys:
+            on &= str_col(col_or(rows, "_dataset", "")) == PAPER_DATASET
+        elsewhere = ~ours["ours_bench"].isin(set(rows.loc[on, "ours_bench"])).to_numpy(bool)
     table = pd.concat([paper.merge(ours[~elsewhere], on=keys + ["metric"], how="outer", sort=False),
                        ours[elsewhere]], ignore_index=True, sort=False)
     for t in groups:

@@ -365,8 +365,7 @@ def _paper_setting(spec: TableSpec) -> tuple[str, str] | None:
     keys name the benchmark (Table VI: the join on the keys matches like with like)."""
     if "benchmark" in spec.keys:
         return None
-    space = "nb201" if tuple(spec.spaces) == ("nb201",) else "nb101"
-    return space, PAPER_DATASET
+    return spec.paper_spaces[0], PAPER_DATASET
 
 
 _SHAPE = ("train_size", "val_size", "search_iterations", "epochs", "batch_size")

@@ -176,8 +176,12 @@ class TableSpec:
         csv: the paper CSV file name in the paper-results directory ("" when the paper printed no
             numbers, e.g. a figure: only our rows are shown).
         title: what the table shows.
-        spaces: search spaces our rows may come from (the ablations: NB101 as in the papers, NB201
-            where we run them; the benchmark is a column of the report).
+        spaces: search spaces our rows may come from; None: any registered space, a plug-in's too
+            (the ablations and the queries table: the benchmark is a column of the report, and rows of
+            different benchmarks are never averaged together).
+        paper_spaces: the spaces whose rows sit beside the paper's numbers, the paper's own
+            benchmark first (its numbers were measured there; the ablations also compare NB201, where
+            we run them). Rows of any other space, a plug-in's, show alone: the paper ran nothing there.
         methods: our ``method`` values that belong to the table.
         swept: config columns the table varies (all other ablation knobs are held at the default).
         keys: row-key headers, in display order; ``ours[k]`` / ``paper[k]`` compute them.
@@ -185,7 +189,10 @@ class TableSpec:
         paper_metric: our metric name for each paper row (None/NaN rows are not compared).
         tag_method: also show our ``method`` (a column that is not joined on).
         datasets: canonical datasets our rows must come from (None: any).
-        select: an extra filter on our rows (after space/method/held knobs).
+        select: an extra filter on our rows (after space/method/held knobs), called with the rows and
+            the defaults of their held knobs (one column per :data:`HELD_KNOBS` entry: the defaults
+            depend on each row's settings, which :mod:`.aggregation` works out and passes in, so
+            this registry only declares the rule and never imports the aggregation).
         x_key: the swept key plotted on the x axis of the ablation figure.
         aliases: other names ``get_table`` accepts.
         tag_columns: config columns our rows are also grouped by and shown with, not joined on.
@@ -196,7 +203,7 @@ class TableSpec:
     label: str
     csv: str
     title: str
-    spaces: tuple[str, ...]
+    spaces: tuple[str, ...] | None
     methods: tuple[str, ...]
     swept: tuple[str, ...]
     keys: tuple[str, ...]
@@ -206,10 +213,11 @@ class TableSpec:
     paper_metric: KeyFn
     tag_method: bool = True
     datasets: tuple[str, ...] | None = None
-    select: Callable[[pd.DataFrame], pd.Series] | None = None
+    select: Callable[[pd.DataFrame, pd.DataFrame], pd.Series] | None = None
     x_key: str | None = None
     aliases: tuple[str, ...] = field(default=())
     tag_columns: tuple[str, ...] = ()
+    paper_spaces: tuple[str, ...] = ("nb101", "nb201")
 
 
 def _accuracy_is_test(p: pd.DataFrame) -> pd.Series:
@@ -224,8 +232,7 @@ def _ablation_tables() -> list[TableSpec]:
     the baselines it has rows for (no tiers, ConvNet).
     """
     specs: list[TableSpec] = []
-    spaces = ("nb101", "nb201")
-    common = dict(spaces=spaces, metrics=("test_acc", "test_acc_valpick"), paper_metric=_accuracy_is_test)
+    common = dict(spaces=None, metrics=("test_acc", "test_acc_valpick"), paper_metric=_accuracy_is_test)
     pairs = lambda nar, q2t: (("NAR", nar[0], nar[1], ("nar",), nar[2]), ("NARQ2T", q2t[0], q2t[1], ("narq2t",), q2t[2]))  # noqa: E731
     for paper, label, csv, method, aliases in pairs(("3", "nar_table3_num_tiers.csv", ()),
                                                     ("IV", "narq2t_table4_num_tiers.csv", ("num_tiers", "tiers"))):
@@ -244,8 +251,8 @@ def _ablation_tables() -> list[TableSpec]:
             methods=method, swept=("cls_loss_factor", "rank_loss_factor", "top_k"), keys=("losses", "top-k"),
             ours={"losses": _loss_label, "top-k": _top_k},
             paper_keys={"losses": lambda p: str_col(p["loss_config"]), "top-k": _p_top_k},
-            select=lambda d: (_default_or_zero(d, "cls_loss_factor") & _default_or_zero(d, "rank_loss_factor")
-                              & (_loss_label(d) != "")),
+            select=lambda d, held: (_default_or_zero(d, held, "cls_loss_factor")
+                                    & _default_or_zero(d, held, "rank_loss_factor") & (_loss_label(d) != "")),
             x_key="losses", aliases=aliases, **common))
     for paper, label, csv, method, aliases in pairs(("5", "nar_table5_random_proportion.csv", ()),
                                                     ("VII", "narq2t_table7_random_proportion.csv",
@@ -287,7 +294,7 @@ def _ablation_tables() -> list[TableSpec]:
             methods=method, swept=("top_k", "rank_loss_factor"), keys=("ranking loss", "top-k"),
             ours={"ranking loss": lambda d: _yes_no(factor_on(d, "rank_loss_factor")), "top-k": _top_k},
             paper_keys={"ranking loss": lambda p: str_col(p["ranking_loss"]), "top-k": _p_top_k},
-            select=lambda d: _default_or_zero(d, "rank_loss_factor"),
+            select=lambda d, held: _default_or_zero(d, held, "rank_loss_factor"),
             x_key="top-k", aliases=aliases, **common))
     specs.append(TableSpec(
         name="narq2t-fig10", paper="NARQ2T", label="Fig. 10", csv="",
@@ -324,7 +331,7 @@ def _main_tables() -> list[TableSpec]:
         specs.append(TableSpec(
             name=f"{paper.lower()}-{label}", paper=paper, label=label, csv=csv,
             title="search results on NAS-Bench-101 (test accuracy)",
-            spaces=("nb101",), methods=search_methods, swept=("sampling_mode",), keys=("method",),
+            spaces=("nb101",), paper_spaces=("nb101",), methods=search_methods, swept=("sampling_mode",), keys=("method",),
             ours={"method": _search_label}, paper_keys={"method": lambda p: str_col(p["row_label"])},
             metrics=("test_acc",), paper_metric=_accuracy_is_test, tag_method=False, aliases=aliases))
     for paper, label, csv, aliases in (("NAR", "2", "nar_table2_nb201_search.csv", ()),
@@ -332,7 +339,7 @@ def _main_tables() -> list[TableSpec]:
         specs.append(TableSpec(
             name=f"{paper.lower()}-{label}", paper=paper, label=label, csv=csv,
             title="search results on NAS-Bench-201 (validation / test accuracy per dataset)",
-            spaces=("nb201",), methods=search_methods, swept=(), keys=("dataset", "method"),
+            spaces=("nb201",), paper_spaces=("nb201",), methods=search_methods, swept=(), keys=("dataset", "method"),
             ours={"dataset": _dataset_label, "method": _method_label},
             paper_keys={"dataset": lambda p: str_col(p["dataset"]), "method": lambda p: str_col(p["method"])},
             metrics=("val_acc", "test_acc"), paper_metric=lambda p: str_col(p["split"]).map(SPLIT_METRIC),
@@ -340,7 +347,8 @@ def _main_tables() -> list[TableSpec]:
     specs.append(TableSpec(
         name="narq2t-III", paper="NARQ2T", label="III", csv="narq2t_table3_nb201_latency_prediction.csv",
         title="latency prediction on NAS-Bench-201 (accuracy, latency RMSE, share of top-5 within 5%/10%)",
-        spaces=("nb201",), methods=("nar", "narq2t"), swept=("latency_loss_factor",), keys=("dataset", "method"),
+        spaces=("nb201",), paper_spaces=("nb201",), methods=("nar", "narq2t"), swept=("latency_loss_factor",),
+        keys=("dataset", "method"),
         ours={"dataset": _dataset_label, "method": _lat_label},
         paper_keys={"dataset": lambda p: str_col(p["dataset"]), "method": lambda p: str_col(p["method"])},
         metrics=("val_acc", "test_acc", "latency_rmse", "latency_within_5", "latency_within_10"),
@@ -349,30 +357,31 @@ def _main_tables() -> list[TableSpec]:
     specs.append(TableSpec(
         name="narq2t-VI", paper="NARQ2T", label="VI", csv="narq2t_table6_rank_loss_factor.csv",
         title="rank-loss factor lambda2 per benchmark and dataset (NARQ2T)",
-        spaces=("nb101", "nb201"), methods=("narq2t",), swept=("rank_loss_factor",),
+        spaces=None, methods=("narq2t",), swept=("rank_loss_factor",),
         keys=("benchmark", "dataset", "lambda2"),
         ours={"benchmark": lambda d: str_col(col(d, "space")).map(space_label),
               "dataset": _dataset_label, "lambda2": lambda d: num_label(col(d, "rank_loss_factor"))},
         paper_keys={"benchmark": lambda p: str_col(p["benchmark"]), "dataset": lambda p: str_col(p["dataset"]),
                     "lambda2": lambda p: num_label(p["loss_factor"])},
         metrics=("val_acc", "test_acc"), paper_metric=_table6_metric, tag_method=False,
-        select=lambda d: factor_on(d, "rank_loss_factor") & factor_on(d, "cls_loss_factor"), x_key="lambda2", aliases=("rank_loss_factor", "lambda2")))
+        select=lambda d, held: factor_on(d, "rank_loss_factor") & factor_on(d, "cls_loss_factor"),
+        x_key="lambda2", aliases=("rank_loss_factor", "lambda2")))
     specs.append(TableSpec(
         name="narq2t-IX", paper="NARQ2T", label="IX", csv="narq2t_table9_latency_loss_factor.csv",
         title="latency-loss factor lambda1, run with NAR (NAS-Bench-201 CIFAR-10; caption says NB101, README item 7)",
-        spaces=("nb201",), methods=("nar",), swept=("latency_loss_factor",), keys=("lambda1",),
+        spaces=("nb201",), paper_spaces=("nb201",), methods=("nar",), swept=("latency_loss_factor",), keys=("lambda1",),
         ours={"lambda1": lambda d: num_label(col(d, "latency_loss_factor"))},
         paper_keys={"lambda1": lambda p: num_label(p["loss_factor"])},
         metrics=("val_acc", "test_acc", "latency_rmse", "latency_within_5", "latency_within_10"),
         paper_metric=lambda p: p["metric"].map(PAPER_METRIC), tag_method=False, datasets=("cifar10",),
-        select=lambda d: factor_on(d, "latency_loss_factor"),
+        select=lambda d, held: factor_on(d, "latency_loss_factor"),
         x_key="lambda1", aliases=("latency_loss_factor", "lambda1")))
     specs.append(TableSpec(
         name="queries", paper="ours", label="queries", csv="",
         title="test accuracy of the returned cell vs total queries per method (no paper table: the "
               "papers compare at 1,506 queries only); test_acc = test-pick as in the papers, "
               "test_acc_valpick = the cell with the best queried validation accuracy",
-        spaces=("nb101", "nb201"), methods=("narq2t", "nar", "no_tier", "convnet", "random_search", "evolution"),
+        spaces=None, methods=("narq2t", "nar", "no_tier", "convnet", "random_search", "evolution"),
         swept=(), keys=("method", "queries"),  # budgets are top-5: top-k ablation rows are no budget
         ours={"method": lambda d: str_col(col(d, "method")),
               "queries": lambda d: num_label(col(d, "queries_budget"))},
@@ -418,14 +427,13 @@ def get_table(name: str) -> TableSpec:
     raise NarError(f"unknown table {name!r}{hint} (`nar tables list` shows them all)")
 
 
-def _default_or_zero(df: pd.DataFrame, name: str) -> pd.Series:
-    """The loss tables switch a loss off (factor 0) or keep the default factor; nothing else."""
+def _default_or_zero(df: pd.DataFrame, held: pd.DataFrame, name: str) -> pd.Series:
+    """The loss tables switch a loss off (factor 0) or keep the default factor (``held``, the
+    row's settings' default: see :attr:`TableSpec.select`); nothing else."""
     import pandas as pd
 
-    from .aggregation import held_defaults  # the defaults depend on each row's settings
-
     v = pd.to_numeric(df[name], errors="coerce")
-    d = pd.to_numeric(held_defaults(df)[name], errors="coerce")
+    d = pd.to_numeric(held[name], errors="coerce")
     return (v == 0) | np.isclose(v, d)
 
 

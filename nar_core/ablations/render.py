@@ -94,17 +94,26 @@ def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def markdown(df: pd.DataFrame) -> str:
-    """A pipe table, one line per row, cells as written (no padding: the report diffs line by line).
+def _escape(value: object) -> str:
+    return str(value).replace("|", "\\|")
 
-    Written here rather than by ``DataFrame.to_markdown``: that needs ``tabulate``, which is not
-    installed with nar_core, and pads every cell to its column's width.
+
+def markdown(df: pd.DataFrame) -> str:
+    """A pipe table by pandas' writer (``DataFrame.to_markdown``, through ``tabulate``), one line per row.
+
+    Cells as written: every value as its text (``93.50`` stays ``93.50``: no number parsing), no
+    alignment, so no padding (a row's line changes only when the row does, and the report diffs line
+    by line; only the rule under the header follows the widest cell). A ``|`` in a cell or header is
+    written ``\\|``: tabulate leaves it as it is, where it would end the cell.
     """
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
-    return "\n".join(lines) + "\n"
+    shown = df.astype(object).apply(lambda column: column.map(_escape))
+    shown.columns = [_escape(c) for c in df.columns]
+    try:
+        text = shown.to_markdown(index=False, tablefmt="pipe", stralign=None, numalign=None, disable_numparse=True)
+    except ImportError:
+        raise NarError("Markdown tables need the tabulate package (a dependency of nar-core): "
+                       "pip install tabulate, or reinstall nar-core with pip install -e .") from None
+    return text + "\n"
 
 
 def _latex(df: pd.DataFrame) -> str:

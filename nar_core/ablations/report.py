@@ -151,6 +151,27 @@ def _superseded_section(df: pd.DataFrame) -> str:
     )
 
 
+def _untabled_section(df: pd.DataFrame, labelled: dict) -> str:
+    """The result rows no table took, counted per file, space, dataset, method and settings: a row
+    is never dropped without a word (a plug-in space's rows go to the tables that take any space)."""
+    taken = [rows.index for rows in labelled.values() if isinstance(rows, pd.DataFrame)]
+    left = df[~df.index.isin(taken[0].append(taken[1:]) if taken else [])]
+    if left.empty:
+        return ""
+    counts = (left.groupby(["_file", "space", "dataset", "method", "ours_settings"], sort=True).size()
+              .rename("rows").reset_index().rename(columns={"_file": "file", "ours_settings": "settings"}))
+    from ..spaces import space_names
+
+    unknown = sorted(set(left["space"]) - set(space_names()))
+    hint = (f" The space(s) {', '.join(unknown)} are not registered where the report ran, so their rows have no "
+            f"defaults to be held at: install the plug-in (an entry point, docs/search_spaces.md) and rerun."
+            if unknown else "")
+    return ("## Rows in no table\n\n"
+            f"{len(left)} result rows are in none of the tables: a table takes the methods and spaces it names "
+            f"and holds every ablation knob it does not sweep at the default of the row's settings "
+            f"(`nar tables table NAME --loose` lifts that).{hint}\n\n" + markdown(counts))
+
+
 def _wall_times(paths: Sequence[str | os.PathLike]) -> str:
     frames = []
     for p in paths:
@@ -265,9 +286,9 @@ def _write(df: pd.DataFrame, out: Path, results, paper_dir, figures: bool, bar: 
     bar.step("verdicts")
     old = superseded_files(df)
     lines.append(_verdict_section(verdicts, int(old["rows"].sum()) if len(old) else 0))
-    section = _superseded_section(df)
-    if section:
-        lines.append(section)
+    for section in (_superseded_section(df), _untabled_section(df, labelled)):
+        if section:
+            lines.append(section)
     lines.append("## Tables (ours beside the paper's)\n")
     for name, ours in made:
         lines.append(f"- [{header(TABLES[name])}](tables/{name}.md): {ours} rows of ours")

@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import NarError
-from .aggregation import SUPERSEDED, flags_of, labelled_rows
+from .aggregation import SUPERSEDED, flags_of, held_defaults, labelled_rows
 from .registry import ABLATIONS, Claim, TableSpec, get_table
 
 ALPHA = 0.05
@@ -325,8 +325,6 @@ def _queries(rows: pd.DataFrame, sel: Mapping[str, str], seeds) -> str:
 def _selections(claim: Claim, g: pd.DataFrame, all_rows: pd.DataFrame, results: pd.DataFrame):
     """(A, [B...]) row selectors of a group, or None when the group compares nothing."""
     if claim.kind == "chosen_best":
-        from .aggregation import held_defaults
-
         src = results.loc[all_rows.index]
         chosen = float(pd.to_numeric(held_defaults(src)[claim.choice_column], errors="coerce").iloc[0])
         label = f"{chosen:g}"

@@ -11,7 +11,7 @@
   ``.csv`` (the shared CSV layout), ``.tfrecord`` (NAS-Bench-101);
 * ``None``: the default data directory (``NAR_DATA``, else ``../shared/data``); when
   ``NAR_DATA`` is unset and that directory holds no data of the space, the table the space
-  ships with the package (NAS-Bench-201: :func:`.nb201.read_nb201_embedded`), so a fresh install runs.
+  ships with the package (NAS-Bench-201: :func:`nar_core.spaces.nb201.reader.read_nb201_embedded`), so a fresh install runs.
 
 Slow official formats go through the ``.npz`` cache (:mod:`.cache`). The computed whole-network
 ``{dataset}_flops`` / ``{dataset}_params`` columns are added to every NAS-Bench-201 table.

@@ -1,5 +1,6 @@
-"""Search spaces: the plug-in interface (:class:`SearchSpace`), its registry, and the cells of the
-built-in spaces (:mod:`.nb201`, :mod:`.nb101`; their plug-ins are in :mod:`nar_core.plugins`).
+"""Search spaces: the plug-in interface (:class:`SearchSpace`), its registry, and the built-in
+spaces, each one package shaped like a user's plug-in (:mod:`.nb201`, :mod:`.nb101`: cells,
+encoding, reader, plug-in class).
 
 A space is found by name in the registry: the built-in ones, those registered with
 :func:`register_space`, and those other packages declare as entry points in the group
@@ -18,7 +19,7 @@ __all__ = ["CellArrays", "SearchSpace", "canonical_dataset", "get_space", "regis
 
 ENTRY_POINT_GROUP = "nar_core.spaces"
 # built-in plug-ins, imported on first use ("module:attribute"); the first is the default space
-_BUILTIN = {"nb201": "nar_core.plugins.nb201:NB201Space", "nb101": "nar_core.plugins.nb101:NB101Space"}
+_BUILTIN = {"nb201": "nar_core.spaces.nb201:NB201Space", "nb101": "nar_core.spaces.nb101:NB101Space"}
 _registry: dict[str, SearchSpace | str] = dict(_BUILTIN)  # name -> space, or where to import it from
 _entry_points_read = False
 _lock = threading.RLock()  # Ray trials may share a process; re-entrant: loading a plug-in may look up spaces
@@ -41,6 +42,22 @@ def _read_entry_points() -> None:
     _entry_points_read = True
 
 
+def _names_class(where: str, cls: type) -> bool:
+    """Whether ``"module:attr"`` (a built-in's or an entry point's) names ``cls``.
+
+    Resolved by import, not compared as text: a package names the class it re-exports
+    (``nar_core.spaces.nb201:NB201Space`` is defined in ``nar_core.spaces.nb201.space``), and a Ray
+    worker registering the space it was sent must find it the same as the registry's entry.
+    """
+    module, _, attr = where.partition(":")
+    if where == f"{cls.__module__}:{cls.__qualname__}":
+        return True
+    try:
+        return getattr(importlib.import_module(module), attr) is cls
+    except (ImportError, AttributeError):
+        return False
+
+
 def register_space(space: SearchSpace, *, replace: bool = False) -> SearchSpace:
     """Make ``space`` available by its ``name`` to ``--space``, configs and the whole pipeline.
 
@@ -57,8 +74,7 @@ def register_space(space: SearchSpace, *, replace: bool = False) -> SearchSpace:
         taken = next((n for n in _registry if _key(n) == _key(space.name)), None)
         if taken is not None and not replace:
             current = _registry[taken]
-            where = f"{type(space).__module__}:{type(space).__qualname__}"
-            same = current is space or current == where or (
+            same = current is space or (isinstance(current, str) and _names_class(current, type(space))) or (
                 isinstance(current, SearchSpace) and type(current) is type(space))
             if not same:
                 raise NarError(f"register_space: a search space named {space.name!r} is already registered")

@@ -1,5 +1,5 @@
-"""NAS-Bench-101 as a search space plug-in: its cells (:mod:`nar_core.spaces.nb101`), cost model
-(:mod:`nar_core.encoding.nb101`), readers (:mod:`nar_core.benchmarks.nb101`), defaults and mutation."""
+"""NAS-Bench-101 as a search space plug-in: its cells (:mod:`.cells`), cost model
+(:mod:`.encoding`), readers (:mod:`.reader`, :mod:`.tfrecord`), defaults and mutation."""
 from __future__ import annotations
 
 import json
@@ -8,15 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from ..benchmarks.base import Benchmark
-from ..benchmarks.nb101 import load_nb101
-from ..encoding import nb101 as encoding
-from ..errors import ConfigError
-from ..spaces.base import CellArrays, SearchSpace
-from ..spaces.nb101 import (
+from ...benchmarks.base import Benchmark
+from ...errors import ConfigError
+from ..base import CellArrays, SearchSpace
+from . import encoding
+from .cells import (
     CODE_NAMES, CONV1X1, CONV3X3, DATASET_ALIASES, DATASETS, INPUT, INTERIOR_OPS, MAX_EDGES, MAX_VERTICES, MAXPOOL3X3, OUTPUT, _cell_batch,
     _num_vertices, _parse_text, _problems, cells_from_specs, module_hashes, prune_cells,
 )
+from .reader import load_nb101
 
 __all__ = ["NB101Space"]
 

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..spaces.base import resolve_dataset
-from ..spaces.nb201 import DATASET_ALIASES, DATASETS, EDGES, NUM_EDGES, NUM_NODES, NUM_OPS, _check_ops
+from ..base import resolve_dataset
+from .cells import DATASET_ALIASES, DATASETS, EDGES, NUM_EDGES, NUM_NODES, NUM_OPS, _check_ops
 
 STEM_CHANNELS = 16
 STAGE_CHANNELS = (16, 32, 64)

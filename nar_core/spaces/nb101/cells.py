@@ -1,4 +1,4 @@
-"""The cells of NAS-Bench-101: pruning, validity, the official module hash (the plug-in: :mod:`nar_core.plugins.nb101`).
+"""The cells of NAS-Bench-101: pruning, validity, the official module hash (the plug-in: :mod:`.space`).
 
 A cell (module) is a directed acyclic graph of at most 7 vertices and 9 edges: vertex 0 is the
 input, the last vertex the output, and every interior vertex one of three operations. As arrays
@@ -22,8 +22,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import UnknownCellError
-from .base import CellArrays
+from ...errors import UnknownCellError
+from ..base import CellArrays
 
 __all__ = [
     "MAX_VERTICES",

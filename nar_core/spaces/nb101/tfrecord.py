@@ -40,8 +40,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import DataError
-from ..io import atomic_path
+from ...errors import DataError
+from ...io import atomic_path
 
 __all__ = [
     "crc32c",
@@ -563,7 +563,7 @@ def write_nasbench_tfrecord(path: str | os.PathLike, records: Iterable[Mapping[s
     One record is one training run: write 3 records (repeats) per cell and budget to mimic the
     official file. The file is written atomically.
     """
-    from ..spaces.nb101 import cells_from_specs, module_hashes
+    from .cells import cells_from_specs, module_hashes
 
     def payloads() -> Iterator[bytes]:
         for rec in records:

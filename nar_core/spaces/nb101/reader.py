@@ -2,7 +2,7 @@
 
 Every reader returns a :class:`~nar_core.benchmarks.base.Benchmark` with ``space="nb101"``, one
 row per unique cell, keys = official module hashes (``str``), cells as pruned padded arrays
-(:mod:`nar_core.spaces.nb101`) and the columns of the NAS-Bench-101 convention:
+(:mod:`.cells`) and the columns of the NAS-Bench-101 convention:
 
 ``cifar10_val``, ``cifar10_test``
     accuracy in % after 108 epochs, mean over the repeats (3 in the official data);
@@ -13,10 +13,10 @@ row per unique cell, keys = official module hashes (``str``), cells as pruned pa
 ``params``
     trainable parameters as recorded by the source (NaN where it has none);
 ``cifar10_flops``, ``cifar10_params``
-    whole-network FLOPs and parameters computed analytically (:mod:`nar_core.encoding.nb101`).
+    whole-network FLOPs and parameters computed analytically (:mod:`.encoding`).
 
 Sources: (a) the official tfrecords (read without TensorFlow, :mod:`.tfrecord`; slow, so they
-go through the ``.npz`` cache of :mod:`.cache`); (b) the NAR cell-information JSON (a list of
+go through the ``.npz`` cache of :mod:`nar_core.benchmarks.cache`); (b) the NAR cell-information JSON (a list of
 cells like ``nasbench101_vertice_example.json``; its vertex FLOPs / parameters are checked
 against the computation); (c) the subset CSV (``adjacency``, ``operations``, ``accuracy``:
 one 108-epoch run, a fraction, of an undocumented split, read as ``cifar10_test``;
@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, UnknownCellError
-from ..spaces.nb101 import OP_CODES, PAD, cells_from_specs, check_cells, module_hashes
-from .base import Benchmark, check_column, check_unique_keys, read_csv_frame, read_json_file
+from ...benchmarks.base import Benchmark, check_column, check_unique_keys, read_csv_frame, read_json_file
+from ...errors import DataError, UnknownCellError
+from .cells import OP_CODES, PAD, cells_from_specs, check_cells, module_hashes
 
 __all__ = ["load_nb101", "read_nb101_tfrecord", "read_nb101_json", "read_nb101_csv", "TFRECORD_READER_VERSION"]
 
@@ -76,14 +76,14 @@ def load_nb101(path: str | os.PathLike, *, cache: bool = True, verify_hashes: bo
         raise DataError(path, f"unknown NAS-Bench-101 file type {suffix!r}; expected .tfrecord, .json or .csv")
     if not cache:
         return build()
-    from .cache import cached_load
+    from ...benchmarks.cache import cached_load
 
     return cached_load(path, build, space="nb101", reader=reader)
 
 
 # --------------------------------------------------------------------------------------------
 def _cost_columns(cells: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    from ..encoding.nb101 import network_cost
+    from .encoding import network_cost
 
     flops, params = network_cost(cells)
     return {"cifar10_flops": flops.astype(np.float64), "cifar10_params": params.astype(np.float64)}
@@ -194,9 +194,9 @@ def read_nb101_json(path: str | os.PathLike, *, verify_hashes: bool | None = Non
     ``avg_test_accuracy`` (fractions -> %, ``null`` where unknown) in every cell; uses
     ``unique_hash``, ``avg_training_time``, ``trainable_parameters`` where present;
     where a cell carries ``vertex_flops`` / ``vertex_params`` / ``flops`` they must equal the
-    computation of :mod:`nar_core.encoding.nb101`.
+    computation of :mod:`.encoding`.
     """
-    from ..encoding.nb101 import MODULE_NAMES, network_cost, vertex_costs
+    from .encoding import MODULE_NAMES, network_cost, vertex_costs
 
     path = Path(path)
     data = read_json_file(path)

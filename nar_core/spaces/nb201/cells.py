@@ -1,4 +1,4 @@
-"""The cells of NAS-Bench-201: 15,625 cells of 4 nodes and 6 edges (the plug-in: :mod:`nar_core.plugins.nb201`).
+"""The cells of NAS-Bench-201: 15,625 cells of 4 nodes and 6 edges (the plug-in: :mod:`.space`).
 
 A cell is 6 operations, one per edge, in the official string order
 ``(1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2)``; op codes as in the NAR paper (App. A):
@@ -7,7 +7,7 @@ A batch of cells is ``{"ops": int8 array (n, 6)}``.
 
 The key of a cell is its *official index*: the position of its string in the official API's
 ``meta_archs``. That order is not an enumeration of the op choices, so it ships with the
-package as ``resources/nb201_order.npy`` (per index, the base-5 code of the 6 ops, edge 0 the
+package as ``nar_core/spaces/nb201/resources/nb201_order.npy`` (per index, the base-5 code of the 6 ops, edge 0 the
 most significant digit; regenerate with ``benchmarks/make_nb201_order.py``).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import UnknownCellError
+from ...errors import UnknownCellError
 
 #: operation names, indexed by op code (NAR paper App. A)
 OP_NAMES: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -45,10 +45,10 @@ def _order_tables() -> tuple[np.ndarray, np.ndarray]:
 
     Cached because it is immutable data read from the package (no state shared between runs).
     """
-    with resources.files("nar_core.resources").joinpath("nb201_order.npy").open("rb") as f:
+    with resources.files(__package__).joinpath("resources/nb201_order.npy").open("rb") as f:
         code_of_index = np.load(f).astype(np.int64)
     if code_of_index.shape != (NUM_CELLS,) or len(np.unique(code_of_index)) != NUM_CELLS:
-        raise RuntimeError("nar_core/resources/nb201_order.npy is corrupt; reinstall nar_core")
+        raise RuntimeError("nar_core/spaces/nb201/resources/nb201_order.npy is corrupt; reinstall nar_core")
     index_of_code = np.empty(NUM_CELLS, dtype=np.int64)
     index_of_code[code_of_index] = np.arange(NUM_CELLS)
     code_of_index.flags.writeable = False

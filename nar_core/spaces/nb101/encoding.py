@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnknownCellError
-from ..spaces.base import CellArrays
-from ..spaces.nb101 import CONV1X1 as _CONV1X1
-from ..spaces.nb101 import CONV3X3 as _CONV3X3
-from ..spaces.nb101 import MAXPOOL3X3 as _MAXPOOL
-from ..spaces.nb101 import OUTPUT as _OUTPUT
-from ..spaces.nb101 import PAD as _PAD
-from ..spaces.nb101 import _cell_batch
+from ...errors import UnknownCellError
+from ..base import CellArrays
+from .cells import CONV1X1 as _CONV1X1
+from .cells import CONV3X3 as _CONV3X3
+from .cells import MAXPOOL3X3 as _MAXPOOL
+from .cells import OUTPUT as _OUTPUT
+from .cells import PAD as _PAD
+from .cells import _cell_batch
 
 __all__ = [
     "NUM_MODULES",

@@ -8,7 +8,7 @@ Three formats, same columns (see ``base.py``), keys = official index (int64):
   ``nas_201_api`` package (200-epoch results, ``hp='200'``);
 * :func:`read_nb201_cell_info`: the NAR authors' cell-information JSON;
 * :func:`read_nb201_embedded`: the compact table shipped with the package (used when the user
-  names no data and none is found; see ``resources/README.md``).
+  names no data and none is found; see ``nar_core/spaces/nb201/resources/README.md``).
 
 Every problem with a file is one :class:`~nar_core.errors.DataError` naming the file.
 """
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, NarError
-from ..spaces.nb201 import EDGES, NUM_CELLS, _all_strings, index_to_ops, op_matrix, ops_to_index, parse_arch_str
-from .base import Benchmark, check_column, read_csv_frame, read_json_file
-from .cache import cached_load
+from ...benchmarks.base import Benchmark, check_column, read_csv_frame, read_json_file
+from ...benchmarks.cache import cached_load
+from ...errors import DataError, NarError
+from .cells import EDGES, NUM_CELLS, _all_strings, index_to_ops, op_matrix, ops_to_index, parse_arch_str
 
 ACCURACY_CSV = "nb201_accuracy.csv"
 LATENCY_CSV = "nb201_latency_ms.csv"
@@ -153,7 +153,7 @@ EMBEDDED_TABLE = "nb201_table.npz"
 EMBEDDED_COLUMNS: tuple[str, ...] = (*CSV_COLUMNS.values(), "latency_ms")
 #: decimals of each column in its source CSV: the int32 fixed point that stores it exactly
 EMBEDDED_DECIMALS: dict[str, int] = {**{c: 6 for c in CSV_COLUMNS.values()}, "latency_ms": 5}
-EMBEDDED_SOURCE = f"embedded NAS-Bench-201 table (nar_core/resources/{EMBEDDED_TABLE})"
+EMBEDDED_SOURCE = f"embedded NAS-Bench-201 table (nar_core/spaces/nb201/resources/{EMBEDDED_TABLE})"
 
 
 def decode_fixed(values: np.ndarray, decimals: int) -> np.ndarray:
@@ -167,7 +167,7 @@ def read_nb201_embedded() -> Benchmark:
     All 15,625 cells: the 200-epoch ``*_val``/``*_test`` and 12-epoch ``*_val_12ep`` accuracies
     and ``latency_ms`` (GTX 1080 Ti, batch 256), equal to the shared CSVs.
     """
-    where = resources.files("nar_core.resources").joinpath(EMBEDDED_TABLE)
+    where = resources.files(__package__).joinpath(f"resources/{EMBEDDED_TABLE}")
     try:
         with where.open("rb") as f, np.load(f, allow_pickle=False) as z:
             names = [str(n) for n in z["names"]]
@@ -330,9 +330,9 @@ def read_nb201_cell_info(path: str | os.PathLike) -> Benchmark:
     ``{dataset}_test``), optional ``{dataset}_latency`` (seconds -> ``latency_ms/nb201_api``
     for cifar10 and ``latency_ms/nb201_api_<dataset>``), and optional per-edge
     ``<name>_opt_flops``/``_opt_params`` and ``<name>_total_*``, which must equal the values
-    computed by :mod:`nar_core.encoding.nb201` (a mismatch means a different skeleton).
+    computed by :mod:`.encoding` (a mismatch means a different skeleton).
     """
-    from ..encoding.nb201 import CELL_INFO_NAMES, CELL_NAMES, edge_costs, network_cost
+    from .encoding import CELL_INFO_NAMES, CELL_NAMES, edge_costs, network_cost
 
     path = Path(path)
     data = read_json_file(path, what="architecture")  # one architecture twice: refused, naming it
@@ -454,7 +454,7 @@ def read_nb201_any(source: str | os.PathLike, *, cache: bool = True) -> Benchmar
 
 def add_cost_columns(bench: Benchmark) -> Benchmark:
     """Add the computed whole-network ``{dataset}_flops`` / ``{dataset}_params`` columns."""
-    from ..encoding.nb201 import network_cost
+    from .encoding import network_cost
 
     for ds in ("cifar10", "cifar100", "imagenet16"):
         flops, params = network_cost(bench.cell_arrays["ops"], ds)

@@ -1,5 +1,5 @@
-"""NAS-Bench-201 as a search space plug-in: its cells (:mod:`nar_core.spaces.nb201`), cost model
-(:mod:`nar_core.encoding.nb201`), readers (:mod:`nar_core.benchmarks.nb201`), defaults and mutation."""
+"""NAS-Bench-201 as a search space plug-in: its cells (:mod:`.cells`), cost model
+(:mod:`.encoding`), readers (:mod:`.reader`), defaults and mutation."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,12 +7,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..benchmarks import nb201 as readers
-from ..benchmarks.base import Benchmark
-from ..encoding import nb201 as encoding
-from ..errors import ConfigError
-from ..spaces.base import CellArrays, SearchSpace
-from ..spaces.nb201 import (
+from ...benchmarks.base import Benchmark
+from ...errors import ConfigError
+from ..base import CellArrays, SearchSpace
+from . import encoding
+from . import reader as readers
+from .cells import (
     DATASET_ALIASES, DATASETS, NUM_CELLS, NUM_EDGES, NUM_OPS, OP_NAMES, _check_ops, _format_ops, index_to_ops,
     index_to_str, op_matrix, ops_to_index, parse_arch_str, str_to_index,
 )
