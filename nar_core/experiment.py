@@ -275,7 +275,8 @@ def _setup(config: ExperimentConfig, benchmark: Benchmark | None, log: logging.L
     if config.method in RANKER_METHODS and n_labelled >= len(bench):
         raise ConfigError(
             f"train_size + val_size: {n_labelled} cells requested but the benchmark ({bench.source}) holds "
-            f"only {len(bench)}; lower train_size/val_size")
+            f"only {len(bench)}; lower them, e.g. --set train_size={max(len(bench) // 5, 2)} "
+            f"--set val_size={max(len(bench) // 15, 1)}")
     streams = tuple(np.random.SeedSequence(config.seed).spawn(5))
     return _Run(config, bench, space, ds, device, val_col, test_col, sel_col, report_val_col, QueryLog(bench),
                 streams, t_start, log, time.perf_counter() - t_start)

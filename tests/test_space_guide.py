@@ -102,3 +102,24 @@ def test_fractions_fail_the_values_check(guide, tmp_path, capsys):
 def test_an_unknown_space_is_bad_input(capsys):
     assert main(["space", "check", "nb2O1"]) == 2
     assert "nb201" in capsys.readouterr().err
+
+
+def test_a_plugin_named_in_NAR_SPACES_needs_no_install(guide, tmp_path):
+    """The guide's route without a package: the module on PYTHONPATH, named in NAR_SPACES, is found
+    by a fresh `nar` process; a malformed entry is bad input that names the expected form."""
+    import os
+    import subprocess
+
+    code = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), flags=re.S)[0]
+    code = code.replace('name = "chain"', 'name = "envchain"').replace('"chain_accuracy.csv"', f'"{NAME}.csv"')
+    (tmp_path / "envchain_plugin.py").write_text(code)
+    data = write_data(get_space(NAME), tmp_path / "data")
+    (tmp_path / "data" / NAME).rename(tmp_path / "data" / "envchain")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "NAR_SPACES": "envchain=envchain_plugin:ChainSpace"}
+    nar = [sys.executable, "-m", "nar_core.cli"]
+    ok = subprocess.run(nar + ["space", "check", "envchain", "--data", str(data)], env=env, capture_output=True,
+                        text=True, timeout=300)
+    assert ok.returncode == 0 and "8 passed, 0 failed" in ok.stdout, ok.stdout + ok.stderr
+    bad = subprocess.run(nar + ["space", "list"], env={**env, "NAR_SPACES": "envchain_plugin.ChainSpace"},
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "NAR_SPACES" in bad.stderr and "name=module:Class" in bad.stderr, bad.stderr

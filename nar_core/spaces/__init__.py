@@ -3,12 +3,15 @@ spaces, each one package shaped like a user's plug-in (:mod:`.nb201`, :mod:`.nb1
 encoding, reader, plug-in class).
 
 A space is found by name in the registry: the built-in ones, those registered with
-:func:`register_space`, and those other packages declare as entry points in the group
-``nar_core.spaces`` (``name = "package.module:SpaceClass"``). See ``docs/search_spaces.md``.
+:func:`register_space`, those other packages declare as entry points in the group
+``nar_core.spaces`` (``name = "package.module:SpaceClass"``), and those named in the environment
+variable ``NAR_SPACES`` (``name=module:Class``, comma-separated; the module importable, e.g. from
+``PYTHONPATH``), for a plug-in that is not an installed package. See ``docs/search_spaces.md``.
 """
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 
 from ..errors import NarError, did_you_mean
@@ -18,6 +21,7 @@ __all__ = ["CellArrays", "SearchSpace", "canonical_dataset", "get_space", "regis
            "space_names", "unregister_space"]
 
 ENTRY_POINT_GROUP = "nar_core.spaces"
+SPACES_ENV = "NAR_SPACES"
 # built-in plug-ins, imported on first use ("module:attribute"); the first is the default space
 _BUILTIN = {"nb201": "nar_core.spaces.nb201:NB201Space", "nb101": "nar_core.spaces.nb101:NB101Space"}
 _registry: dict[str, SearchSpace | str] = dict(_BUILTIN)  # name -> space, or where to import it from
@@ -36,9 +40,17 @@ def _read_entry_points() -> None:
         return
     from importlib.metadata import entry_points
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if not any(_key(n) == _key(ep.name) for n in _registry):
-            _registry[ep.name] = ep.value
+    declared = [(ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    for item in (v.strip() for v in os.environ.get(SPACES_ENV, "").split(",")):
+        name, sep, where = (part.strip() for part in item.partition("="))
+        if item and not (sep and name and where.count(":") == 1 and all(where.split(":"))):
+            raise NarError(f"{SPACES_ENV}: {item!r} is not name=module:Class "
+                           f"(e.g. {SPACES_ENV}=chain=chain:ChainSpace, with chain.py's folder on PYTHONPATH)")
+        if item:
+            declared.append((name, where))
+    for name, where in declared:
+        if not any(_key(n) == _key(name) for n in _registry):
+            _registry[name] = where
     _entry_points_read = True
 
 
