@@ -52,3 +52,25 @@ def test_tf32_is_refused_on_the_cpu(bench):
 
     with pytest.raises(ConfigError, match="tf32 exists only on CUDA"):
         run_experiment(ExperimentConfig.for_space("nb201", precision="tf32", **TINY), bench)
+
+
+def test_the_precision_analysis_pairs_seeds_and_judges_the_margin(tmp_path):
+    """analysis/precision.py on the committed 20 paired seeds (NARQ2T, NB201 CIFAR-10, 150 queries):
+    the pairs, the intervals and the verdict the note reports; a file that is no results table is
+    refused with exit 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = root / "analysis" / "precision.py"
+    table = root / "results" / "precision" / "narq2t_nb201_cifar10_q150.csv"
+    out = subprocess.run([sys.executable, str(script), str(table)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "20 seeds in both precisions" in out.stdout
+    line = next(v for v in out.stdout.splitlines() if v.strip().startswith("test_acc "))
+    assert "+0.023" in line and "[-0.104, +0.149]" in line and "NOT within +-0.1" in line
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path / "x.csv")], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "not a results table" in bad.stderr
