@@ -161,10 +161,17 @@ class Attention(nn.Module):
         self.attn_drop = RunDropout(dropout)
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
+        """``q`` (R, B, Lq, D) attends to ``kv`` (R, B, Lk, D), or to ``kv`` (R, B / m, Lk, D) shared
+        by each m consecutive query sequences (NAR's T tiers of one architecture): its keys and
+        values are then projected once and repeated, not projected m times."""
         r, b, lq, d = q.shape
         lk, h = kv.shape[2], self.n_heads
+        if b % kv.shape[1]:
+            raise ValueError(f"attention: {b} query sequences for {kv.shape[1]} key/value sequences")
+        repeat = b // kv.shape[1]
+        shared = lambda t: t.unsqueeze(2).expand(-1, -1, repeat, -1, -1).reshape(r, b, lk, d) if repeat > 1 else t  # noqa: E731
         split = lambda t, n: t.reshape(r * b, n, h, d // h).transpose(1, 2)  # noqa: E731
-        qh, kh, vh = split(self.q(q), lq), split(self.k(kv), lk), split(self.v(kv), lk)
+        qh, kh, vh = split(self.q(q), lq), split(shared(self.k(kv)), lk), split(shared(self.v(kv)), lk)
         if self.training and self.attn_drop.p > 0:
             w = torch.softmax(qh @ kh.transpose(-2, -1) * (d // h) ** -0.5, dim=-1)
             w = w * self.attn_drop.mask(w.reshape(r, b, h, lq, lk)).reshape(w.shape)
@@ -429,8 +436,9 @@ class NARanker(nn.Module):
         else:
             q = self._embed(self.tier_proj(self.tier_embeddings), self.pos, self.dec_norm)  # (R, T, N, D)
             q = q.unsqueeze(1).expand(-1, b, -1, -1, -1).reshape(r, b * t, n, d)
-            mem = feature.unsqueeze(2).expand(-1, -1, t, -1, -1).reshape(r, b * t, n, d)
-            z = self.pool(self._decode(q, mem).reshape(r, b, t, n, d).sum(dim=2))  # sum tiers, then pool tokens
+            # each architecture's feature is the memory of its T tier sequences: keys and values of
+            # the cross-attention are projected once per architecture, not T times (Attention)
+            z = self.pool(self._decode(q, feature).reshape(r, b, t, n, d).sum(dim=2))  # sum tiers, then pool tokens
         return self.tier_head(z) * self.logit_scale
 
     def forward(self, x: torch.Tensor, with_tiers: bool = True) -> RankerOutput:
