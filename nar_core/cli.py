@@ -34,7 +34,7 @@ def allowed_values_text(prefix: str = "--") -> str:
     spaces = space_names()
     datasets = "; ".join(f"{name}: {', '.join(get_space(name).datasets)}" for name in spaces)
     lines = [("space", f"{', '.join(spaces)} (default {spaces[0]})"),
-             ("dataset", f"{datasets} (default {get_space(spaces[0]).datasets[0]})"),
+             ("dataset", f"{datasets} (default: the space's first)"),
              ("method", f"{', '.join(METHODS)} (default narq2t)")]
     return "".join(f"  {prefix + name:<10} {text}\n" for name, text in lines)
 

@@ -230,6 +230,7 @@ def test_tables_and_report_show_the_plug_ins_runs(data, tmp_path, capsys):
     assert main(["report", "--results", str(out), "--out", str(report)]) == 0, capsys.readouterr().err
     index = (report / "index.md").read_text()
     assert "[Queries vs accuracy" in index and "Rows in no table" not in index
+    assert "**Runs on other benchmarks: digits.**" in index
     assert "digits toy" in (report / "tables" / "queries.md").read_text()
     assert (report / "figures" / "anytime_regret.png").is_file()
 

@@ -62,6 +62,10 @@ STRING_KNOBS = frozenset({"constraints", "sampling_mode", "query_metric", "encod
 
 
 
+#: the benchmarks the papers ran: only their rows sit beside the papers' numbers
+PAPER_SPACES = ("nb101", "nb201")
+
+
 def space_label(space: str) -> str:
     """A space's name in tables ("NAS-Bench-201"), from its plug-in; the name itself if unknown."""
     from ..spaces import get_space
@@ -217,7 +221,7 @@ class TableSpec:
     x_key: str | None = None
     aliases: tuple[str, ...] = field(default=())
     tag_columns: tuple[str, ...] = ()
-    paper_spaces: tuple[str, ...] = ("nb101", "nb201")
+    paper_spaces: tuple[str, ...] = PAPER_SPACES
 
 
 def _accuracy_is_test(p: pd.DataFrame) -> pd.Series:

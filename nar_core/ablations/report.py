@@ -34,7 +34,7 @@ from ..errors import NarError
 from ..config import DEFAULT_PRESET, SETTINGS_VERSION
 from .aggregation import EXPECTED, SUPERSEDED, budgets, build_table, labelled_rows, load_results, superseded_files
 from ..budget import BUDGETS, SEPARATING_BUDGET
-from .registry import ABLATIONS, TABLES, NoMatchingRowsError, table_names
+from .registry import ABLATIONS, PAPER_SPACES, TABLES, NoMatchingRowsError, space_label, table_names
 from .render import header, markdown, render
 from .verdicts import ALPHA, BOOT_SEED, MARGIN, N_BOOT, POWER, PROTOCOLS, family_sizes, summary, verdict_table
 
@@ -281,6 +281,13 @@ def _write(df: pd.DataFrame, out: Path, results, paper_dir, figures: bool, bar: 
         (made if ours else not_run).append((name, ours))
         bar.step(f"table {name}")
     lines.append(INTRO.format(sep=SEPARATING_BUDGET, version=SETTINGS_VERSION))
+    others = sorted(set(df["space"].dropna().astype(str)) - set(PAPER_SPACES)) if "space" in df else []
+    if others:  # a plug-in's runs: the intro above speaks of the papers' benchmarks only
+        lines.append(f"**Runs on other benchmarks: {', '.join(space_label(s) for s in others)}.** Their rows appear "
+                     "in the ablation tables and the `queries` table without the papers' numbers (the papers ran "
+                     "NAS-Bench-101 and -201 only), and the verdicts judge a claim on them when the runs its "
+                     "comparison needs are there: each claim's rows (`docs/report.md`), at the same budget and "
+                     "seeds as the row they are compared with.\n")
     verdicts = verdict_table(df, labelled)
     verdicts.to_csv(out / "verdicts.csv", index=False, lineterminator="\n")
     bar.step("verdicts")
