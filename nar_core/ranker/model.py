@@ -260,6 +260,11 @@ class RankerOutput:
     tier_logits: torch.Tensor | None      # (B, T) pre-softmax tier logits (Eq. 11 / 13); tier 0 = best
     latency: torch.Tensor | None          # (B,) latency prediction in the normalised units (Eq. 10)
 
+    def map(self, fn) -> "RankerOutput":
+        """``fn`` applied to every field present (adding or dropping the run axis)."""
+        return RankerOutput(*(None if v is None else fn(v)
+                              for v in (self.score, self.feature, self.tier_logits, self.latency)))
+
 
 class NARanker(nn.Module):
     """NAR / NARQ2T ranker over feature tensors of shape ``(B, N, P, P)``.
@@ -453,7 +458,7 @@ class NARanker(nn.Module):
         latency = self.latency_head(pooled).squeeze(-1) if self.latency_head is not None else None
         logits = self.classify(feature) if (with_tiers and self.tier_mode is not None) else None
         out = RankerOutput(score=score, feature=feature, tier_logits=logits, latency=latency)
-        return _drop_run_axis(out) if single else out
+        return out.map(lambda v: v.squeeze(0)) if single else out
 
     # --- NAR running means (Eq. 13) -----------------------------------------------------------
     @torch.no_grad()
@@ -489,7 +494,3 @@ class NARanker(nn.Module):
             emb[seen] = updated[seen]
             cnt.copy_(new_counts)
 
-
-def _drop_run_axis(out: RankerOutput) -> RankerOutput:
-    return RankerOutput(*(None if v is None else v.squeeze(0)
-                          for v in (out.score, out.feature, out.tier_logits, out.latency)))

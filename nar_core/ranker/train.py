@@ -35,7 +35,7 @@ from ..config import CHOICES, ExperimentConfig
 from ..tiers import TierStatistics
 from .losses import latency_loss, pairwise_ranking_loss, tier_labels, tier_loss
 from .metrics import kendall_tau
-from .model import NARanker, RankerOutput
+from .model import NARanker
 from .precision import autocast
 
 
@@ -218,9 +218,8 @@ def train_rankers(
                     xb = x_all[run_axis, idx]
                     with autocast(settings.precision, device):
                         out = model(xb if R > 1 else xb[0], with_tiers=with_tiers)
-                    if out.score.dim() == 1:  # a one-run model without the run axis (the ConvNet)
-                        out = RankerOutput(*(None if v is None else v.unsqueeze(0)
-                                             for v in (out.score, out.feature, out.tier_logits, out.latency)))
+                    if R == 1:  # a one-run model takes and returns tensors without the run axis
+                        out = out.map(lambda v: v.unsqueeze(0))
                     # losses in float32 whatever the forward pass ran in, one per run, summed
                     losses = []
                     for r in range(R):
@@ -235,8 +234,7 @@ def train_rankers(
                     (losses[0] if R == 1 else torch.stack(losses).sum()).backward()
                     opt.step()
                     sched.step()
-                    model.update_tier_embeddings(out.feature if R > 1 else out.feature[0],
-                                                 labels if R > 1 else labels[0])  # Eq. 13 by ground truth (NAR)
+                    model.update_tier_embeddings(out.feature, labels)  # Eq. 13 by ground truth (NAR)
                     steps += 1
                     rows = idx.cpu().numpy()
                     for r in range(R):
