@@ -119,7 +119,8 @@ def _name(ablation: Ablation, row: dict[str, Any]) -> str:
     values (text values alone, numbers after their key), safe as a folder and file name."""
     parts = [ablation.name]
     for key, value in row.items():
-        parts.append(str(value) if isinstance(value, str) else f"{key}{value:g}")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        parts.append(f"{key}{value:g}" if number else str(value))
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", ".".join(parts))
 
 
