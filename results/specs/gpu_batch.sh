@@ -13,6 +13,12 @@
 # under its lock file) and OUT/logs/<name>_s<seed>.log; OUT/runs.tgz holds both at the end.
 # DEV=cpu runs the same list on the CPU. Before the jobs: the ranker step on the GPU and on one
 # CPU thread (benchmarks/ranker_step.py); SKIPBENCH=1 leaves it out.
+# The seed column may be a range (0-19, as results/specs/make_jobs.py writes it): one `nar run`
+# per line then, and PACK=N (default 1) trains its seeds N at a time as one packed model
+# (`nar run --pack`: each seed's row is the row it gets alone). Memory grows with the pack: NAR
+# takes about 0.7 GB per packed run at batch 50 (NARQ2T about a twentieth; docs/throughput.md),
+# so PAR x PACK NAR runs must fit the GPU. A line may also carry --space and --preset (a --space
+# there overrides the nb201 below).
 set -u
 JOBS=${1:?usage: gpu_batch.sh JOBS.tsv}
 T0=$(date +%s); DEADLINE=$((T0 + ${BUDGET_S:-535})); P=${PAR:-15}; DEV=${DEV:-cuda}
@@ -29,7 +35,7 @@ job() {  # name dataset method seed total-queries [--set ...]
   local left=$((DEADLINE - $(date +%s))); [ $left -gt 20 ] || { echo "skip $name $seed"; return 1; }
   local t=$(date +%s)
   timeout -k 15 -s INT $left python3 -m nar_core.cli run --space nb201 --dataset "$ds" --method "$method" --seeds "$seed" \
-    --budget "$b" --set num_threads=1 "$@" --device "$DEV" --no-progress --out "$OUT/runs/$name" > "$OUT/logs/${name}_s$seed.log" 2>&1
+    --pack "${PACK:-1}" --budget "$b" --set num_threads=1 "$@" --device "$DEV" --no-progress --out "$OUT/runs/$name" > "$OUT/logs/${name}_s$seed.log" 2>&1
   local rc=$?
   echo "$name seed $seed rc $rc $(( $(date +%s) - t )) s (at $(( $(date +%s) - T0 )) s)"
   return $rc

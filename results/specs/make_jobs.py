@@ -1,0 +1,238 @@
+#!/usr/bin/env python
+"""The job list of every ablation row the claims compare, for `results/specs/gpu_batch.sh`.
+
+    PYTHONPATH=. .venv/bin/python results/specs/make_jobs.py --out results/specs/issue19_nb201_cifar10_q150.tsv
+    OUT=gpu_out PAR=15 PACK=4 bash results/specs/gpu_batch.sh results/specs/issue19_nb201_cifar10_q150.tsv
+
+The GPU machine has no Ray, so the sweeps' grid rows run there through `nar run`, one job line
+each: name, dataset, method, seeds, total queries (`--budget`), then the `--space` (when not
+nb201), `--preset` (when not the default) and `--set key=value` arguments that make `nar run` build exactly the config the sweep builds for that row
+(`SweepSpec.resolved(budget=, dataset=, space=)`, then `trial_config`). The overrides are the
+fields where the two differ: the row's own values, the spec's fixed settings and derived keys
+(tier_index follows num_tiers), whatever differs from what `nar run --budget` already sets. Each
+line is checked here by building its config the way `nar run` does: a list that would run
+anything else is never written.
+
+Which ablations: those of the registry (nar_core/ablations/registry.py) with claims that apply to
+the space and dataset (a claim naming another space or dataset, like lambda2 on CIFAR-100, does
+not), all their grid rows, on every seed of --seeds so that every comparison is paired. A config
+that several tables share (the default row is in most of them) is one line, named after the first
+ablation and row that uses it; the seeds of a line run as one `nar run` (`--pack` in
+gpu_batch.sh trains them as packed models, same rows).
+
+The list goes to stdout (or --out FILE); a count of lines and runs by method to stderr. Exit
+status 2 and one line naming the problem for a bad argument.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from nar_core.ablations.registry import ABLATIONS, Ablation
+from nar_core.budget import BUDGETS, SEPARATING_BUDGET
+from nar_core.cli_common import ArgumentParser, parse_seeds
+from nar_core.config import DEFAULT_PRESET, PRESETS, RUNTIME_FIELDS, ExperimentConfig, config_hash
+from nar_core.errors import ConfigError, NarError
+from nar_core.spaces import get_space, space_names
+from nar_core.sweep.cli import default_space
+
+PROG = "results/specs/make_jobs.py"
+#: the space gpu_batch.sh names before a line's own arguments (a later --space on the line wins)
+BATCH_SPACE = "nb201"
+# gpu_batch.sh turns tabs into spaces and hands each line to xargs, which splits on blanks and
+# reads quotes and backslashes: a value holding one would reach `nar run` as something else
+_UNSAFE = re.compile(r"[\s'\"\\]")
+
+
+@dataclass
+class Job:
+    """One line of the list: one config, every seed, and the (ablation, grid row) pairs it stands for."""
+
+    name: str
+    dataset: str
+    method: str
+    seeds: str
+    budget: int
+    extra: tuple[str, ...]
+    config_hash: str
+    rows: list[tuple[str, int]] = field(default_factory=list)
+
+    def line(self) -> str:
+        return "\t".join([self.name, self.dataset, self.method, self.seeds, str(self.budget), " ".join(self.extra)])
+
+
+def applies(ablation: Ablation, space: str, dataset: str) -> bool:
+    """An ablation whose claims judge runs of ``space`` / ``dataset`` (a claim with no space or
+    dataset judges any) and whose sweep runs there (a table key naming a space, rank_nb101, runs
+    only on that one)."""
+    named = default_space(ablation.key, ablation.sweep)
+    if named != space and named in str(ablation.key).split("_"):
+        return False
+    return any(c.space in ("", space) and c.dataset in ("", dataset) for c in ablation.claims)
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    """``0-19`` for a run of consecutive seeds, else ``0,3,5``: `nar run --seeds` reads both."""
+    seeds = list(seeds)
+    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def set_value(value: Any) -> str:
+    """A config value as `--set` writes it (read back as a YAML scalar, then coerced to the field's type)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    from nar_core.cli_run import add_parser
+
+    parser = argparse.ArgumentParser(prog="nar")
+    add_parser(parser.add_subparsers())
+    return parser
+
+
+def run_config(parser: argparse.ArgumentParser, dataset: str, method: str, seed: int, budget: int,
+               extra: Sequence[str]) -> ExperimentConfig:
+    """The config `nar run` builds from one job line, with gpu_batch.sh's own arguments around it
+    (its `--space nb201`, which a `--space` on the line overrides; its `--set num_threads=1` and
+    `--device` are runtime fields, outside the config hash)."""
+    from nar_core.cli_run import build_config
+
+    args = parser.parse_args(["run", "--space", BATCH_SPACE, "--dataset", dataset, "--method", method,
+                              "--seeds", str(seed), "--budget", str(budget), "--set", "num_threads=1", *extra,
+                              "--device", "cpu", "--out", "unused"])
+    return build_config(args)
+
+
+def _name(ablation: Ablation, row: dict[str, Any]) -> str:
+    """``tiers.num_tiers3.top_k5``, ``building_block.top_k1.convnet``: the ablation, then the row's
+    values (text values alone, numbers after their key), safe as a folder and file name."""
+    parts = [ablation.name]
+    for key, value in row.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        parts.append(f"{key}{value:g}" if number else str(value))
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", ".".join(parts))
+
+
+def make_jobs(*, budget: int = SEPARATING_BUDGET, space: str = "nb201", dataset: str = "cifar10",
+              seeds: Sequence[int] = tuple(range(20)), preset: str | None = None) -> tuple[list[Job], list[str]]:
+    """One :class:`Job` per distinct config over the grid rows of every ablation that :func:`applies`,
+    and a note for each such ablation the space cannot run (the latency head on nb101, which has no
+    latency labels: its claims cannot be judged there, so it is left out, not an error).
+
+    Raises ConfigError for a budget, space, dataset or preset that does not exist, or when no
+    ablation with claims runs on the space and dataset; NarError when a line would not build its
+    row's config (a bug here, never a list that runs something else).
+    """
+    if budget not in BUDGETS:
+        raise ConfigError(f"--budget: no budget of {budget} queries; choose one of {', '.join(map(str, BUDGETS))}")
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"--preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    try:
+        dataset = get_space(space).canonical_dataset(dataset)
+    except NarError as exc:
+        raise ConfigError(f"--space {space} --dataset {dataset}: {exc}") from None
+    if not seeds:
+        raise ConfigError("--seeds: no seed; write e.g. 0-19")
+    parser = _run_parser()
+    jobs: dict[str, Job] = {}
+    chosen = [a for a in ABLATIONS.values() if applies(a, space, dataset)]
+    if not chosen:
+        raise ConfigError(f"no ablation with claims runs on {space} {dataset}; claims name "
+                          + ", ".join(sorted({f"{c.space or 'any space'} {c.dataset or 'any dataset'}"
+                                              for a in ABLATIONS.values() for c in a.claims})))
+    skipped: list[str] = []
+    for ablation in chosen:
+        try:
+            spec = ablation.sweep.resolved(budget=budget, dataset=dataset, space=space, preset=preset)
+        except ConfigError as exc:
+            skipped.append(f"{ablation.name} left out, its sweep does not run on {space} {dataset}: {exc}")
+            continue
+        for i, row in enumerate(spec.grid_rows()):
+            want = spec.trial_config(row, seed=seeds[0])
+            h = config_hash(want)
+            if h in jobs:
+                jobs[h].rows.append((ablation.name, i))
+                continue
+            # the --set overrides: every result-changing field where the sweep's config differs from
+            # what `nar run --budget` builds by itself for this method and dataset
+            pre = (() if space == BATCH_SPACE else ("--space", space)) + (
+                () if spec.preset == DEFAULT_PRESET else ("--preset", spec.preset))
+            base = run_config(parser, want.dataset, want.method, seeds[0], budget, pre).to_dict()
+            extra = list(pre)
+            for key, value in want.to_dict().items():
+                if key not in RUNTIME_FIELDS and value != base[key]:
+                    text = set_value(value)
+                    if _UNSAFE.search(text):
+                        raise NarError(f"{ablation.name} row {i}: {key}={text!r} cannot travel on a job line "
+                                       "(blank, quote or backslash); run this row with its sweep")
+                    extra += ["--set", f"{key}={text}"]
+            got = run_config(parser, want.dataset, want.method, seeds[0], budget, extra)
+            if config_hash(got) != h:
+                diff = sorted(k for k, v in got.to_dict().items() if k not in RUNTIME_FIELDS and v != want.to_dict()[k])
+                raise NarError(f"{ablation.name} row {i}: `nar run {' '.join(extra)}` builds another config "
+                               f"(differs in {', '.join(diff)}); fix {PROG}")
+            jobs[h] = Job(_name(ablation, row), want.dataset, want.method, seeds_text(seeds), budget, tuple(extra), h,
+                          [(ablation.name, i)])
+    names = Counter(j.name for j in jobs.values())
+    assert all(n == 1 for n in names.values()), names  # a name is one ablation and row: unique by construction
+    return list(jobs.values()), skipped
+
+
+def counts(jobs: Sequence[Job], n_seeds: int) -> str:
+    """Lines and runs by method (nar, narq2t, the others), as the summary on stderr."""
+    by = Counter(j.method if j.method in ("nar", "narq2t") else "others" for j in jobs)
+    parts = [f"{m} {by[m]} lines, {by[m] * n_seeds} runs" for m in ("nar", "narq2t", "others")]
+    return (f"{len(jobs)} lines (distinct configs) x {n_seeds} seeds = {len(jobs) * n_seeds} runs: "
+            + "; ".join(parts))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                       epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--budget", type=int, choices=tuple(BUDGETS), default=SEPARATING_BUDGET, metavar="QUERIES",
+                   help=f"total queries of the budget table, one of {', '.join(map(str, BUDGETS))} "
+                        f"(default {SEPARATING_BUDGET})")
+    p.add_argument("--space", choices=space_names(), default="nb201", help="search space (default nb201)")
+    p.add_argument("--dataset", default="cifar10", help="dataset of the space (default cifar10)")
+    p.add_argument("--seeds", default="0-19", help="seeds of every line, e.g. 0-19 or 0,3,5 (default 0-19)")
+    p.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                   help="settings every row starts from (default: each sweep's own, `default`)")
+    p.add_argument("--out", default=None, metavar="FILE", help="write the list here instead of stdout")
+    args = p.parse_args(argv)
+    try:
+        seeds = parse_seeds(args.seeds)
+        jobs, skipped = make_jobs(budget=args.budget, space=args.space, dataset=args.dataset, seeds=seeds, preset=args.preset)
+    except NarError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    for note in skipped:
+        print(f"{PROG}: note: {note}", file=sys.stderr)
+    text = "".join(j.line() + "\n" for j in jobs)
+    if args.out:
+        from nar_core.io import atomic_write_text
+
+        try:
+            atomic_write_text(Path(args.out), text)
+        except OSError as exc:
+            print(f"{PROG}: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    else:
+        sys.stdout.write(text)
+    print(f"{args.space} {args.dataset}, {args.budget} queries: {counts(jobs, len(seeds))}"
+          + (f"; written to {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
