@@ -334,8 +334,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-9 or 0,3,5 (default 0)")
     p.add_argument("--pack", type=positive_int, default=1, metavar="N",
                    help="train N seeds at a time as one packed model (the Transformer rankers; each seed's row "
-                        "is the row it gets alone, bit for bit on the CPU in fp32; each is written as its search "
-                        "ends). Fills a GPU that one run leaves idle; on a CPU it saves little (default 1)")
+                        "is the row it gets alone: bit for bit on the CPU in fp32 at one torch thread, --set "
+                        "num_threads=1; within rounding otherwise; each row is written as its search ends). Fills "
+                        "a GPU that one run leaves idle; on a CPU it saves nothing (default 1)")
     p.add_argument("--data", default=None, help="benchmark data file or directory (default: $NAR_DATA, else ../shared/data, else the NAS-Bench-201 table shipped with the package)")
     p.add_argument("--out", required=True, help="output directory (results.csv, results.parquet, summary.csv)")
     p.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,

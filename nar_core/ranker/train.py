@@ -188,10 +188,11 @@ def train_rankers(
         if hasattr(model, "set_noise"):
             model.set_noise([torch.Generator(device=device).manual_seed(s) for s in seeds])
         model.to(device).train()
-        # the fused kernel (one pass over each tensor): a quarter of the optimiser's time on one CPU
-        # thread, the same update up to rounding (benchmarks/throughput.py)
+        # fused on CUDA (one kernel per tensor instead of many). Not on the CPU: there the fused
+        # kernel rounds a tensor's vectorised part and its tail differently, so a run's slice of a
+        # packed weight would be updated unlike the same run alone (docs/throughput.md)
         opt = torch.optim.AdamW(model.parameters(), lr=1.0, betas=settings.betas, eps=settings.eps,
-                                weight_decay=settings.weight_decay, fused=device.type in ("cpu", "cuda"))
+                                weight_decay=settings.weight_decay, fused=device.type == "cuda")
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda i: transformer_lr(i + 1, _d_model(model), settings.warmup_steps, settings.lr_scale))
         history: list[list[dict[str, float]]] = [[] for _ in range(R)]

@@ -132,7 +132,11 @@ def sweep_main(specs: SweepSpec | Mapping[str, SweepSpec], argv: Sequence[str] |
     """Entry point of a ``sweeps/*.py`` script: parse, validate, run, print the summary; returns the exit status."""
     if isinstance(specs, SweepSpec):
         specs = {specs.name: specs}
-    parser = build_parser(specs, prog=prog, description=description)
+    try:
+        parser = build_parser(specs, prog=prog, description=description)  # lists the spaces: NAR_SPACES read here
+    except NarError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
