@@ -491,7 +491,7 @@ def _train_rankers(runs: list[_Run], preps: list[_Prepared], progress: bool) -> 
 def _search_ranker(run: _Run, prep: _Prepared, tr, progress: bool):
     """Held-out health, then the tier-guided search, of one trained ranker: (outcome, extra, seconds)."""
     config, bench, space, ds, log = run.config, run.bench, run.space, run.ds, run.log
-    queries, device, val_col, sel_col = run.queries, run.device, run.val_col, run.sel_col
+    queries, val_col, sel_col = run.queries, run.val_col, run.sel_col
     _, _, sampler_ss, _, eval_ss = run.streams
     rows, encode_rows, model, use_lat, lat_col = prep.rows, prep.encode_rows, tr.model, prep.use_lat, prep.lat_col
     has_tiers = config.method in ("narq2t", "nar")

@@ -14,7 +14,6 @@ All state lives on the instance, so trials sharing an actor (``reuse_actors``) n
 """
 from __future__ import annotations
 
-import json
 import os
 import socket
 from typing import Any, Iterator, Mapping
