@@ -94,7 +94,7 @@ def gpu_utilisation() -> str:
 
 
 def separate_processes(n: int, mode: str, device: str, steps: int, threads: int) -> float:
-    """Run-steps per second of ``n`` processes each training one run (started together)."""
+    """(run-steps per second, wall seconds) of ``n`` processes each training one run, started together."""
     code = ("import sys, json, torch; sys.path.insert(0, %r); torch.set_num_threads(%d);"
             "from benchmarks.throughput import step_ms;"
             "print(json.dumps(step_ms(%r, torch.device(%r), %d)[0]))") % (

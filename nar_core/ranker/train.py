@@ -116,13 +116,8 @@ def predict(model: NARanker, x: torch.Tensor, batch_size: int = 1024, with_tiers
     return cat(scores), cat(logits), cat(lat)
 
 
-def evaluate(model: NARanker, data: TrainData, num_tiers: int, precision: str = "fp32") -> dict[str, float]:
-    """Kendall tau of the score and tier accuracy (tiers by ground truth over the whole split)."""
-    scores, logits, _ = predict(model, data.x, precision=precision)
-    return _split_metrics(scores, logits, data.y, num_tiers)
-
-
 def _split_metrics(scores: np.ndarray, logits: np.ndarray | None, y: np.ndarray, num_tiers: int) -> dict[str, float]:
+    """Kendall tau of the score and tier accuracy (tiers by ground truth over the whole split)."""
     out = {"tau": kendall_tau(scores, y)}
     if logits is not None:
         labels = tier_labels(torch.as_tensor(y), num_tiers).numpy()
@@ -237,14 +232,15 @@ def train_rankers(
                     sched.step()
                     model.update_tier_embeddings(out.feature, labels)  # Eq. 13 by ground truth (NAR)
                     steps += 1
-                    rows = idx.cpu().numpy()
+                    # one transfer per step for the whole pack, not one per run (each waits on a GPU)
+                    rows, labels_np = idx.cpu().numpy(), labels.cpu().numpy()
+                    step_losses = torch.stack([v.detach() for v in losses]).tolist()
                     for r in range(R):
-                        total[r] += float(losses[r].detach())
+                        total[r] += step_losses[r]
                         if stats[r] is not None:
                             t0 = time.perf_counter()
                             tr = trains[r]
-                            stats[r].update(tr.flops[rows[r]], tr.params[rows[r]], tr.ops[rows[r]],
-                                            labels[r].cpu().numpy(), epoch,
+                            stats[r].update(tr.flops[rows[r]], tr.params[rows[r]], tr.ops[rows[r]], labels_np[r], epoch,
                                             sizes=tr.sizes[rows[r]] if tr.sizes is not None else None)
                             stats_seconds[r] += time.perf_counter() - t0
                 recs = [{"epoch": epoch, "loss": total[r] / max(steps, 1), "lr": sched.get_last_lr()[0]}
@@ -253,6 +249,7 @@ def train_rankers(
                     scores, logits, _ = predict(model, x_val if R > 1 else x_val[0], precision=settings.precision)
                     if R == 1:
                         scores, logits = scores[None], None if logits is None else logits[None]
+                    state = _run_state(model)
                     for r in range(R):
                         recs[r].update(_split_metrics(scores[r], None if logits is None else logits[r],
                                                       vals[r].y, T))
@@ -260,7 +257,7 @@ def train_rankers(
                         if settings.select_best_epoch and key > best_key[r]:
                             best_key[r], best_epoch[r] = key, epoch
                             with torch.no_grad():
-                                best_state[r] = {k: v[r].clone() for k, v in _run_state(model).items()}
+                                best_state[r] = {k: v[r].clone() for k, v in state.items()}
                 for r in range(R):
                     history[r].append(recs[r])
                 log.debug("epoch %d %s", epoch, recs if R > 1 else recs[0])
@@ -288,7 +285,7 @@ def _run_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Every weight and buffer of ``model`` with a leading run axis (a one-run model without one
     gets it as a view), by state-dict name."""
     if isinstance(model, NARanker):
-        return {k: v for k, v in model.state_dict(keep_vars=True).items()}
+        return dict(model.state_dict(keep_vars=True))
     return {k: v.unsqueeze(0) for k, v in model.state_dict(keep_vars=True).items()}
 
 
