@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from .benchmarks.base import Benchmark
+from .budget import total_queries
 from .config import ENCODING_ATTRIBUTES, SETTINGS_VERSION, ExperimentConfig, config_hash
 from .errors import ConfigError, NarError
 from .ranker.convnet import ConvNetRanker
@@ -291,9 +292,9 @@ def _run_group(configs: list[ExperimentConfig], benchmark: Benchmark | None, *, 
     if config.method not in RANKER_METHODS:
         t_search = time.perf_counter()
         _, _, _, search_ss, _ = run0.streams
-        budget = config.train_size + config.val_size + config.search_iterations * config.top_k
-        curve_points = [config.train_size + config.val_size + (i + 1) * config.top_k
-                        for i in range(config.search_iterations)]
+        budget = total_queries(config.to_dict())  # the budget table's count: labelled cells + T x top-k
+        labelled = config.train_size + config.val_size
+        curve_points = [labelled + (i + 1) * config.top_k for i in range(config.search_iterations)]
         if config.method == "random_search":
             outcome = random_search(run0.bench, run0.queries, np.random.default_rng(search_ss), budget,
                                     val_column=run0.val_col, select_column=run0.sel_col, curve_points=curve_points)
