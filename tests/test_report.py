@@ -418,6 +418,45 @@ def test_superseded_rows_are_shown_but_never_judged(tmp_path: Path):
         ("reproduced", "default", "5")] * 2
 
 
+def _commits(n: int) -> list[str]:
+    """The code versions of this checkout's last ``n`` commits, oldest first (skips without git history)."""
+    out = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-list", "--max-count", str(n), "HEAD"],
+                         capture_output=True, text=True)
+    shas = out.stdout.split()
+    if out.returncode != 0 or len(shas) < n:
+        pytest.skip(f"needs a git checkout with {n} commits to order code versions by")
+    return [f"0.2.0+g{s[:8]}" for s in reversed(shas)]
+
+
+def test_a_rerun_at_newer_code_supersedes_the_older_rows(tmp_path: Path):
+    """One config and seed at two code versions are two runs (no duplicate error although they
+    disagree); the newer commit's rows are judged, the older ones shown as history, never judged;
+    versions the repository cannot order are an error naming the files, not a choice by file order."""
+    older, newer = _commits(2)
+    def at(code, rows, drop=()):
+        return [{**{k: v for k, v in r.items() if k not in drop}, "code_version": code} for r in rows]
+    # the older rows predate the precision column (they ran in fp32): the same config as the newer ones
+    rows = at(older, _rows(accs=LO) + _rows(rank_loss_factor=0.0, accs=HI), drop=("precision",))  # would refute
+    rows += at(newer, _rows(accs=HI) + _rows(rank_loss_factor=0.0, accs=LO) + _rows(cls_loss_factor=0.0, accs=MID))
+    res = _load(tmp_path, rows)
+    short = older.split("+g")[1]
+    assert res["ours_settings"].tolist() == [f"default, code {short} (superseded)"] * 10 + ["default"] * 15
+    assert res["_superseded"].tolist() == [True] * 10 + [False] * 15
+    lines = _verdicts(res, "losses")
+    assert [(v["verdict"], v["settings"], v["code"], v["seeds"]) for v in lines] == [
+        ("reproduced", "default", newer, "5")] * 2
+    files = A.aggregation.superseded_files(res)
+    assert files.to_dict("records") == [{"file": "r.csv", "rows": 10, "settings_version": str(SETTINGS_VERSION),
+                                         "superseded by": f"a re-run at code {newer.split('+g')[1]}"}]
+    # the same config at the newer code and at a commit this repository lacks: no order, an error
+    rows = at("0.2.0+gdeadbeef", _rows(accs=LO)) + at(newer, _rows(accs=HI))
+    with pytest.raises(DataError, match=r"deadbeef.*cannot order.*move the rows of the older code out"):
+        _load(tmp_path, rows)
+    # one code version: disagreeing rows of one run are still refused
+    with pytest.raises(DuplicateRunError, match=f"code {re.escape(newer)}"):
+        _load(tmp_path, at(newer, _rows(accs=LO) + _rows(accs=HI)))
+
+
 @needs_paper
 def test_report_lists_superseded_files(tmp_path: Path):
     (tmp_path / "results").mkdir()

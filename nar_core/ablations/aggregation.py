@@ -50,6 +50,7 @@ from ..config import CHOICES, DEFAULT_PRESET, PRESETS, SETTINGS_VERSION, Experim
 from ..errors import DataError, NarError
 from ..io import RESULT_TEXT_COLUMNS
 from ..paths import PAPER_DIR_ENV
+from ..version import newest_code
 from ..budget import budget_of
 from .registry import (
     DATASET_LABEL, HELD_KNOBS, LOWER_IS_BETTER, METRICS, STRING_KNOBS, NoMatchingRowsError, TableSpec, col,
@@ -73,9 +74,10 @@ PAPER_DATASET = "cifar10"
 BUDGET_COLUMNS = ("train_size", "val_size", "epochs", "search_iterations")
 # Config columns that do not change the result (where it ran, where the data was).
 _NOT_IDENTITY = frozenset({"data_dir", "device", "num_threads"})
-#: what a run is keyed by, beside its config: where and how it computed, and which code (settings
-#: version) produced it. Two rows of one key are one run; a comparison never mixes keys' devices.
-RUN_KEY = ("_device", "_precision", "settings_version", "_data")
+#: what a run is keyed by, beside its config: where and how it computed, on which data, and which
+#: code produced it (settings version and code version). Two rows of one key are one run; a
+#: comparison never mixes devices, precisions or code versions.
+RUN_KEY = ("_device", "_precision", "settings_version", "_data", "_code")
 #: the value of ``precision`` for rows without the column (every run before it existed was fp32)
 DEFAULT_PRECISION = "fp32"
 #: metrics two rows of one run must agree on (else :class:`DuplicateRunError`)
@@ -184,9 +186,14 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     device = str_col(col_or(df, "device", "cpu")).replace("", "cpu")
     df["_device"] = device.str.replace(r"^cuda(:\d+)?$", "cuda", regex=True)
     df["_precision"] = str_col(col_or(df, "precision", DEFAULT_PRECISION)).replace("", DEFAULT_PRECISION)
+    if "precision" in df.columns:  # a row from before the column ran in fp32: the same config as a row saying so
+        df["precision"] = df["_precision"]
     # the data a run read (Benchmark.fingerprint): one config and seed on two benchmark files (the
     # full NB101 and its 2,500-cell subset) are two runs, never pooled or paired
     df["_data"] = str_col(col_or(df, "data_fingerprint", "")).str.slice(0, 8)
+    # the code that produced the row (nar_core.version.code_version): a re-run at a newer commit
+    # is another run, and supersedes the older one (:func:`_rerun_of`)
+    df["_code"] = str_col(col_or(df, "code_version", ""))
     for m in METRICS:
         if m in df.columns:
             df[m] = pd.to_numeric(df[m], errors="coerce")
@@ -224,7 +231,8 @@ def _one_row_per_run(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
                     raise DuplicateRunError(
                         first["_file"], f"row {first['_row']} and {other['_file']} row {other['_row']} are the same run "
                         f"({cfg}, seed {first['seed']}, device {first['_device']}, precision {first['_precision']}, "
-                        f"settings_version {_version_text(first['settings_version'])}) but disagree: {what}. A run is "
+                        f"settings_version {_version_text(first['settings_version'])}, code {first['_code'] or 'unrecorded'}) "
+                        f"but disagree: {what}. A run is "
                         f"a pure function of these, so one of the two rows is wrong or stale: remove it (no row is "
                         f"chosen by file order)")
     return df[~df.duplicated(subset=key, keep="first").to_numpy(bool)].reset_index(drop=True)
@@ -285,6 +293,14 @@ def _tag(df: pd.DataFrame) -> pd.DataFrame:
     df["_superseded"] = superseded_mask(df)
     df["_health"] = health_of(df)
     df["ours_settings"] = settings_of(df)
+    # a config re-run at a newer code version: its older rows are history, labelled apart in the
+    # tables (never averaged with the re-run or with rows of an older settings version), never judged
+    df["_rerun"] = _rerun_of(df)
+    old = (df["_rerun"] != "").to_numpy(bool)
+    if old.any():
+        df.loc[old, "ours_settings"] = [f"{s}, code {_short(c)} (superseded)" for s, c in
+                                        zip(df.loc[old, "ours_settings"], df.loc[old, "_code"])]
+        df.loc[old, "_superseded"] = True
     defaults = held_defaults(df)  # once per load: every table and claim filters on them
     for k in HELD_KNOBS:
         df[f"_held_{k}"] = defaults[k]
@@ -305,6 +321,41 @@ def superseded_mask(df: pd.DataFrame) -> pd.Series:
     return ~(version >= SETTINGS_VERSION)  # NaN: no version, superseded
 
 
+def _short(code: str) -> str:
+    """A code version as a reader scans it: the commit (``06ac28c4``), else the version as written."""
+    _, _, local = str(code).partition("+g")
+    return local or str(code) or "unrecorded"
+
+
+def _rerun_of(df: pd.DataFrame) -> pd.Series:
+    """For each row of the current settings version whose config (with its device, precision and
+    data) was also run at a newer code version: that newer version; ``""`` for every other row.
+
+    Code versions are ordered by their commits' times in this repository
+    (:func:`nar_core.version.newest_code`); versions that cannot be ordered are a
+    :class:`~nar_core.errors.DataError` naming the files, never a choice by file order."""
+    out = pd.Series("", index=df.index, dtype=object)
+    cur = df[~df["_superseded"].to_numpy(bool)]
+    if cur.empty:
+        return out
+    key = [c for c in config_columns(cur) if c != "seed"] + [k for k in RUN_KEY if k != "_code"]
+    codes = cur.groupby(key, dropna=False, sort=False)["_code"].transform("nunique")
+    several = cur[(codes > 1).to_numpy(bool)]
+    for _, g in several.groupby(key, dropna=False, sort=False):
+        versions = sorted(set(g["_code"]))
+        newest = newest_code(versions, str(_REPO_ROOT))
+        if newest is None:
+            files = ", ".join(sorted(set(g["_file"])))
+            raise DataError(g["_file"].iloc[0], (
+                f"one config (config {g['config_hash'].iloc[0] if 'config_hash' in g else '?'}) was run at code versions "
+                f"{', '.join(v or 'unrecorded' for v in versions)} (in {files}), which this repository cannot order "
+                f"(a commit it lacks, an unrecorded or a .dirty version): move the rows of the older code out of the "
+                f"results folder (no row is chosen by file order)"))
+        older = g.index[(g["_code"] != newest).to_numpy(bool)]
+        out.loc[older] = newest
+    return out
+
+
 def health_of(df: pd.DataFrame) -> pd.Series:
     """Each row's ``health`` as text: ``ok``, the flags (``"; "``-joined), or ``""`` where none was
     recorded (no ``health`` column, or a method without a ranker)."""
@@ -322,8 +373,9 @@ def flags_of(health: pd.Series) -> pd.Series:
 
 def superseded_files(df: pd.DataFrame) -> pd.DataFrame:
     """The superseded rows per file: ``file``, ``rows``, ``settings_version`` (``1 (none)`` where
-    the file has no such column), in file order."""
-    columns = ["file", "rows", "settings_version"]
+    the file has no such column) and ``superseded by`` (the settings version, or the newer code
+    version its config was re-run at), in file order."""
+    columns = ["file", "rows", "settings_version", "superseded by"]
     if df.empty:
         return pd.DataFrame(columns=columns)
     old = df[superseded_mask(df).to_numpy(bool)]
@@ -333,8 +385,10 @@ def superseded_files(df: pd.DataFrame) -> pd.DataFrame:
     version = (pd.to_numeric(old["settings_version"], errors="coerce") if "settings_version" in old.columns
                else pd.Series(np.nan, index=old.index))
     label = [f"{int(v)}" if not pd.isna(v) else "1 (none)" for v in version]
-    out = (pd.DataFrame({"file": file.astype(str).to_numpy(), "settings_version": label})
-           .groupby(["file", "settings_version"], sort=True).size().rename("rows").reset_index())
+    rerun = old["_rerun"] if "_rerun" in old.columns else pd.Series("", index=old.index)
+    why = [f"a re-run at code {_short(r)}" if r else f"settings version {SETTINGS_VERSION}" for r in rerun]
+    out = (pd.DataFrame({"file": file.astype(str).to_numpy(), "settings_version": label, "superseded by": why})
+           .groupby(["file", "settings_version", "superseded by"], sort=True).size().rename("rows").reset_index())
     return out[columns]
 
 
@@ -504,7 +558,8 @@ def labelled_rows(spec: TableSpec | str, results: pd.DataFrame, loose: bool = Fa
     for c in ("seed", "space", "dataset", "method", "rank_loss_factor", "found_key"):
         if c in rows.columns:
             out[f"_{c}"] = rows[c]
-    for c in ("_bench", "_budget_row", "_version", "_device", "_precision", "_data", "_file", "_row"):
+    for c in ("_bench", "_budget_row", "_version", "_device", "_precision", "_data", "_code", "_superseded",
+              "_file", "_row"):
         if c in rows.columns:
             out[c] = rows[c]
     out["_health"] = health_of(rows)

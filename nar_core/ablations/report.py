@@ -86,7 +86,7 @@ def _verdict_section(verdicts: pd.DataFrame, superseded: int = 0) -> str:
              f"{sizes.get(proto, 0)} tests" for proto in protos]
     text = "## Verdicts\n\n" + "\n".join(lines) + "\n"
     if superseded:
-        text += (f"\n{superseded} superseded result rows (an older settings version) are left out of every verdict: "
+        text += (f"\n{superseded} superseded result rows (an older settings or code version) are left out of every verdict: "
                  f"see [Superseded results](#superseded-results).\n")
     text += f"""
 **How a claim is judged.** Within each group of rows run on the same benchmark and device (`run on`;
@@ -126,7 +126,7 @@ in `flagged`.
     text += markdown(shown.astype(object).fillna(""))
     pairs = verdicts[verdicts["B"] != ""]
     if not pairs.empty:
-        cols = ["text", "run on", "budget", "settings", "within", "protocol", "A", "B", "seeds", "queries", "diff",
+        cols = ["text", "run on", "budget", "settings", "code", "within", "protocol", "A", "B", "seeds", "queries", "diff",
                 "ci95 t", "ci95 boot", "ci90 t", "p", "mde", "test", "holm p", "verdict", "same cell", "flagged"]
         detail = pairs[cols].rename(columns={"text": "claim", "diff": "diff (A - B)", "ci95 t": "95% t",
                                              "ci95 boot": "95% bootstrap", "ci90 t": "90% t (non-inferiority)"})
@@ -140,15 +140,24 @@ def _superseded_section(df: pd.DataFrame) -> str:
     files = superseded_files(df)
     if files.empty:
         return ""
-    return (
-        "## Superseded results\n\n"
-        f"{int(files['rows'].sum())} result rows in {files['file'].nunique()} files predate issue 17, which made the "
-        f"authors' code the default (settings version {SETTINGS_VERSION}; a row without a `settings_version` column is "
-        f"version 1). The presets changed meaning since, so these rows follow none of today's: their settings read "
-        f"`{SUPERSEDED}`. The tables show them as history; no verdict uses them. They will be re-run. `rows`: the "
-        f"rows read from the file (finished runs, a run repeated in an earlier file counted there).\n\n"
-        + markdown(files)
-    )
+    rerun = files["superseded by"].str.startswith("a re-run")
+    text = "## Superseded results\n\n"
+    if (~rerun).any():
+        old = files[~rerun]
+        text += (
+            f"{int(old['rows'].sum())} result rows in {old['file'].nunique()} files predate issue 17, which made the "
+            f"authors' code the default (settings version {SETTINGS_VERSION}; a row without a `settings_version` column "
+            f"is version 1). The presets changed meaning since, so these rows follow none of today's: their settings "
+            f"read `{SUPERSEDED}`. The tables show them as history; no verdict uses them. They will be re-run.\n\n")
+    if rerun.any():
+        new = files[rerun]
+        text += (
+            f"{int(new['rows'].sum())} result rows in {new['file'].nunique()} files were re-run at a newer code version "
+            f"(`code_version`, ordered by the commits' times in this repository): each config is judged at the newest "
+            f"code it ran at, never mixing code versions. The older rows show in the tables as history, their settings "
+            f"reading `<preset>, code <commit> (superseded)`; no verdict uses them.\n\n")
+    return text + ("`rows`: the rows read from the file (finished runs, a run repeated in an earlier file counted "
+                   "there).\n\n" + markdown(files))
 
 
 def _untabled_section(df: pd.DataFrame, labelled: dict) -> str:

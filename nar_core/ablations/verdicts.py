@@ -67,13 +67,13 @@ BOOT_SEED = 20_240_719
 #: (protocol, metric) judged for a claim on ``test_acc``; another metric is judged alone
 PROTOCOLS = (("test-pick", "test_acc"), ("val-pick", "test_acc_valpick"))
 #: the columns a verdict line groups by: benchmark and device, budget-table row, settings, code version
-VERDICT_GROUP = ("ours_bench", "_budget_row", "ours_settings", "_version", "_data")
+VERDICT_GROUP = ("ours_bench", "_budget_row", "ours_settings", "_version", "_data", "_code")
 TEST = ("paired t-test on common seeds (two-sided, 95% t and bootstrap intervals) for \"A beats B\"; "
         f"non-inferiority at a margin of {MARGIN} points (one-sided alpha 0.05, 90% interval) for \"B does not "
         f"beat A\"; Holm-adjusted across every test of the report, alpha {ALPHA}")
 
 VERDICTS = ("reproduced", "refuted", "inconclusive", "not run")
-COLUMNS = ["claim", "text", "table", "kind", "run on", "budget", "settings", "within", "protocol", "metric",
+COLUMNS = ["claim", "text", "table", "kind", "run on", "budget", "settings", "code", "within", "protocol", "metric",
            "A", "B", "seeds", "queries", "mean A", "mean B", "diff", "ci95 t", "ci95 boot", "ci90 t", "p", "mde",
            "test", "test p", "holm p", "verdict", "same cell", "flagged", "detail"]
 
@@ -377,11 +377,12 @@ def _claim_lines(claim: Claim, results: pd.DataFrame | None, labelled: dict | No
     if claim.space:
         rows = rows[(rows["_space"] == claim.space) & (rows["_dataset"] == claim.dataset)]
     detail = "no results of the compared rows"
-    old = (rows["ours_settings"] == SUPERSEDED).to_numpy(bool)
-    if old.any():  # an older settings version: history in the tables, never a verdict
+    old = (rows["_superseded"].astype(bool) if "_superseded" in rows.columns
+           else rows["ours_settings"] == SUPERSEDED).to_numpy(bool)
+    if old.any():  # an older settings or code version: history in the tables, never a verdict
         rows = rows[~old]
         detail = (f"no current results of the compared rows: {int(old.sum())} superseded rows of the table "
-                  f"(an older settings version) left out, to be re-run")
+                  f"(an older settings or code version) left out, to be re-run")
     open_keys = _within(claim, spec)
     by = list(VERDICT_GROUP) + open_keys
     out: list[dict] = []
@@ -401,7 +402,7 @@ def _claim_lines(claim: Claim, results: pd.DataFrame | None, labelled: dict | No
         for s in [a_sel, *b_sels]:
             in_claim |= _mask(all_rows, s).to_numpy(bool)
         head = {**base, "run on": group["ours_bench"], "budget": group["_budget_row"], "settings": group["ours_settings"],
-                "within": _label({k: group[k] for k in open_keys}), "flagged": flagged_note(all_rows[bad & in_claim])}
+                "code": group["_code"] or "unrecorded", "within": _label({k: group[k] for k in open_keys}), "flagged": flagged_note(all_rows[bad & in_claim])}
         gid = f"{claim.name}|" + "|".join(str(v) for v in gkey)
         for proto, metric in protocols(claim):
             out += _group_lines(claim, g, a_sel, b_sels, {**blank, **head, "protocol": proto, "metric": metric}, gid)
@@ -482,7 +483,7 @@ def family_sizes(verdicts: pd.DataFrame) -> dict[str, int]:
     judged = verdicts[verdicts["test"] != ""]
     out = {}
     for proto, g in judged.groupby("protocol", sort=False):
-        groups = g[g["test"] == "group"].drop_duplicates(["claim", "run on", "budget", "settings", "within"])
+        groups = g[g["test"] == "group"].drop_duplicates(["claim", "run on", "budget", "settings", "code", "within"])
         out[proto] = len(groups) + int((g["test"] != "group").sum())
     return out
 
@@ -490,7 +491,7 @@ def family_sizes(verdicts: pd.DataFrame) -> dict[str, int]:
 def summary(verdicts: pd.DataFrame) -> pd.DataFrame:
     """One line per claim group: its verdict under each protocol side by side (a partial group
     reads ``partial: 1 reproduced, 1 not run``), with the Holm p of a group test."""
-    keys = ["claim", "text", "table", "run on", "budget", "settings", "within"]
+    keys = ["claim", "text", "table", "run on", "budget", "settings", "code", "within"]
     protos = list(dict.fromkeys(verdicts["protocol"]))
     rows = []
     for key, g in verdicts.groupby(keys, sort=False):
