@@ -175,3 +175,42 @@ def test_a_packed_training_updates_each_run_as_the_run_alone():
         train_rankers(alone, [datas[r]], None, settings, seeds=[seed], collect_stats=False)
         for (name, a), b in zip(alone.state_dict().items(), runs[r].model.state_dict().values()):
             assert torch.equal(a, b), (seed, name)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_run_linear_gradients_are_autograds_own(bias):
+    """RunLinear's hand-written backward (the weight's gradient in the weight's layout, issue 18)
+    gives the very numbers autograd's bmm gives, on the CPU in fp32; under bf16 autocast each
+    gradient comes back in its input's dtype, close to autograd's."""
+    from nar_core.ranker.model import RunLinear
+
+    torch.manual_seed(0)
+    lin = RunLinear(3, 40, 24, bias=bias)
+    for r in range(3):
+        lin.reset_run(r, torch.Generator().manual_seed(r))
+    x = torch.randn(3, 7, 5, 40, requires_grad=True)
+    g = torch.randn(3, 7, 5, 24)
+
+    def reference(x):
+        h = x.reshape(3, -1, 40)
+        y = torch.bmm(h, lin.weight.transpose(1, 2))
+        return (y if lin.bias is None else y + lin.bias.unsqueeze(1)).reshape(3, 7, 5, 24)
+
+    grads = []
+    for f in (lin, reference):
+        x.grad, lin.weight.grad = None, None
+        if lin.bias is not None:
+            lin.bias.grad = None
+        y = f(x)
+        y.backward(g)
+        grads.append([y.detach(), x.grad, lin.weight.grad] + ([lin.bias.grad] if bias else []))
+    for ours, theirs in zip(*grads):
+        assert torch.allclose(ours, theirs, rtol=1e-6, atol=1e-6)
+    assert torch.equal(grads[0][2], grads[1][2])  # the weight's gradient: the same products
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = lin(x)
+    assert y.dtype == torch.bfloat16
+    x.grad, lin.weight.grad = None, None
+    y.float().backward(g)
+    assert x.grad.dtype == torch.float32 and lin.weight.grad.dtype == torch.float32
+    assert torch.allclose(lin.weight.grad, grads[1][2], rtol=0.05, atol=0.5)
