@@ -10,9 +10,10 @@ What it measures (the NB201 150-query setting: batch 50, D 128, FFN 512, dropout
 1024, tier head 256, six encoder and six decoder layers):
 
 1. one training step (forward, losses, backward, AdamW) of NARQ2T and NAR, in ms, for: the
-   baseline (fp32, AdamW's for-loop kernel, what the CPU runs), the fused AdamW (what CUDA runs;
-   not on the CPU, where it breaks a packed run's bit-identity), bf16 autocast, and packs of R
-   runs (ms per run-step: the pack's step / R, the device's default optimiser);
+   baseline (fp32, AdamW's for-loop kernel, what the CPU ran before issue 18), the foreach AdamW
+   (what the CPU runs now: the same numbers), the fused AdamW (what CUDA runs; not on the CPU,
+   where it breaks a packed run's bit-identity), bf16 autocast, and packs of R runs (ms per
+   run-step: the pack's step / R, the device's default optimiser);
 2. with ``--separate N``: N processes each training one run at once (how a sweep fills a machine
    without packing), as run-steps per second against one packed process of N runs;
 3. with ``--runs``: whole NARQ2T runs at 150 queries (``run_experiment``: training, held-out
@@ -45,14 +46,21 @@ BATCH = 50
 MODES = {"narq2t": "query", "nar": "mean"}
 
 
+#: AdamW's implementations: "loop" (PyTorch's CPU default, what ran before issue 18), "foreach"
+#: (train_rankers' CPU choice: the same numbers) and "fused" (train_rankers' CUDA choice)
+OPTIMISERS = {"loop": dict(foreach=False), "foreach": dict(foreach=True), "fused": dict(fused=True)}
+
+
 def step_ms(mode: str, device: torch.device, steps: int, runs: int = 1, precision: str = "fp32",
-            fused: bool | None = None) -> tuple[float, float]:
-    """(ms per step of the whole pack, peak GPU memory in MiB or 0) for ``runs`` packed rankers."""
+            optimiser: str | None = None) -> tuple[float, float]:
+    """(ms per step of the whole pack, peak GPU memory in MiB or 0) for ``runs`` packed rankers;
+    ``optimiser`` one of :data:`OPTIMISERS`, None for what train_rankers runs on ``device``."""
     model = NARanker((31, 4, 4), tier_mode=MODES[mode], runs=runs, **MODEL).to(device)
     model.init_weights(list(range(runs)))
     model.set_noise([torch.Generator(device=device).manual_seed(r) for r in range(runs)])
-    # as train_rankers: fused on CUDA only (on the CPU it breaks a packed run's bit-identity)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda" if fused is None else fused)
+    # as train_rankers: fused on CUDA only (on the CPU it breaks a packed run's bit-identity), foreach on the CPU
+    optimiser = optimiser or ("fused" if device.type == "cuda" else "foreach")
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **OPTIMISERS[optimiser])
     g = torch.Generator().manual_seed(0)
     x = torch.rand(runs, BATCH, 31, 4, 4, generator=g).to(device)
     y = torch.rand(runs, BATCH, generator=g).to(device)
@@ -144,12 +152,14 @@ def main() -> int:
           + f", batch {BATCH}, {args.steps} timed steps each")
     per_run_step: dict[tuple[str, int], float] = {}
     for method in methods:
-        base, _ = step_ms(method, device, args.steps, fused=False)
+        base, _ = step_ms(method, device, args.steps, optimiser="loop")
         print(f"\n{method}: one training step, ms (speed-up over the fp32 single run with AdamW's for-loop)")
-        print(f"  {'fp32, AdamW for-loop (the CPU default)':44s} {base:9.1f}   1.00x")
-        fused, _ = step_ms(method, device, args.steps, fused=True)
+        print(f"  {'fp32, AdamW for-loop (before issue 18)':44s} {base:9.1f}   1.00x")
+        each, _ = step_ms(method, device, args.steps, optimiser="foreach")
+        print(f"  {'fp32, foreach AdamW (the CPU default)':44s} {each:9.1f}   {base / each:.2f}x")
+        fused, _ = step_ms(method, device, args.steps, optimiser="fused")
         print(f"  {'fp32, fused AdamW (the CUDA default)':44s} {fused:9.1f}   {base / fused:.2f}x")
-        per_run_step[(method, 1)] = fused if device.type == "cuda" else base
+        per_run_step[(method, 1)] = fused if device.type == "cuda" else each
         bf, _ = step_ms(method, device, args.steps, precision="bf16")
         print(f"  {'bf16 autocast, the default AdamW':44s} {bf:9.1f}   {base / bf:.2f}x")
         for r in (packs if method == "narq2t" else nar_packs):

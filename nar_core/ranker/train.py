@@ -185,9 +185,12 @@ def train_rankers(
         model.to(device).train()
         # fused on CUDA (one kernel per tensor instead of many). Not on the CPU: there the fused
         # kernel rounds a tensor's vectorised part and its tail differently, so a run's slice of a
-        # packed weight would be updated unlike the same run alone (docs/throughput.md)
+        # packed weight would be updated unlike the same run alone (docs/throughput.md). The CPU
+        # takes the foreach implementation: the for-loop's element-wise kernels, the same numbers,
+        # with a third less of the optimiser's time per step (issue 18)
+        kernel = {"fused": True} if device.type == "cuda" else {"foreach": True}
         opt = torch.optim.AdamW(model.parameters(), lr=1.0, betas=settings.betas, eps=settings.eps,
-                                weight_decay=settings.weight_decay, fused=device.type == "cuda")
+                                weight_decay=settings.weight_decay, **kernel)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda i: transformer_lr(i + 1, _d_model(model), settings.warmup_steps, settings.lr_scale))
         history: list[list[dict[str, float]]] = [[] for _ in range(R)]
