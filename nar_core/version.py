@@ -22,35 +22,41 @@ def code_version() -> str:
     return f"{__version__}+g{rev}" if out.returncode == 0 and rev else __version__
 
 
+
 def _commit_of(version: str) -> str | None:
-    """The commit a code version names (``0.2.0+g1a2b3c4d`` -> ``1a2b3c4d``), None for a bare release."""
-    _, _, local = version.partition("+g")
-    sha = local.split(".", 1)[0]
+    """The commit a code version names (``0.2.0+g1a2b3c4d`` -> ``1a2b3c4d``); None for a bare release
+    and for a ``-dirty`` version (uncommitted changes: no commit holds that code)."""
+    _, _, sha = version.partition("+g")
     return sha if sha and all(c in "0123456789abcdef" for c in sha.lower()) else None
 
 
-@functools.lru_cache(maxsize=None)
-def commit_time(version: str, repo: str | None = None) -> int | None:
-    """When the commit of a code version was made (seconds since the epoch), read from the git
-    repository ``repo`` (default: the one this package runs from); None where it cannot be read
-    (a bare release, a commit that repository lacks, no git)."""
-    sha = _commit_of(version)
-    if sha is None:
-        return None
-    where = repo or str(Path(__file__).resolve().parent)
+def _git(repo: str, *args: str) -> subprocess.CompletedProcess | None:
     try:
-        out = subprocess.run(["git", "-C", where, "log", "-1", "--format=%ct", sha, "--"], capture_output=True,
-                             text=True, timeout=5)
+        return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    text = out.stdout.strip()
-    return int(text) if out.returncode == 0 and text.isdigit() else None
+
+
+@functools.lru_cache(maxsize=None)
+def is_ancestor(older: str, newer: str, repo: str | None = None) -> bool | None:
+    """Whether the commit of code version ``older`` is an ancestor of (or is) ``newer``'s, in the git
+    repository ``repo`` (default: the one this package runs from); None where git cannot say (a
+    version without a commit, a commit that repository lacks, no git)."""
+    a, b = _commit_of(older), _commit_of(newer)
+    if a is None or b is None:
+        return None
+    where = repo or str(Path(__file__).resolve().parent)
+    out = _git(where, "merge-base", "--is-ancestor", a, b)
+    if out is None or out.returncode not in (0, 1):  # 128: an unknown commit
+        return None
+    return out.returncode == 0
 
 
 def newest_code(versions: list[str], repo: str | None = None) -> str | None:
-    """The newest of several code versions by their commits' times; None where they cannot be
-    ordered (a commit unknown to the repository, two versions of one commit such as ``.dirty``)."""
-    times = [commit_time(v, repo) for v in versions]
-    if any(t is None for t in times) or len(set(times)) < len(times):
-        return None
-    return max(zip(times, versions))[1]
+    """The newest of several code versions: the one every other version's commit is an ancestor
+    of. None where there is none (commits on diverged branches, a commit unknown to the repository,
+    a ``-dirty`` or bare version): those cannot be ordered."""
+    for v in versions:
+        if all(o == v or is_ancestor(o, v, repo) for o in versions):
+            return v
+    return None

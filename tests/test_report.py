@@ -447,11 +447,27 @@ def test_a_rerun_at_newer_code_supersedes_the_older_rows(tmp_path: Path):
         ("reproduced", "default", newer, "5")] * 2
     files = A.aggregation.superseded_files(res)
     assert files.to_dict("records") == [{"file": "r.csv", "rows": 10, "settings_version": str(SETTINGS_VERSION),
-                                         "superseded by": f"a re-run at code {newer.split('+g')[1]}"}]
-    # the same config at the newer code and at a commit this repository lacks: no order, an error
-    rows = at("0.2.0+gdeadbeef", _rows(accs=LO)) + at(newer, _rows(accs=HI))
-    with pytest.raises(DataError, match=r"deadbeef.*cannot order.*move the rows of the older code out"):
-        _load(tmp_path, rows)
+                                         "superseded by": f"a re-run at code {newer.split('+g')[1]}",
+                                         "seeds not re-run": "0"}]
+    # compared configs that ran at different commits are still compared (neither is a re-run of the
+    # other), the line naming both; a re-run that repeats fewer seeds says how many it left out
+    variants = at(older, _rows(rank_loss_factor=0.0, accs=LO) + _rows(cls_loss_factor=0.0, accs=MID))
+    res = _load(tmp_path, variants + at(older, _rows(accs=LO)) + at(newer, _rows(accs=HI)))
+    assert [(v["verdict"], v["code"], v["seeds"]) for v in _verdicts(res, "losses")] == [
+        ("reproduced", f"{older} / {newer}", "5")] * 2
+    res = _load(tmp_path, variants + at(older, _rows(accs=LO)) + at(newer, _rows(accs=HI[:3])))
+    assert A.aggregation.superseded_files(res)["seeds not re-run"].tolist() == ["2"]
+    # older rows keep their own preset's held defaults: an `authors` row stays in the tables as history
+    res = _load(tmp_path, at(older, _rows(preset="authors", accs=LO)) + at(newer, _rows(preset="authors", accs=HI)))
+    assert res["ours_settings"].tolist() == [f"authors, code {short} (superseded)"] * 5 + ["authors"] * 5
+    assert (res["_held_rank_loss_factor"] == res["rank_loss_factor"]).all()
+    assert len(A.aggregation.labelled_rows("narq2t-V", res)) == 10
+    # the same config at the newer code and at a commit this repository lacks, or with uncommitted
+    # changes: no order, an error
+    for unknown in ("0.2.0+gdeadbeef", newer + "-dirty"):
+        rows = at(unknown, _rows(accs=LO)) + at(newer, _rows(accs=HI))
+        with pytest.raises(DataError, match=r"cannot order.*move the rows of the older code out"):
+            _load(tmp_path, rows)
     # one code version: disagreeing rows of one run are still refused
     with pytest.raises(DuplicateRunError, match=f"code {re.escape(newer)}"):
         _load(tmp_path, at(newer, _rows(accs=LO) + _rows(accs=HI)))

@@ -25,7 +25,9 @@ Two more tags, for the verdicts (:mod:`.verdicts`), which never judge with such 
 * superseded: a row without ``settings_version`` (or with a lower one than
   :data:`~nar_core.config.SETTINGS_VERSION`) was produced before the defaults last changed (issue 17).
   The presets changed meaning since, so it is not matched against them: its settings read
-  ``superseded``. Tables still show it, as a row of its own (history).
+  ``superseded``. Tables still show it, as a row of its own (history). A row of a config that was
+  re-run at a newer ``code_version`` is superseded too (:func:`_rerun_of`); its settings read
+  ``<preset>, code <commit> (superseded)``.
 * flagged: a row whose ``health`` (:mod:`nar_core.ranker.health`) is present and not ``ok`` comes
   from a ranker that did not learn (``tiers at chance``, ``one tier predicted``, ``tau at chance``).
   Tables keep it in their means and count it (``ours_flagged``); a row with no ``health`` (an older
@@ -105,7 +107,7 @@ def paper_results_dir(path: str | os.PathLike | None = None) -> Path:
 
 
 class DuplicateRunError(DataError):
-    """Two rows of one run (same config, seed, device, precision and settings version) disagree."""
+    """Two rows of one run (same config, seed, device, precision, data, settings and code version) disagree."""
 
 
 EXPECTED = ("expected result tables: CSV files with one row per run and seed (columns space, dataset, method, "
@@ -293,17 +295,17 @@ def _tag(df: pd.DataFrame) -> pd.DataFrame:
     df["_superseded"] = superseded_mask(df)
     df["_health"] = health_of(df)
     df["ours_settings"] = settings_of(df)
+    defaults = held_defaults(df)  # once per load, from each row's preset: every table and claim filters on them
+    for k in HELD_KNOBS:
+        df[f"_held_{k}"] = defaults[k]
     # a config re-run at a newer code version: its older rows are history, labelled apart in the
     # tables (never averaged with the re-run or with rows of an older settings version), never judged
-    df["_rerun"] = _rerun_of(df)
+    df["_rerun"], df["_rerun_lost"] = _rerun_of(df)
     old = (df["_rerun"] != "").to_numpy(bool)
     if old.any():
         df.loc[old, "ours_settings"] = [f"{s}, code {_short(c)} (superseded)" for s, c in
                                         zip(df.loc[old, "ours_settings"], df.loc[old, "_code"])]
         df.loc[old, "_superseded"] = True
-    defaults = held_defaults(df)  # once per load: every table and claim filters on them
-    for k in HELD_KNOBS:
-        df[f"_held_{k}"] = defaults[k]
     return df
 
 
@@ -312,7 +314,8 @@ def _tag(df: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 def superseded_mask(df: pd.DataFrame) -> pd.Series:
     """True for a row of an older settings version: ``settings_version`` missing (version 1, before
-    issue 17), empty, or below :data:`~nar_core.config.SETTINGS_VERSION`."""
+    issue 17), empty, or below :data:`~nar_core.config.SETTINGS_VERSION`; after :func:`load_results`,
+    also for a row of a config re-run at a newer code version (``_superseded``)."""
     if "_superseded" in df.columns:  # computed by load_results
         return df["_superseded"].astype(bool)
     if "settings_version" not in df.columns:
@@ -327,17 +330,21 @@ def _short(code: str) -> str:
     return local or str(code) or "unrecorded"
 
 
-def _rerun_of(df: pd.DataFrame) -> pd.Series:
+def _rerun_of(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """For each row of the current settings version whose config (with its device, precision and
-    data) was also run at a newer code version: that newer version; ``""`` for every other row.
+    data) was also run at a newer code version: that newer version (``""`` for every other row),
+    and whether the row's seed is missing at the newer version (a seed the re-run did not repeat,
+    lost to the verdicts until it is).
 
-    Code versions are ordered by their commits' times in this repository
-    (:func:`nar_core.version.newest_code`); versions that cannot be ordered are a
-    :class:`~nar_core.errors.DataError` naming the files, never a choice by file order."""
+    The newest code version is the one every other version's commit is an ancestor of, in this
+    repository (:func:`nar_core.version.newest_code`). Versions it cannot order (diverged branches,
+    a commit it lacks, a ``-dirty`` or unrecorded version) are a :class:`~nar_core.errors.DataError`
+    naming the files, never a choice by file order."""
     out = pd.Series("", index=df.index, dtype=object)
+    lost = pd.Series(False, index=df.index, dtype=bool)
     cur = df[~df["_superseded"].to_numpy(bool)]
     if cur.empty:
-        return out
+        return out, lost
     key = [c for c in config_columns(cur) if c != "seed"] + [k for k in RUN_KEY if k != "_code"]
     codes = cur.groupby(key, dropna=False, sort=False)["_code"].transform("nunique")
     several = cur[(codes > 1).to_numpy(bool)]
@@ -346,14 +353,17 @@ def _rerun_of(df: pd.DataFrame) -> pd.Series:
         newest = newest_code(versions, str(_REPO_ROOT))
         if newest is None:
             files = ", ".join(sorted(set(g["_file"])))
+            hashes = sorted({h for h in str_col(col_or(g, "config_hash", "")) if h})
             raise DataError(g["_file"].iloc[0], (
-                f"one config (config {g['config_hash'].iloc[0] if 'config_hash' in g else '?'}) was run at code versions "
-                f"{', '.join(v or 'unrecorded' for v in versions)} (in {files}), which this repository cannot order "
-                f"(a commit it lacks, an unrecorded or a .dirty version): move the rows of the older code out of the "
-                f"results folder (no row is chosen by file order)"))
-        older = g.index[(g["_code"] != newest).to_numpy(bool)]
-        out.loc[older] = newest
-    return out
+                f"one config ({'config ' + ' / '.join(hashes) if hashes else 'no config_hash recorded'}) was run at "
+                f"code versions {', '.join(v or 'unrecorded' for v in versions)} (in {files}), which this repository "
+                f"cannot order (commits on diverged branches, a commit it lacks, a -dirty or an unrecorded version): "
+                f"move the rows of the older code out of the results folder (no row is chosen by file order)"))
+        is_old = (g["_code"] != newest).to_numpy(bool)
+        out.loc[g.index[is_old]] = newest
+        redone = set(g.loc[~is_old, "seed"])
+        lost.loc[g.index[is_old]] = [sd not in redone for sd in g.loc[is_old, "seed"]]
+    return out, lost
 
 
 def health_of(df: pd.DataFrame) -> pd.Series:
@@ -373,9 +383,10 @@ def flags_of(health: pd.Series) -> pd.Series:
 
 def superseded_files(df: pd.DataFrame) -> pd.DataFrame:
     """The superseded rows per file: ``file``, ``rows``, ``settings_version`` (``1 (none)`` where
-    the file has no such column) and ``superseded by`` (the settings version, or the newer code
-    version its config was re-run at), in file order."""
-    columns = ["file", "rows", "settings_version", "superseded by"]
+    the file has no such column), ``superseded by`` (the settings version, or the newer code
+    version its config was re-run at) and ``seeds not re-run`` (of a re-run config: rows whose seed
+    the newer code did not repeat, out of every verdict until it does), in file order."""
+    columns = ["file", "rows", "settings_version", "superseded by", "seeds not re-run"]
     if df.empty:
         return pd.DataFrame(columns=columns)
     old = df[superseded_mask(df).to_numpy(bool)]
@@ -387,8 +398,12 @@ def superseded_files(df: pd.DataFrame) -> pd.DataFrame:
     label = [f"{int(v)}" if not pd.isna(v) else "1 (none)" for v in version]
     rerun = old["_rerun"] if "_rerun" in old.columns else pd.Series("", index=old.index)
     why = [f"a re-run at code {_short(r)}" if r else f"settings version {SETTINGS_VERSION}" for r in rerun]
-    out = (pd.DataFrame({"file": file.astype(str).to_numpy(), "settings_version": label, "superseded by": why})
-           .groupby(["file", "settings_version", "superseded by"], sort=True).size().rename("rows").reset_index())
+    lost = (old["_rerun_lost"] if "_rerun_lost" in old.columns else pd.Series(False, index=old.index)).astype(int)
+    out = (pd.DataFrame({"file": file.astype(str).to_numpy(), "settings_version": label, "superseded by": why,
+                         "lost": lost.to_numpy()})
+           .groupby(["file", "settings_version", "superseded by"], sort=True)
+           .agg(rows=("lost", "size"), lost=("lost", "sum")).reset_index())
+    out["seeds not re-run"] = [str(n) if w.startswith("a re-run") else "" for n, w in zip(out["lost"], out["superseded by"])]
     return out[columns]
 
 

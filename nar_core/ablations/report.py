@@ -92,7 +92,8 @@ def _verdict_section(verdicts: pd.DataFrame, superseded: int = 0) -> str:
 **How a claim is judged.** Within each group of rows run on the same benchmark and device (`run on`;
 a GPU run reads `(cuda)`, a precision other than fp32 is named), with the cells and iterations of one
 budget-table row (`budget`), the same settings and settings version, and each value of the row keys a
-claim leaves open (`within`, e.g. top-k): never across devices, precisions or code versions. Two rows
+claim leaves open (`within`, e.g. top-k): never across devices, precisions or settings versions, and each
+config at the newest code version it ran at (`code` names the versions of a line's rows). Two rows
 are compared **on their common seeds, paired** (a seed fixes the labelled cells, the initialisation and
 the sampler's streams for every row of an ablation): `diff` is the mean of the per-seed differences
 A - B, with its **95% paired t interval** and a **95% bootstrap percentile interval** ({N_BOOT:,}
@@ -153,9 +154,10 @@ def _superseded_section(df: pd.DataFrame) -> str:
         new = files[rerun]
         text += (
             f"{int(new['rows'].sum())} result rows in {new['file'].nunique()} files were re-run at a newer code version "
-            f"(`code_version`, ordered by the commits' times in this repository): each config is judged at the newest "
-            f"code it ran at, never mixing code versions. The older rows show in the tables as history, their settings "
-            f"reading `<preset>, code <commit> (superseded)`; no verdict uses them.\n\n")
+            f"(`code_version`, ordered by ancestry in this repository): each config is judged at the newest code it "
+            f"ran at, never mixing its code versions. The older rows show in the tables as history, their settings "
+            f"reading `<preset>, code <commit> (superseded)`; no verdict uses them. `seeds not re-run`: of those "
+            f"rows, the seeds the newer code did not repeat (out of the verdicts until they are).\n\n")
     return text + ("`rows`: the rows read from the file (finished runs, a run repeated in an earlier file counted "
                    "there).\n\n" + markdown(files))
 

@@ -66,8 +66,11 @@ N_BOOT = 10_000
 BOOT_SEED = 20_240_719
 #: (protocol, metric) judged for a claim on ``test_acc``; another metric is judged alone
 PROTOCOLS = (("test-pick", "test_acc"), ("val-pick", "test_acc_valpick"))
-#: the columns a verdict line groups by: benchmark and device, budget-table row, settings, code version
-VERDICT_GROUP = ("ours_bench", "_budget_row", "ours_settings", "_version", "_data", "_code")
+#: the columns a verdict line groups by: benchmark and device, budget-table row, settings and settings
+#: version, data. Not the code version: each config is judged at the newest code it ran at (older
+#: code is superseded: aggregation._rerun_of), and the compared configs may have run at different
+#: commits; the line's ``code`` names them
+VERDICT_GROUP = ("ours_bench", "_budget_row", "ours_settings", "_version", "_data")
 TEST = ("paired t-test on common seeds (two-sided, 95% t and bootstrap intervals) for \"A beats B\"; "
         f"non-inferiority at a margin of {MARGIN} points (one-sided alpha 0.05, 90% interval) for \"B does not "
         f"beat A\"; Holm-adjusted across every test of the report, alpha {ALPHA}")
@@ -402,11 +405,17 @@ def _claim_lines(claim: Claim, results: pd.DataFrame | None, labelled: dict | No
         for s in [a_sel, *b_sels]:
             in_claim |= _mask(all_rows, s).to_numpy(bool)
         head = {**base, "run on": group["ours_bench"], "budget": group["_budget_row"], "settings": group["ours_settings"],
-                "code": group["_code"] or "unrecorded", "within": _label({k: group[k] for k in open_keys}), "flagged": flagged_note(all_rows[bad & in_claim])}
+                "code": _codes(all_rows[in_claim]), "within": _label({k: group[k] for k in open_keys}), "flagged": flagged_note(all_rows[bad & in_claim])}
         gid = f"{claim.name}|" + "|".join(str(v) for v in gkey)
         for proto, metric in protocols(claim):
             out += _group_lines(claim, g, a_sel, b_sels, {**blank, **head, "protocol": proto, "metric": metric}, gid)
     return out or not_run(detail)
+
+
+def _codes(rows: pd.DataFrame) -> str:
+    """The code versions a verdict line's rows ran at (``" / "``-joined, ``unrecorded`` for none)."""
+    codes = sorted({str(c) for c in rows["_code"]}) if "_code" in rows.columns else []
+    return " / ".join(c or "unrecorded" for c in codes)
 
 
 def _group_lines(claim: Claim, g: pd.DataFrame, a_sel, b_sels, head: dict, gid: str) -> list[dict]:
