@@ -292,9 +292,17 @@ def test_ray_up_submit_kill_down(machines):
     # every node under the address the YAML gives it (not one Ray guessed), trials only on the workers, no GPU
     assert _alive_nodes(m, cfg) == [[HEAD, 0, 0], [WORKERS[0], 1, 0], [WORKERS[1], 1, 0]]
     assert m.bystander_alive(), "node.sh stopped a Ray it did not start"
-    r = m.client(RAY, "exec", cfg, "ray status", timeout=300)  # the README's way to watch the nodes
+    # the README's way to watch the nodes. The autoscaler's view lags the nodes' own: a worker already
+    # alive in the cluster reads "setting-up" until its setup command has returned, so poll a while
+    deadline = time.time() + 180
+    while True:
+        r = m.client(RAY, "exec", cfg, "ray status", timeout=300)
+        active = r.returncode == 0 and re.search(r"Active:\s*\n\s*3 local\.cluster\.node", r.stdout)
+        if active or time.time() > deadline:
+            break
+        time.sleep(5)
     (m.base / "ray-status.log").write_text(r.stdout)
-    assert r.returncode == 0 and re.search(r"Active:\s*\n\s*3 local\.cluster\.node", r.stdout), r.stdout[-3000:]
+    assert active, r.stdout[-3000:]
     monitor = _monitor_tail(m, 400)
     assert "StandardAutoscaler:" in monitor, monitor[-3000:]  # autoscaler v1 (v2 logs from ray/autoscaler/v2/)
     for ip in (HEAD, *WORKERS):  # the data without its cache
