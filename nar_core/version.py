@@ -9,18 +9,23 @@ from pathlib import Path
 from . import __version__
 
 
+_HERE = str(Path(__file__).resolve().parent)
+
+
+def _git(repo: str, *args: str) -> subprocess.CompletedProcess | None:
+    """``git -C repo args...``, or None where git cannot run."""
+    try:
+        return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 @functools.lru_cache(maxsize=None)
 def code_version() -> str:
-    """``0.2.0`` or ``0.2.0+g1a2b3c4`` (``.dirty`` with uncommitted changes) from a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=8",
-                              "--match", "NO-TAGS-WANTED"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    rev = out.stdout.strip()
-    return f"{__version__}+g{rev}" if out.returncode == 0 and rev else __version__
-
+    """``0.2.0`` or ``0.2.0+g1a2b3c4d`` (``-dirty`` with uncommitted changes) from a git checkout."""
+    out = _git(_HERE, "describe", "--always", "--dirty", "--abbrev=8", "--match", "NO-TAGS-WANTED")
+    rev = out.stdout.strip() if out is not None and out.returncode == 0 else ""
+    return f"{__version__}+g{rev}" if rev else __version__
 
 
 def _commit_of(version: str) -> str | None:
@@ -28,13 +33,6 @@ def _commit_of(version: str) -> str | None:
     and for a ``-dirty`` version (uncommitted changes: no commit holds that code)."""
     _, _, sha = version.partition("+g")
     return sha if sha and all(c in "0123456789abcdef" for c in sha.lower()) else None
-
-
-def _git(repo: str, *args: str) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 @functools.lru_cache(maxsize=None)
@@ -45,8 +43,7 @@ def is_ancestor(older: str, newer: str, repo: str | None = None) -> bool | None:
     a, b = _commit_of(older), _commit_of(newer)
     if a is None or b is None:
         return None
-    where = repo or str(Path(__file__).resolve().parent)
-    out = _git(where, "merge-base", "--is-ancestor", a, b)
+    out = _git(repo or _HERE, "merge-base", "--is-ancestor", a, b)
     if out is None or out.returncode not in (0, 1):  # 128: an unknown commit
         return None
     return out.returncode == 0
