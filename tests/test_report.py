@@ -21,7 +21,8 @@ from nar_core.ablations.aggregation import paper_results_dir, superseded_mask
 from nar_core.ablations.report import write_report
 from nar_core.ablations.aggregation import DuplicateRunError
 from nar_core.ablations.verdicts import (
-    MARGIN, bootstrap_interval, family_sizes, holm, judge_claim, paired_stats, summary, verdict_table,
+    MARGIN, against_baselines, bootstrap_interval, family_sizes, holm, judge_claim, paired_stats, summary,
+    verdict_table, welch_stats,
 )
 from nar_core.budget import BUDGETS, budget_of, budget_settings, total_queries
 from nar_core.config import DEFAULT_PRESET, SETTINGS_VERSION, ExperimentConfig
@@ -221,6 +222,35 @@ def test_known_effect_is_found_on_paired_seeds(tmp_path: Path):
     # the other way round: refuted
     res = _load(tmp_path, _rows(accs=a) + _rows(method="convnet", accs=b))
     assert _verdicts(res, "building_block")[0]["verdict"] == "refuted"
+
+
+def test_rankers_against_baselines_unpaired_welch(tmp_path: Path):
+    """A ranker and a baseline share no draws: their comparison is Welch's, unpaired, on every seed
+    each side ran (10 vs 20 here), Holm over that table alone; the interval is scipy's."""
+    from scipy import stats
+
+    ranker = np.round(93.8 + np.random.default_rng(3).normal(0, 0.15, 10), 4)
+    base = np.round(94.3 + np.random.default_rng(4).normal(0, 0.2, 20), 4)
+    diff, ci, p = welch_stats(ranker, base)
+    ref = stats.ttest_ind(ranker, base, equal_var=False)
+    assert p == pytest.approx(ref.pvalue, rel=1e-9) and diff == pytest.approx(ranker.mean() - base.mean())
+    assert ci == pytest.approx(tuple(ref.confidence_interval(0.95)), rel=1e-9)
+    assert welch_stats([94.37] * 3, [94.37] * 4)[2] == 1.0
+    with pytest.raises(Exception, match="2 or more"):
+        welch_stats([94.0], [94.1, 94.2])
+    res = _load(tmp_path, _rows(accs=ranker) + _rows(method="random_search", accs=base)
+                + _rows(method="evolution", accs=np.round(ranker + 0.01, 4), seeds=list(range(10, 20))))
+    t = against_baselines(res)
+    assert set(t["protocol"]) == {"test-pick", "val-pick"} and len(t) == 4
+    line = t[(t["protocol"] == "test-pick") & (t["baseline"] == "random_search")].iloc[0]
+    assert (line["ranker"], line["seeds"], line["run on"], line["budget"]) == ("narq2t", "10 vs 20", "NB201 CIFAR-10", "150")
+    assert line["diff"] == f"{diff:+.2f}" and line["ci95 welch"] == f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+    assert line["reading"] == "random_search ahead" and line["holm p"] == "<0.001"
+    even = t[(t["protocol"] == "test-pick") & (t["baseline"] == "evolution")].iloc[0]
+    assert even["reading"] == "not resolved"  # 0.01 apart on unshared seeds: nothing shown
+    assert against_baselines(_load(tmp_path, _rows(accs=ranker))).empty  # no baseline: nothing to compare
+    old = _rows(accs=ranker, version=None) + _rows(method="random_search", accs=base)
+    assert against_baselines(_load(tmp_path, old)).empty  # superseded rows are never compared
 
 
 def test_non_inferiority_at_the_margin(tmp_path: Path):

@@ -7,7 +7,8 @@
   with its intervals, p, minimum detectable effect and Holm-adjusted p: :mod:`.verdicts`), then the
   superseded result files (an older settings version: shown in the tables, never judged), the
   list of tables and figures, what was not run, and the wall time of each sweep;
-* ``verdicts.csv``: every comparison line as data;
+* ``verdicts.csv``: every comparison line as data; ``vs_baselines.csv``: each ranker against each
+  baseline at equal budget (unpaired, Welch: :func:`.verdicts.against_baselines`; not a claim of the papers);
 * ``tables/<name>.md`` and ``tables/<name>.csv``: every table of the registry, ours beside the
   paper's numbers (a paper row we have not run reads ``not run``);
 * ``figures/*.png`` (:mod:`.figures`): anytime test regret against total queries, the methods' ranks
@@ -36,7 +37,8 @@ from .aggregation import EXPECTED, SUPERSEDED, budgets, build_table, labelled_ro
 from ..budget import BUDGETS, SEPARATING_BUDGET
 from .registry import ABLATIONS, PAPER_SPACES, TABLES, NoMatchingRowsError, space_label, table_names
 from .render import header, markdown, render
-from .verdicts import ALPHA, BOOT_SEED, MARGIN, N_BOOT, POWER, PROTOCOLS, family_sizes, summary, verdict_table
+from .verdicts import (ALPHA, BOOT_SEED, MARGIN, N_BOOT, POWER, PROTOCOLS, against_baselines, family_sizes, summary,
+                       verdict_table)
 
 WALL_TIMES = "wall_times.tsv"  # optional: name, seconds, exit status, command (written by the run queue)
 
@@ -135,6 +137,21 @@ in `flagged`.
                  "the same with the means). `p`: the pair's own p; `holm p`: its test's (a complete group's lines "
                  "share it).\n\n" + markdown(detail.astype(object).fillna("")))
     return text
+
+
+def _baselines_section(vs: pd.DataFrame) -> str:
+    return (f"""## The rankers against the baselines at equal budget
+
+Not a claim of the papers (they compare at 1,506 queries with methods quoted from the literature), and
+outside the verdicts' Holm family: how each ranker's returned cell compares with random search's and
+regularized evolution's run in the same group (benchmark and device, budget-table row, settings), each
+method at its defaults. A ranker and a baseline share no draws (the labelled cells and the search come
+from different streams of a seed), so the comparison is **unpaired**: `diff` = ranker - baseline, mean
+over each side's seeds, with its **95% Welch interval** and two-sided p; Holm over this table's lines per
+protocol. `reading` names who is ahead where the Holm p is below {ALPHA}. `queries`: the total queries
+each side's runs made (`vs_baselines.csv` holds the same).
+
+""" + markdown(vs.rename(columns={"diff": "diff (ranker - baseline)", "ci95 welch": "95% Welch"})) + "\n")
 
 
 def _superseded_section(df: pd.DataFrame) -> str:
@@ -304,6 +321,10 @@ def _write(df: pd.DataFrame, out: Path, results, paper_dir, figures: bool, bar: 
     bar.step("verdicts")
     old = superseded_files(df)
     lines.append(_verdict_section(verdicts, int(old["rows"].sum()) if len(old) else 0))
+    vs = against_baselines(df, labelled)
+    vs.to_csv(out / "vs_baselines.csv", index=False, lineterminator="\n")
+    if not vs.empty:
+        lines.append(_baselines_section(vs))
     for section in (_superseded_section(df), _untabled_section(df, labelled)):
         if section:
             lines.append(section)

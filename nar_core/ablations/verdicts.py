@@ -520,3 +520,83 @@ def summary(verdicts: pd.DataFrame) -> pd.DataFrame:
         row["seeds"] = " / ".join(s for s in g[g["protocol"] == protos[0]]["seeds"].astype(str) if s)
         rows.append(row)
     return pd.DataFrame(rows, columns=keys + protos + ["seeds"])
+
+
+# ------------------------------------------------------------------------------------------------
+# the rankers against the baselines (not a claim of the papers: context for the verdicts)
+# ------------------------------------------------------------------------------------------------
+#: the search baselines of the queries-vs-accuracy table; every other method there is a ranker
+BASELINES = ("random_search", "evolution")
+VS_COLUMNS = ["run on", "budget", "settings", "code", "protocol", "ranker", "baseline", "seeds", "queries",
+              "mean ranker", "mean baseline", "diff", "ci95 welch", "p", "holm p", "reading"]
+
+
+def welch_stats(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple[float, tuple[float, float], float]:
+    """``(mean a - mean b, its level Welch t interval, two-sided p)`` for two independent samples.
+
+    Welch-Satterthwaite degrees of freedom. Both samples without spread: the interval is the point
+    and p is 1 when the means are equal, 0 otherwise."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < MIN_SEEDS or len(b) < MIN_SEEDS:
+        raise NarError(f"a Welch comparison needs {MIN_SEEDS} or more seeds a side, got {len(a)} and {len(b)}")
+    diff = float(a.mean() - b.mean())
+    va, vb = float(a.var(ddof=1)) / len(a), float(b.var(ddof=1)) / len(b)
+    se = math.sqrt(va + vb)
+    if se <= 1e-12 * max(1.0, abs(diff)):
+        return diff, (diff, diff), 1.0 if math.isclose(diff, 0.0, abs_tol=1e-9) else 0.0
+    df = (va + vb) ** 2 / ((va ** 2 / (len(a) - 1) if va else 0.0) + (vb ** 2 / (len(b) - 1) if vb else 0.0))
+    half = _t_quantile(df, 0.5 + level / 2) * se
+    return diff, (diff - half, diff + half), min(1.0, 2 * _t_sf(df, abs(diff) / se))
+
+
+def against_baselines(results: pd.DataFrame | None, labelled: dict | None = None) -> pd.DataFrame:
+    """Each ranker against each baseline at equal budget, both selection protocols (:data:`VS_COLUMNS`).
+
+    The rows of the ``queries`` table (each method at its default settings), current rows only,
+    grouped as a verdict groups them (:data:`VERDICT_GROUP`: benchmark and device, budget-table row,
+    settings and version, data). A ranker and a baseline share no draws (the labelled cells and
+    the search come from different streams of a seed), so the comparison is **unpaired**: the
+    difference of means (ranker - baseline) with its 95% **Welch** interval and two-sided p, Holm
+    over this table's comparisons per protocol (a family of its own: the papers make no such
+    claim; they compare with methods quoted from the literature). ``reading``: who is ahead when the
+    Holm p is below :data:`ALPHA`, else ``not resolved``. Empty when no group holds both kinds."""
+    rows = None
+    if labelled is not None and isinstance(labelled.get("queries"), pd.DataFrame):
+        rows = labelled["queries"]
+    elif results is not None and not results.empty:
+        try:
+            rows = labelled_rows("queries", results)
+        except NarError:
+            rows = None
+    lines: list[dict] = []
+    if rows is not None and not rows.empty:
+        rows = rows[~rows["_superseded"].astype(bool)] if "_superseded" in rows.columns else rows
+        for gkey, g in rows.groupby(list(VERDICT_GROUP), sort=True, dropna=False):
+            group = dict(zip(VERDICT_GROUP, gkey))
+            methods = set(g["_method"].astype(str))
+            rankers = sorted(methods - set(BASELINES))
+            for proto, metric in PROTOCOLS:
+                if metric not in g.columns:
+                    continue
+                for ranker in rankers:
+                    for base in (b for b in BASELINES if b in methods):
+                        a_sel, b_sel = {"_method": ranker}, {"_method": base}
+                        a, b = _by_seed(g, a_sel, metric), _by_seed(g, b_sel, metric)
+                        if isinstance(a, str) or isinstance(b, str) or len(a) < MIN_SEEDS or len(b) < MIN_SEEDS:
+                            continue
+                        diff, ci, p = welch_stats(a.to_numpy(), b.to_numpy())
+                        both = g[_mask(g, a_sel) | _mask(g, b_sel)]
+                        lines.append({
+                            "run on": group["ours_bench"], "budget": group["_budget_row"],
+                            "settings": group["ours_settings"], "code": _codes(both), "protocol": proto,
+                            "ranker": ranker, "baseline": base, "seeds": f"{len(a)} vs {len(b)}",
+                            "queries": f"{_queries(g, a_sel, a.index)} vs {_queries(g, b_sel, b.index)}",
+                            "mean ranker": _fmt(float(a.mean()), False), "mean baseline": _fmt(float(b.mean()), False),
+                            "diff": _fmt(diff), "ci95 welch": _interval(ci), "_p": p})
+    for proto in dict.fromkeys(line["protocol"] for line in lines):
+        mine = [line for line in lines if line["protocol"] == proto]
+        for line, adj in zip(mine, holm([line["_p"] for line in mine])):
+            ahead = line["ranker"] if line["diff"].startswith("+") else line["baseline"]
+            line.update({"p": _p(line["_p"]), "holm p": _p(adj),
+                         "reading": f"{ahead} ahead" if adj < ALPHA else "not resolved"})
+    return pd.DataFrame(lines, columns=VS_COLUMNS).astype(object).fillna("")
