@@ -109,3 +109,34 @@ def test_make_jobs_arguments(capsys):
     assert jobs[0].seeds == "0,2,3" and all(j.extra[:2] == ("--space", "nb101") for j in jobs)
     assert len(skipped) == 1 and skipped[0].startswith("latency_head") and "latency labels" in skipped[0]
     assert "rank_factor_rank_nb101" in {a for j in jobs for a, _ in j.rows}
+
+
+def test_done_seeds_are_left_out_and_their_commit_named(tmp_path: Path, capsys):
+    """`--done results/` drops the seeds a current CPU row holds (matched on the config as today's code
+    builds it, so a row written before the `precision` field still counts) and names the commit to
+    run the rest at; `--per-seed` writes a line per seed. Rows on another device are not done."""
+    import pandas as pd
+
+    from nar_core.config import SETTINGS_VERSION
+
+    mod = _module()
+    jobs, _ = mod.make_jobs(seeds=(0, 1, 2, 3))
+    job = next(j for j in jobs if j.name == "tiers.num_tiers3.top_k5")
+    parser = mod._run_parser()
+    rows = []
+    for seed, device in ((0, "cpu"), (1, "cpu"), (2, "cuda")):
+        cfg = mod.run_config(parser, job.dataset, job.method, seed, job.budget, job.extra).to_dict()
+        cfg.pop("data_dir")
+        cfg["seed"] = seed  # `nar run --seeds` sets each run's seed, not the config it builds
+        if seed == 1:
+            cfg.pop("precision")  # a row from before the field: fp32
+        rows.append({**cfg, "device": device, "status": "ok", "test_acc": 94.0, "val_acc": 91.0,
+                     "settings_version": SETTINGS_VERSION, "code_version": "0.2.0+gabc1234"})
+    pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
+    out = tmp_path / "left.tsv"
+    assert mod.main(["--seeds", "0-3", "--done", str(tmp_path), "--per-seed", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "tiers.num_tiers3.top_k5: 2 seeds done at 0.2.0+gabc1234; run the other 2 at that commit" in err
+    lines = [line.split("\t") for line in out.read_text().splitlines()]
+    assert sorted(s for n, _, _, s, *_ in lines if n == job.name) == ["2", "3"]  # the cuda row is not done
+    assert len(lines) == 4 * len(jobs) - 2

@@ -20,18 +20,29 @@ that several tables share (the default row is in most of them) is one line, name
 ablation and row that uses it; the seeds of a line run as one `nar run` (`--pack` in
 gpu_batch.sh trains them as packed models, same rows).
 
+What is left: `--done results/` drops every seed a line already has a current row of in those
+result tables (not superseded, on `--device`, fp32), and names the commit those rows ran at: run
+the rest at that commit (`git worktree add --detach DIR COMMIT`), since a newer one would
+supersede them (docs/report.md). `--per-seed` writes one line per seed, so that gpu_batch.sh's PAR
+spreads a line's seeds over the cores.
+
+    PYTHONPATH=. .venv/bin/python results/specs/make_jobs.py --done results/ --per-seed --out left.tsv
+
 The list goes to stdout (or --out FILE); a count of lines and runs by method to stderr. Exit
 status 2 and one line naming the problem for a bad argument.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+import pandas as pd
 
 from nar_core.ablations.registry import ABLATIONS, Ablation
 from nar_core.budget import BUDGETS, SEPARATING_BUDGET
@@ -189,12 +200,59 @@ def make_jobs(*, budget: int = SEPARATING_BUDGET, space: str = "nb201", dataset:
     return list(jobs.values()), skipped
 
 
-def counts(jobs: Sequence[Job], n_seeds: int) -> str:
+def done_runs(results: Sequence[str], device: str = "cpu", precision: str = "fp32") -> dict[str, dict[int, str]]:
+    """config hash -> {seed: code version} of the current rows (not superseded) of ``results`` run on
+    ``device`` in ``precision`` (a row on another device never pairs with these: it is not done)."""
+    from nar_core.ablations.aggregation import load_results
+
+    df = load_results(list(results))
+    if df.empty:
+        return {}
+    cur = df[~df["_superseded"].astype(bool) & (df["_device"] == device) & (df["_precision"] == precision)]
+    # the hash of each row's config as today's code builds it: a row written before a config field
+    # existed (precision) carries an older hash for the same config
+    names = [f.name for f in dataclasses.fields(ExperimentConfig) if f.name in cur.columns]
+    out: dict[str, dict[int, str]] = {}
+    for rec, code in zip(cur[names].to_dict("records"), cur["_code"].astype(str)):
+        cfg = ExperimentConfig.from_dict({k: v for k, v in rec.items() if not pd.isna(v)})
+        out.setdefault(config_hash(cfg), {})[cfg.seed] = code
+    return out
+
+
+def left_to_run(jobs: Sequence[Job], seeds: Sequence[int], done: dict[str, dict[int, str]]) -> tuple[list[Job], list[str]]:
+    """``jobs`` less the seeds ``done`` holds (a line with none left is dropped), and a note for each
+    line partly done naming the commit of its done rows."""
+    left, notes = [], []
+    for j in jobs:
+        have = done.get(j.config_hash, {})
+        rest = [s for s in seeds if s not in have]
+        if have and rest:
+            codes = ", ".join(sorted(set(have.values())))
+            notes.append(f"{j.name}: {len(have)} seeds done at {codes}; run the other {len(rest)} at that commit "
+                         "(a newer one supersedes the done rows)")
+        if rest:
+            left.append(Job(j.name, j.dataset, j.method, seeds_text(rest), j.budget, j.extra, j.config_hash, j.rows))
+    return left, notes
+
+
+def per_seed(jobs: Sequence[Job]) -> list[Job]:
+    """One line per seed of each job (gpu_batch.sh then spreads a config's seeds over PAR)."""
+    from nar_core.cli_common import parse_seeds
+
+    return [Job(j.name, j.dataset, j.method, str(s), j.budget, j.extra, j.config_hash, j.rows)
+            for j in jobs for s in parse_seeds(j.seeds)]
+
+
+def counts(jobs: Sequence[Job]) -> str:
     """Lines and runs by method (nar, narq2t, the others), as the summary on stderr."""
-    by = Counter(j.method if j.method in ("nar", "narq2t") else "others" for j in jobs)
-    parts = [f"{m} {by[m]} lines, {by[m] * n_seeds} runs" for m in ("nar", "narq2t", "others")]
-    return (f"{len(jobs)} lines (distinct configs) x {n_seeds} seeds = {len(jobs) * n_seeds} runs: "
-            + "; ".join(parts))
+    from nar_core.cli_common import parse_seeds
+
+    runs = Counter()
+    for j in jobs:
+        runs[j.method if j.method in ("nar", "narq2t") else "others"] += len(parse_seeds(j.seeds))
+    lines = Counter(j.method if j.method in ("nar", "narq2t") else "others" for j in jobs)
+    parts = [f"{m} {lines[m]} lines, {runs[m]} runs" for m in ("nar", "narq2t", "others")]
+    return f"{len(jobs)} lines, {sum(runs.values())} runs: " + "; ".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -208,14 +266,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seeds", default="0-19", help="seeds of every line, e.g. 0-19 or 0,3,5 (default 0-19)")
     p.add_argument("--preset", choices=tuple(PRESETS), default=None,
                    help="settings every row starts from (default: each sweep's own, `default`)")
+    p.add_argument("--done", nargs="+", default=None, metavar="RESULTS",
+                   help="result tables or folders (e.g. results/): leave out the seeds they already hold")
+    p.add_argument("--device", default="cpu", help="with --done: the device whose rows count as done (default cpu)")
+    p.add_argument("--per-seed", action="store_true", help="one line per seed (for gpu_batch.sh's PAR)")
     p.add_argument("--out", default=None, metavar="FILE", help="write the list here instead of stdout")
     args = p.parse_args(argv)
     try:
         seeds = parse_seeds(args.seeds)
         jobs, skipped = make_jobs(budget=args.budget, space=args.space, dataset=args.dataset, seeds=seeds, preset=args.preset)
+        if args.done:
+            jobs, partly = left_to_run(jobs, seeds, done_runs(args.done, args.device))
+            skipped += partly
     except NarError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    if args.per_seed:
+        jobs = per_seed(jobs)
     for note in skipped:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     text = "".join(j.line() + "\n" for j in jobs)
@@ -229,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     else:
         sys.stdout.write(text)
-    print(f"{args.space} {args.dataset}, {args.budget} queries: {counts(jobs, len(seeds))}"
+    print(f"{args.space} {args.dataset}, {args.budget} queries: {counts(jobs)}"
           + (f"; written to {args.out}" if args.out else ""), file=sys.stderr)
     return 0
 
