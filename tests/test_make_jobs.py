@@ -112,31 +112,36 @@ def test_make_jobs_arguments(capsys):
 
 
 def test_done_seeds_are_left_out_and_their_commit_named(tmp_path: Path, capsys):
-    """`--done results/` drops the seeds a current CPU row holds (matched on the config as today's code
-    builds it, so a row written before the `precision` field still counts) and names the commit to
-    run the rest at; `--per-seed` writes a line per seed. Rows on another device are not done."""
+    """`--done results/` drops the seeds a current CPU fp32 row holds (matched on the config as today's
+    code builds it, so a row written before the `precision` field still counts); a line partly done
+    goes to a list of its own named after the commit to run the rest at; `--per-seed` writes a line
+    per seed. Rows on another device or precision, or superseded, are not done."""
     import pandas as pd
 
     from nar_core.config import SETTINGS_VERSION
 
     mod = _module()
-    jobs, _ = mod.make_jobs(seeds=(0, 1, 2, 3))
+    jobs, _ = mod.make_jobs(seeds=(0, 1, 2, 3, 4, 5))
     job = next(j for j in jobs if j.name == "tiers.num_tiers3.top_k5")
     parser = mod._run_parser()
     rows = []
-    for seed, device in ((0, "cpu"), (1, "cpu"), (2, "cuda")):
+    for seed, change in ((0, {}), (1, {"precision": None}), (2, {"device": "cuda"}), (3, {"precision": "bf16"}),
+                         (4, {"settings_version": 1}), (9, {})):
         cfg = mod.run_config(parser, job.dataset, job.method, seed, job.budget, job.extra).to_dict()
         cfg.pop("data_dir")
         cfg["seed"] = seed  # `nar run --seeds` sets each run's seed, not the config it builds
-        if seed == 1:
-            cfg.pop("precision")  # a row from before the field: fp32
-        rows.append({**cfg, "device": device, "status": "ok", "test_acc": 94.0, "val_acc": 91.0,
-                     "settings_version": SETTINGS_VERSION, "code_version": "0.2.0+gabc1234"})
+        row = {**cfg, "status": "ok", "test_acc": 94.0, "val_acc": 91.0, "settings_version": SETTINGS_VERSION,
+               "code_version": "0.2.0+gabc1234", **change}
+        rows.append({k: v for k, v in row.items() if v is not None})  # seed 1: a row from before the field
     pd.DataFrame(rows).to_csv(tmp_path / "r.csv", index=False)
     out = tmp_path / "left.tsv"
-    assert mod.main(["--seeds", "0-3", "--done", str(tmp_path), "--per-seed", "--out", str(out)]) == 0
+    assert mod.main(["--seeds", "0-5", "--done", str(tmp_path), "--per-seed", "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "tiers.num_tiers3.top_k5: 2 seeds done at 0.2.0+gabc1234; run the other 2 at that commit" in err
-    lines = [line.split("\t") for line in out.read_text().splitlines()]
-    assert sorted(s for n, _, _, s, *_ in lines if n == job.name) == ["2", "3"]  # the cuda row is not done
-    assert len(lines) == 4 * len(jobs) - 2
+    assert "tiers.num_tiers3.top_k5: 2 of its seeds done at abc1234; the other 4 must run at that commit" in err
+    assert job.name not in out.read_text()
+    lines = [line.split("\t") for line in (tmp_path / "left.abc1234.tsv").read_text().splitlines()]
+    assert [(n, s) for n, _, _, s, *_ in lines] == [(job.name, s) for s in ("2", "3", "4", "5")]
+    assert len(out.read_text().splitlines()) == 6 * (len(jobs) - 1)
+    # without --out, a partly done line has nowhere to go but a list run at the wrong commit: refused
+    assert mod.main(["--seeds", "0-5", "--done", str(tmp_path)]) == 2
+    assert "give --out FILE" in capsys.readouterr().err

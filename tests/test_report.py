@@ -10,6 +10,7 @@ import filecmp
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -226,7 +227,8 @@ def test_known_effect_is_found_on_paired_seeds(tmp_path: Path):
 
 def test_rankers_against_baselines_unpaired_welch(tmp_path: Path):
     """A ranker and a baseline share no draws: their comparison is Welch's, unpaired, on every seed
-    each side ran (10 vs 20 here), Holm over that table alone; the interval is scipy's."""
+    each side ran (10 vs 20 here), within one group (device, budget row), Holm over that table alone;
+    the interval is scipy's."""
     from scipy import stats
 
     ranker = np.round(93.8 + np.random.default_rng(3).normal(0, 0.15, 10), 4)
@@ -235,22 +237,43 @@ def test_rankers_against_baselines_unpaired_welch(tmp_path: Path):
     ref = stats.ttest_ind(ranker, base, equal_var=False)
     assert p == pytest.approx(ref.pvalue, rel=1e-9) and diff == pytest.approx(ranker.mean() - base.mean())
     assert ci == pytest.approx(tuple(ref.confidence_interval(0.95)), rel=1e-9)
+    one_flat = welch_stats(ranker, [94.37] * 4)  # one side without spread: still Welch's
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy: "nearly identical" (they are, on one side)
+        ref = stats.ttest_ind(ranker, [94.37] * 4, equal_var=False)
+    assert one_flat[2] == pytest.approx(ref.pvalue, rel=1e-9)
+    # neither side with spread: the exact permutation p, so 2 seeds a side never resolve anything
     assert welch_stats([94.37] * 3, [94.37] * 4)[2] == 1.0
+    assert welch_stats([94.37] * 2, [94.1] * 2)[2] == pytest.approx(1 / 3)
+    assert welch_stats([94.37] * 10, [94.1] * 10)[2] == pytest.approx(2 / 184756)
     with pytest.raises(Exception, match="2 or more"):
         welch_stats([94.0], [94.1, 94.2])
+
     res = _load(tmp_path, _rows(accs=ranker) + _rows(method="random_search", accs=base)
-                + _rows(method="evolution", accs=np.round(ranker + 0.01, 4), seeds=list(range(10, 20))))
+                + [dict(r, device="cuda") for r in _rows(method="evolution", accs=base[:3])])  # no ranker there
     t = against_baselines(res)
-    assert set(t["protocol"]) == {"test-pick", "val-pick"} and len(t) == 4
-    line = t[(t["protocol"] == "test-pick") & (t["baseline"] == "random_search")].iloc[0]
-    assert (line["ranker"], line["seeds"], line["run on"], line["budget"]) == ("narq2t", "10 vs 20", "NB201 CIFAR-10", "150")
+    assert set(t["protocol"]) == {"test-pick", "val-pick"} and len(t) == 2 and set(t["run on"]) == {"NB201 CIFAR-10"}
+    line = t[t["protocol"] == "test-pick"].iloc[0]
+    assert (line["ranker"], line["baseline"], line["seeds"], line["budget"]) == ("narq2t", "random_search", "10 vs 20", "150")
     assert line["diff"] == f"{diff:+.2f}" and line["ci95 welch"] == f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
     assert line["reading"] == "random_search ahead" and line["holm p"] == "<0.001"
-    even = t[(t["protocol"] == "test-pick") & (t["baseline"] == "evolution")].iloc[0]
-    assert even["reading"] == "not resolved"  # 0.01 apart on unshared seeds: nothing shown
+    # two baselines each ahead with p below 0.05 alone: not after Holm over the table's two lines
+    ahead = {"random_search": 0.26, "evolution": 0.27}
+    res = _load(tmp_path, _rows(accs=ranker) + _rows(method="random_search", accs=np.round(ranker + 0.26, 4))
+                + _rows(method="evolution", accs=np.round(ranker + 0.27, 4), seeds=list(range(10, 20))))
+    test = against_baselines(res)[lambda d: d["protocol"] == "test-pick"].set_index("baseline")
+    raw = {b: welch_stats(ranker, np.round(ranker + c, 4))[2] for b, c in ahead.items()}
+    assert all(0.025 < p < 0.05 for p in raw.values())
+    assert float(test.loc["evolution", "holm p"]) == pytest.approx(2 * raw["evolution"], abs=1e-3)
+    assert set(test["reading"]) == {"not resolved"}
     assert against_baselines(_load(tmp_path, _rows(accs=ranker))).empty  # no baseline: nothing to compare
-    old = _rows(accs=ranker, version=None) + _rows(method="random_search", accs=base)
-    assert against_baselines(_load(tmp_path, old)).empty  # superseded rows are never compared
+    # superseded rows (an older settings version) are never compared, though ranker and baseline both are
+    old = _rows(accs=ranker, version=None) + _rows(method="random_search", accs=base, version=None)
+    assert against_baselines(_load(tmp_path, old)).empty
+    # a side with one seed is named, not dropped
+    (few,) = against_baselines(_load(tmp_path, _rows(accs=ranker[:1]) + _rows(method="evolution", accs=base)))[
+        lambda d: d["protocol"] == "test-pick"].to_dict("records")
+    assert few["reading"] == "not compared: fewer than 2 seeds a side (1 vs 20)" and few["diff"] == ""
 
 
 def test_non_inferiority_at_the_margin(tmp_path: Path):

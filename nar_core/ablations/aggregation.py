@@ -303,7 +303,7 @@ def _tag(df: pd.DataFrame) -> pd.DataFrame:
     df["_rerun"], df["_rerun_lost"] = _rerun_of(df)
     old = (df["_rerun"] != "").to_numpy(bool)
     if old.any():
-        df.loc[old, "ours_settings"] = [f"{s}, code {_short(c)} (superseded)" for s, c in
+        df.loc[old, "ours_settings"] = [f"{s}, code {short_code(c)} (superseded)" for s, c in
                                         zip(df.loc[old, "ours_settings"], df.loc[old, "_code"])]
         df.loc[old, "_superseded"] = True
     return df
@@ -324,7 +324,7 @@ def superseded_mask(df: pd.DataFrame) -> pd.Series:
     return ~(version >= SETTINGS_VERSION)  # NaN: no version, superseded
 
 
-def _short(code: str) -> str:
+def short_code(code: str) -> str:
     """A code version as a reader scans it: the commit (``06ac28c4``), else the version as written."""
     _, _, local = str(code).partition("+g")
     return local or str(code) or "unrecorded"
@@ -397,7 +397,7 @@ def superseded_files(df: pd.DataFrame) -> pd.DataFrame:
                else pd.Series(np.nan, index=old.index))
     label = [f"{int(v)}" if not pd.isna(v) else "1 (none)" for v in version]
     rerun = old["_rerun"] if "_rerun" in old.columns else pd.Series("", index=old.index)
-    why = [f"a re-run at code {_short(r)}" if r else f"settings version {SETTINGS_VERSION}" for r in rerun]
+    why = [f"a re-run at code {short_code(r)}" if r else f"settings version {SETTINGS_VERSION}" for r in rerun]
     lost = (old["_rerun_lost"] if "_rerun_lost" in old.columns else pd.Series(False, index=old.index)).astype(int)
     out = (pd.DataFrame({"file": file.astype(str).to_numpy(), "settings_version": label, "superseded by": why,
                          "lost": lost.to_numpy()})

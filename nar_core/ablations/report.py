@@ -8,7 +8,7 @@
   superseded result files (an older settings version: shown in the tables, never judged), the
   list of tables and figures, what was not run, and the wall time of each sweep;
 * ``verdicts.csv``: every comparison line as data; ``vs_baselines.csv``: each ranker against each
-  baseline at equal budget (unpaired, Welch: :func:`.verdicts.against_baselines`; not a claim of the papers);
+  baseline at the same budget-table row (unpaired, Welch: :func:`.verdicts.against_baselines`; not a claim of the papers);
 * ``tables/<name>.md`` and ``tables/<name>.csv``: every table of the registry, ours beside the
   paper's numbers (a paper row we have not run reads ``not run``);
 * ``figures/*.png`` (:mod:`.figures`): anytime test regret against total queries, the methods' ranks
@@ -140,16 +140,20 @@ in `flagged`.
 
 
 def _baselines_section(vs: pd.DataFrame) -> str:
-    return (f"""## The rankers against the baselines at equal budget
+    return (f"""## The rankers against the baselines at the same budget
 
 Not a claim of the papers (they compare at 1,506 queries with methods quoted from the literature), and
 outside the verdicts' Holm family: how each ranker's returned cell compares with random search's and
 regularized evolution's run in the same group (benchmark and device, budget-table row, settings), each
-method at its defaults. A ranker and a baseline share no draws (the labelled cells and the search come
-from different streams of a seed), so the comparison is **unpaired**: `diff` = ranker - baseline, mean
-over each side's seeds, with its **95% Welch interval** and two-sided p; Holm over this table's lines per
-protocol. `reading` names who is ahead where the Holm p is below {ALPHA}. `queries`: the total queries
-each side's runs made (`vs_baselines.csv` holds the same).
+method at its defaults (a ranker run with `paper` or `authors` settings has no baseline beside it: a
+baseline has no ranker settings). The same budget-table row is not the same number of queries:
+`queries` gives the total each side's runs made (a ranker's top-k can return a cell already
+queried; evolution stops after 50 x budget cycles, by then breeding cells it has queried already). A
+ranker and a baseline share no draws (the labelled cells and the search come from different streams
+of a seed), so the comparison is **unpaired**: `diff` = ranker - baseline, mean over each side's
+seeds, with its **95% Welch interval** and two-sided p (where neither side has any spread, the exact
+permutation p); Holm over this table's lines per protocol. `reading` names who is ahead where the Holm p is below {ALPHA}. `code`: the code
+versions of both sides' rows. `vs_baselines.csv` holds the same.
 
 """ + markdown(vs.rename(columns={"diff": "diff (ranker - baseline)", "ci95 welch": "95% Welch"})) + "\n")
 

@@ -355,6 +355,33 @@ def judge_claim(claim: Claim, results: pd.DataFrame | None, labelled: dict | Non
     return lines
 
 
+def current_rows(table: str, results: pd.DataFrame | None, labelled: dict | None = None, space: str = "",
+                 dataset: str = "") -> tuple[pd.DataFrame, int] | None:
+    """``(rows, n superseded)``: a table's labelled rows (of ``space`` / ``dataset`` when named) less
+    the superseded ones (an older settings or code version: history in the tables, never judged),
+    or None when the table has no row of ours. ``labelled``: table name ->
+    :func:`~nar_core.ablations.aggregation.labelled_rows` (or the error it raised), a cache shared
+    by callers and filled here."""
+    if results is None or results.empty:
+        return None
+    if labelled is not None and table in labelled:
+        rows = labelled[table]
+    else:
+        try:
+            rows = labelled_rows(table, results)
+        except NarError as exc:
+            rows = exc
+        if labelled is not None:
+            labelled[table] = rows
+    if isinstance(rows, Exception):
+        return None
+    if space:
+        rows = rows[(rows["_space"] == space) & (rows["_dataset"] == dataset)]
+    old = (rows["_superseded"].astype(bool) if "_superseded" in rows.columns
+           else rows["ours_settings"] == SUPERSEDED).to_numpy(bool)
+    return rows[~old], int(old.sum())
+
+
 def _claim_lines(claim: Claim, results: pd.DataFrame | None, labelled: dict | None) -> list[dict]:
     spec = get_table(claim.table)
     base = {"claim": claim.name, "text": claim.text, "table": claim.table, "kind": claim.kind}
@@ -364,27 +391,13 @@ def _claim_lines(claim: Claim, results: pd.DataFrame | None, labelled: dict | No
         return [{**blank, **base, "protocol": proto, "metric": metric, "verdict": "not run", "detail": detail}
                 for proto, metric in protocols(claim)]
 
-    if results is None or results.empty:
+    got = current_rows(spec.name, results, labelled, claim.space, claim.dataset)
+    if got is None:
         return not_run("no results of the compared rows")
-    if labelled is not None and spec.name in labelled:
-        rows = labelled[spec.name]
-    else:
-        try:
-            rows = labelled_rows(spec, results)
-        except NarError as exc:
-            rows = exc
-        if labelled is not None:
-            labelled[spec.name] = rows
-    if isinstance(rows, Exception):
-        return not_run("no results of the compared rows")
-    if claim.space:
-        rows = rows[(rows["_space"] == claim.space) & (rows["_dataset"] == claim.dataset)]
+    rows, n_old = got
     detail = "no results of the compared rows"
-    old = (rows["_superseded"].astype(bool) if "_superseded" in rows.columns
-           else rows["ours_settings"] == SUPERSEDED).to_numpy(bool)
-    if old.any():  # an older settings or code version: history in the tables, never a verdict
-        rows = rows[~old]
-        detail = (f"no current results of the compared rows: {int(old.sum())} superseded rows of the table "
+    if n_old:
+        detail = (f"no current results of the compared rows: {n_old} superseded rows of the table "
                   f"(an older settings or code version) left out, to be re-run")
     open_keys = _within(claim, spec)
     by = list(VERDICT_GROUP) + open_keys
@@ -461,8 +474,9 @@ def _group_lines(claim: Claim, g: pd.DataFrame, a_sel, b_sels, head: dict, gid: 
     return lines
 
 
-def _adjust(lines: list[dict]) -> None:
-    """Holm across the tests of ``lines`` (one family per protocol); sets ``test p``, ``holm p``, ``verdict``."""
+def _holm_by_protocol(lines: list[dict]) -> None:
+    """Holm across the tests of ``lines``, one family per protocol: a test is a line's ``_unit`` (the
+    lines of one unit share its ``_p``); sets ``_holm`` on every line that has a unit."""
     for proto in dict.fromkeys(line["protocol"] for line in lines):
         units: dict = {}
         for line in lines:
@@ -471,9 +485,17 @@ def _adjust(lines: list[dict]) -> None:
         adjusted = dict(zip(units, holm(list(units.values()))))
         for line in lines:
             if line["protocol"] == proto and "_unit" in line:
-                adj = adjusted[line["_unit"]]
-                line["test p"], line["holm p"] = _p(line["_p"]), _p(adj)
-                line["verdict"] = ("reproduced" if line["_way"] else "refuted") if adj < ALPHA else "inconclusive"
+                line["_holm"] = adjusted[line["_unit"]]
+
+
+def _adjust(lines: list[dict]) -> None:
+    """Holm across the tests of ``lines`` (one family per protocol); sets ``test p``, ``holm p``, ``verdict``."""
+    _holm_by_protocol(lines)
+    for line in lines:
+        if "_holm" in line:
+            adj = line["_holm"]
+            line["test p"], line["holm p"] = _p(line["_p"]), _p(adj)
+            line["verdict"] = ("reproduced" if line["_way"] else "refuted") if adj < ALPHA else "inconclusive"
 
 
 def verdict_table(results: pd.DataFrame | None, labelled: dict | None = None) -> pd.DataFrame:
@@ -522,6 +544,7 @@ def summary(verdicts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=keys + protos + ["seeds"])
 
 
+
 # ------------------------------------------------------------------------------------------------
 # the rankers against the baselines (not a claim of the papers: context for the verdicts)
 # ------------------------------------------------------------------------------------------------
@@ -534,69 +557,72 @@ VS_COLUMNS = ["run on", "budget", "settings", "code", "protocol", "ranker", "bas
 def welch_stats(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> tuple[float, tuple[float, float], float]:
     """``(mean a - mean b, its level Welch t interval, two-sided p)`` for two independent samples.
 
-    Welch-Satterthwaite degrees of freedom. Both samples without spread: the interval is the point
-    and p is 1 when the means are equal, 0 otherwise."""
+    Welch-Satterthwaite degrees of freedom. Neither sample with spread (every seed of a side
+    returned the same cell): no t statistic; p is then the exact permutation test's, which is
+    as far as these seeds can show a difference (the observed split is the most extreme of the
+    C(n_a + n_b, n_a) splits; two-sided, its mirror counts too when n_a = n_b), and 1 for equal
+    means; the interval is the point."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     if len(a) < MIN_SEEDS or len(b) < MIN_SEEDS:
         raise NarError(f"a Welch comparison needs {MIN_SEEDS} or more seeds a side, got {len(a)} and {len(b)}")
     diff = float(a.mean() - b.mean())
     va, vb = float(a.var(ddof=1)) / len(a), float(b.var(ddof=1)) / len(b)
     se = math.sqrt(va + vb)
-    if se <= 1e-12 * max(1.0, abs(diff)):
-        return diff, (diff, diff), 1.0 if math.isclose(diff, 0.0, abs_tol=1e-9) else 0.0
+    if se <= 1e-9 * max(1.0, abs(diff)):
+        if math.isclose(diff, 0.0, abs_tol=1e-9):
+            return diff, (diff, diff), 1.0
+        return diff, (diff, diff), min(1.0, (2 if len(a) == len(b) else 1) / math.comb(len(a) + len(b), len(a)))
     df = (va + vb) ** 2 / ((va ** 2 / (len(a) - 1) if va else 0.0) + (vb ** 2 / (len(b) - 1) if vb else 0.0))
     half = _t_quantile(df, 0.5 + level / 2) * se
     return diff, (diff - half, diff + half), min(1.0, 2 * _t_sf(df, abs(diff) / se))
 
 
 def against_baselines(results: pd.DataFrame | None, labelled: dict | None = None) -> pd.DataFrame:
-    """Each ranker against each baseline at equal budget, both selection protocols (:data:`VS_COLUMNS`).
+    """Each ranker against each baseline at the same budget-table row, both selection protocols
+    (:data:`VS_COLUMNS`).
 
-    The rows of the ``queries`` table (each method at its default settings), current rows only,
-    grouped as a verdict groups them (:data:`VERDICT_GROUP`: benchmark and device, budget-table row,
-    settings and version, data). A ranker and a baseline share no draws (the labelled cells and
-    the search come from different streams of a seed), so the comparison is **unpaired**: the
-    difference of means (ranker - baseline) with its 95% **Welch** interval and two-sided p, Holm
-    over this table's comparisons per protocol (a family of its own: the papers make no such
+    The current rows of the ``queries`` table (each method at its default settings), grouped as a
+    verdict groups them (:data:`VERDICT_GROUP`: benchmark and device, budget-table row, settings
+    and version, data). A ranker and a baseline share no draws (the labelled cells and the search
+    come from different streams of a seed), so the comparison is **unpaired**: the difference of
+    means (ranker - baseline) with its 95% **Welch** interval and two-sided p (:func:`welch_stats`),
+    Holm over this table's comparisons per protocol (a family of its own: the papers make no such
     claim; they compare with methods quoted from the literature). ``reading``: who is ahead when the
-    Holm p is below :data:`ALPHA`, else ``not resolved``. Empty when no group holds both kinds."""
-    rows = None
-    if labelled is not None and isinstance(labelled.get("queries"), pd.DataFrame):
-        rows = labelled["queries"]
-    elif results is not None and not results.empty:
-        try:
-            rows = labelled_rows("queries", results)
-        except NarError:
-            rows = None
+    Holm p is below :data:`ALPHA`, else ``not resolved``; ``not compared: ...`` where a side has
+    fewer than two seeds or several configs of one method share a seed. Empty when no group holds
+    both a ranker and a baseline."""
+    got = current_rows("queries", results, labelled)
     lines: list[dict] = []
-    if rows is not None and not rows.empty:
-        rows = rows[~rows["_superseded"].astype(bool)] if "_superseded" in rows.columns else rows
-        for gkey, g in rows.groupby(list(VERDICT_GROUP), sort=True, dropna=False):
-            group = dict(zip(VERDICT_GROUP, gkey))
-            methods = set(g["_method"].astype(str))
-            rankers = sorted(methods - set(BASELINES))
-            for proto, metric in PROTOCOLS:
-                if metric not in g.columns:
-                    continue
-                for ranker in rankers:
-                    for base in (b for b in BASELINES if b in methods):
-                        a_sel, b_sel = {"_method": ranker}, {"_method": base}
-                        a, b = _by_seed(g, a_sel, metric), _by_seed(g, b_sel, metric)
-                        if isinstance(a, str) or isinstance(b, str) or len(a) < MIN_SEEDS or len(b) < MIN_SEEDS:
-                            continue
-                        diff, ci, p = welch_stats(a.to_numpy(), b.to_numpy())
-                        both = g[_mask(g, a_sel) | _mask(g, b_sel)]
-                        lines.append({
-                            "run on": group["ours_bench"], "budget": group["_budget_row"],
+    for gkey, g in (got[0].groupby(list(VERDICT_GROUP), sort=True, dropna=False) if got else ()):
+        group = dict(zip(VERDICT_GROUP, gkey))
+        methods = set(g["_method"].astype(str))
+        for proto, metric in PROTOCOLS:
+            if metric not in g.columns:
+                continue
+            for ranker in sorted(methods - set(BASELINES)):
+                for base in (b for b in BASELINES if b in methods):
+                    a_sel, b_sel = {"_method": ranker}, {"_method": base}
+                    both = g[_mask(g, a_sel) | _mask(g, b_sel)]
+                    line = {"run on": group["ours_bench"], "budget": group["_budget_row"],
                             "settings": group["ours_settings"], "code": _codes(both), "protocol": proto,
-                            "ranker": ranker, "baseline": base, "seeds": f"{len(a)} vs {len(b)}",
-                            "queries": f"{_queries(g, a_sel, a.index)} vs {_queries(g, b_sel, b.index)}",
-                            "mean ranker": _fmt(float(a.mean()), False), "mean baseline": _fmt(float(b.mean()), False),
-                            "diff": _fmt(diff), "ci95 welch": _interval(ci), "_p": p})
-    for proto in dict.fromkeys(line["protocol"] for line in lines):
-        mine = [line for line in lines if line["protocol"] == proto]
-        for line, adj in zip(mine, holm([line["_p"] for line in mine])):
-            ahead = line["ranker"] if line["diff"].startswith("+") else line["baseline"]
-            line.update({"p": _p(line["_p"]), "holm p": _p(adj),
-                         "reading": f"{ahead} ahead" if adj < ALPHA else "not resolved"})
+                            "ranker": ranker, "baseline": base}
+                    a, b = _by_seed(g, a_sel, metric), _by_seed(g, b_sel, metric)
+                    why = a if isinstance(a, str) else b if isinstance(b, str) else ""
+                    if not why and min(len(a), len(b)) < MIN_SEEDS:
+                        why = f"fewer than {MIN_SEEDS} seeds a side ({len(a)} vs {len(b)})"
+                    if why:
+                        lines.append({**line, "reading": f"not compared: {why}"})
+                        continue
+                    diff, ci, p = welch_stats(a.to_numpy(), b.to_numpy())
+                    lines.append({
+                        **line, "seeds": f"{len(a)} vs {len(b)}",
+                        "queries": f"{_queries(g, a_sel, a.index)} vs {_queries(g, b_sel, b.index)}",
+                        "mean ranker": _fmt(float(a.mean()), False), "mean baseline": _fmt(float(b.mean()), False),
+                        "diff": _fmt(diff), "ci95 welch": _interval(ci), "p": _p(p),
+                        "_unit": (proto, len(lines)), "_p": p, "_diff": diff})
+    _holm_by_protocol(lines)
+    for line in (x for x in lines if "_holm" in x):
+        ahead = line["ranker"] if line["_diff"] > 0 else line["baseline"]
+        line["holm p"] = _p(line["_holm"])
+        line["reading"] = f"{ahead} ahead" if line["_holm"] < ALPHA else "not resolved"
     return pd.DataFrame(lines, columns=VS_COLUMNS).astype(object).fillna("")

@@ -21,9 +21,10 @@ ablation and row that uses it; the seeds of a line run as one `nar run` (`--pack
 gpu_batch.sh trains them as packed models, same rows).
 
 What is left: `--done results/` drops every seed a line already has a current row of in those
-result tables (not superseded, on `--device`, fp32), and names the commit those rows ran at: run
-the rest at that commit (`git worktree add --detach DIR COMMIT`), since a newer one would
-supersede them (docs/report.md). `--per-seed` writes one line per seed, so that gpu_batch.sh's PAR
+result tables (not superseded, on `--device`, fp32). A line partly done must run its other seeds
+at the commit its done rows ran at, since a newer one would supersede them (docs/report.md): such
+lines go to `FILE.<commit>` beside `--out FILE` (run that list in `git worktree add --detach DIR
+<commit>`), the others to FILE. `--per-seed` writes one line per seed, so that gpu_batch.sh's PAR
 spreads a line's seeds over the cores.
 
     PYTHONPATH=. .venv/bin/python results/specs/make_jobs.py --done results/ --per-seed --out left.tsv
@@ -48,6 +49,7 @@ from nar_core.ablations.registry import ABLATIONS, Ablation
 from nar_core.budget import BUDGETS, SEPARATING_BUDGET
 from nar_core.cli_common import ArgumentParser, parse_seeds
 from nar_core.config import DEFAULT_PRESET, PRESETS, RUNTIME_FIELDS, ExperimentConfig, config_hash
+from nar_core.ablations.aggregation import short_code
 from nar_core.errors import ConfigError, NarError
 from nar_core.spaces import get_space, space_names
 from nar_core.sweep.cli import default_space
@@ -72,6 +74,7 @@ class Job:
     extra: tuple[str, ...]
     config_hash: str
     rows: list[tuple[str, int]] = field(default_factory=list)
+    at: str = ""  # the commit it must run at (some of its seeds are done there), or "" for any
 
     def line(self) -> str:
         return "\t".join([self.name, self.dataset, self.method, self.seeds, str(self.budget), " ".join(self.extra)])
@@ -200,53 +203,77 @@ def make_jobs(*, budget: int = SEPARATING_BUDGET, space: str = "nb201", dataset:
     return list(jobs.values()), skipped
 
 
-def done_runs(results: Sequence[str], device: str = "cpu", precision: str = "fp32") -> dict[str, dict[int, str]]:
-    """config hash -> {seed: code version} of the current rows (not superseded) of ``results`` run on
-    ``device`` in ``precision`` (a row on another device never pairs with these: it is not done)."""
+def done_runs(results: Sequence[str], device: str = "cpu", precision: str = "fp32"
+              ) -> tuple[dict[str, dict[int, str]], list[str]]:
+    """``(config hash -> {seed: code version}, notes)`` of the current rows (not superseded) of
+    ``results`` run on ``device`` in ``precision`` (a row on another device or precision never pairs
+    with these: it is not done). A row whose config no longer builds is not done (a note names its
+    file and row). A config with current rows at several code versions counts only the newest's
+    seeds (the older rows are superseded by it: docs/report.md)."""
     from nar_core.ablations.aggregation import load_results
+    from nar_core.version import newest_code
 
     df = load_results(list(results))
     if df.empty:
-        return {}
+        return {}, []
     cur = df[~df["_superseded"].astype(bool) & (df["_device"] == device) & (df["_precision"] == precision)]
     # the hash of each row's config as today's code builds it: a row written before a config field
     # existed (precision) carries an older hash for the same config
     names = [f.name for f in dataclasses.fields(ExperimentConfig) if f.name in cur.columns]
-    out: dict[str, dict[int, str]] = {}
-    for rec, code in zip(cur[names].to_dict("records"), cur["_code"].astype(str)):
-        cfg = ExperimentConfig.from_dict({k: v for k, v in rec.items() if not pd.isna(v)})
-        out.setdefault(config_hash(cfg), {})[cfg.seed] = code
-    return out
+    by_code: dict[str, dict[str, set[int]]] = {}
+    notes = []
+    for rec, code, where, row in zip(cur[names].to_dict("records"), cur["_code"].astype(str), cur["_file"], cur["_row"]):
+        try:
+            cfg = ExperimentConfig.from_dict({k: v for k, v in rec.items() if not pd.isna(v)})
+        except NarError as exc:
+            notes.append(f"{where} row {row}: not counted as done, its config no longer builds: {exc}")
+            continue
+        by_code.setdefault(config_hash(cfg), {}).setdefault(code, set()).add(cfg.seed)
+    done: dict[str, dict[int, str]] = {}
+    for h, codes in by_code.items():
+        newest = next(iter(codes)) if len(codes) == 1 else newest_code(sorted(codes))
+        if newest is None:
+            notes.append(f"config {h}: rows at code versions that cannot be ordered ({', '.join(sorted(codes))}): "
+                         "none counted as done; move the older rows out")
+            continue
+        done[h] = {seed: newest for seed in codes[newest]}
+    return done, notes
 
 
 def left_to_run(jobs: Sequence[Job], seeds: Sequence[int], done: dict[str, dict[int, str]]) -> tuple[list[Job], list[str]]:
     """``jobs`` less the seeds ``done`` holds (a line with none left is dropped), and a note for each
-    line partly done naming the commit of its done rows."""
+    line partly done: its ``at`` is the commit of the done rows, where the rest must run."""
     left, notes = [], []
     for j in jobs:
-        have = done.get(j.config_hash, {})
+        have = {s: c for s, c in done.get(j.config_hash, {}).items() if s in set(seeds)}
         rest = [s for s in seeds if s not in have]
+        at = ""
         if have and rest:
-            codes = ", ".join(sorted(set(have.values())))
-            notes.append(f"{j.name}: {len(have)} seeds done at {codes}; run the other {len(rest)} at that commit "
-                         "(a newer one supersedes the done rows)")
+            at = short_code(next(iter(have.values())))
+            notes.append(f"{j.name}: {len(have)} of its seeds done at {at}; the other {len(rest)} must run at that "
+                         "commit (a newer one supersedes the done rows)")
         if rest:
-            left.append(Job(j.name, j.dataset, j.method, seeds_text(rest), j.budget, j.extra, j.config_hash, j.rows))
+            left.append(dataclasses.replace(j, seeds=seeds_text(rest), at=at))
     return left, notes
 
 
 def per_seed(jobs: Sequence[Job]) -> list[Job]:
     """One line per seed of each job (gpu_batch.sh then spreads a config's seeds over PAR)."""
-    from nar_core.cli_common import parse_seeds
+    return [dataclasses.replace(j, seeds=str(s)) for j in jobs for s in parse_seeds(j.seeds)]
 
-    return [Job(j.name, j.dataset, j.method, str(s), j.budget, j.extra, j.config_hash, j.rows)
-            for j in jobs for s in parse_seeds(j.seeds)]
+
+def lists_by_commit(jobs: Sequence[Job], out: str) -> dict[Path, list[Job]]:
+    """Where each job is written: ``out`` for a line to run at any commit, ``<stem>.<commit><suffix>``
+    beside it for the lines partly done at that commit."""
+    path = Path(out)
+    files: dict[Path, list[Job]] = {path: []}
+    for j in jobs:
+        files.setdefault(path.with_name(f"{path.stem}.{j.at}{path.suffix}") if j.at else path, []).append(j)
+    return files
 
 
 def counts(jobs: Sequence[Job]) -> str:
     """Lines and runs by method (nar, narq2t, the others), as the summary on stderr."""
-    from nar_core.cli_common import parse_seeds
-
     runs = Counter()
     for j in jobs:
         runs[j.method if j.method in ("nar", "narq2t") else "others"] += len(parse_seeds(j.seeds))
@@ -276,8 +303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds = parse_seeds(args.seeds)
         jobs, skipped = make_jobs(budget=args.budget, space=args.space, dataset=args.dataset, seeds=seeds, preset=args.preset)
         if args.done:
-            jobs, partly = left_to_run(jobs, seeds, done_runs(args.done, args.device))
-            skipped += partly
+            done, notes = done_runs(args.done, args.device)
+            jobs, partly = left_to_run(jobs, seeds, done)
+            skipped += notes + partly
+            if partly and not args.out:
+                raise ConfigError("some lines are partly done and must run at the commit of their done rows: "
+                                  "give --out FILE (those lines go to FILE.<commit> beside it)")
     except NarError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -285,19 +316,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         jobs = per_seed(jobs)
     for note in skipped:
         print(f"{PROG}: note: {note}", file=sys.stderr)
-    text = "".join(j.line() + "\n" for j in jobs)
-    if args.out:
-        from nar_core.io import atomic_write_text
+    if not args.out:
+        sys.stdout.write("".join(j.line() + "\n" for j in jobs))
+        print(f"{args.space} {args.dataset}, {args.budget} queries: {counts(jobs)}", file=sys.stderr)
+        return 0
+    from nar_core.io import atomic_write_text
 
+    for path, mine in lists_by_commit(jobs, args.out).items():
         try:
-            atomic_write_text(Path(args.out), text)
+            atomic_write_text(path, "".join(j.line() + "\n" for j in mine))
         except OSError as exc:
-            print(f"{PROG}: error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+            print(f"{PROG}: error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
             return 2
-    else:
-        sys.stdout.write(text)
-    print(f"{args.space} {args.dataset}, {args.budget} queries: {counts(jobs)}"
-          + (f"; written to {args.out}" if args.out else ""), file=sys.stderr)
+        at = f" (run at {mine[0].at})" if mine and mine[0].at else ""
+        print(f"{args.space} {args.dataset}, {args.budget} queries: {counts(mine)}; written to {path}{at}",
+              file=sys.stderr)
     return 0
 
 
