@@ -189,3 +189,16 @@ def test_a_fresh_builtin_instance_registers_as_the_same_space():
     finally:
         unregister_space("nb201")
     assert isinstance(get_space("nb201"), SearchSpace)
+
+
+def test_flops_and_params_order_the_cells_alike():
+    """A benchmark fact behind NARQ2T Table VIII on NB201: the network's FLOPs and #params take 28
+    values each and order the 15,625 cells the same way (both count the 1x1 and 3x3 convolutions),
+    so the FLOPs-only and #params-only constrained samplers draw the same cells there (the
+    committed sampling_constraints rows agree seed for seed); only NB101 can separate them."""
+    space = get_space("nb201")
+    for ds in ("cifar10", "cifar100", "imagenet16"):
+        flops, params = (np.asarray(v) for v in space.network_cost(space.all_cells(), ds))
+        assert len(np.unique(flops.round(6))) == len(np.unique(params.round(9))) == 28
+        order = np.lexsort((params, flops))
+        assert np.all(np.diff(params[order]) >= 0)  # params never fall as FLOPs rise
