@@ -44,24 +44,30 @@ def test_collect_append_and_refusals(tmp_path: Path, capsys):
     into = tmp_path / "results"
     into.mkdir()
     table = into / f"tiers_nb201_cifar10_q150_v{SETTINGS_VERSION}.csv"
-    first = _out(tmp_path / "a", "tiers.num_tiers5.top_k5", {0: 94.1, 1: 94.2})
+    first = _out(tmp_path / "a", "tiers.num_tiers5.top_k5", {0: 94.1, 1: 94.2, 10: 94.0})
     assert mod.main([str(first), "--into", str(into)]) == 0
-    assert list(pd.read_csv(table)["seed"]) == [0, 1]
+    assert list(pd.read_csv(table)["seed"]) == [0, 1, 10]  # by seed as a number
     # a table that exists is never overwritten silently
     more = _out(tmp_path / "b", "tiers.num_tiers5.top_k5", {1: 94.2, 2: 94.3})
     assert mod.main([str(more), "--into", str(into)]) == 2
     assert "--append" in capsys.readouterr().err
-    # --append: the run it holds (seed 1, same numbers) is skipped, seed 2 added after the old rows
+    # --append: the run it holds (seed 1, same numbers) is kept once, seed 2 added after the old rows;
+    # the old rows keep every value as written (an int column stays int beside rows without it)
+    text = table.read_text().splitlines()
     assert mod.main([str(more), "--into", str(into), "--append"]) == 0
-    assert list(pd.read_csv(table)["seed"]) == [0, 1, 2]
-    # the same run with other numbers is refused, naming it; the table is left as it was
+    assert list(pd.read_csv(table)["seed"]) == [0, 1, 10, 2]
+    assert table.read_text().splitlines()[: len(text)] == text
+    # the same run with other numbers is refused, naming both rows; the table is left as it was
     before = table.read_bytes()
     clash = _out(tmp_path / "c", "tiers.num_tiers5.top_k5", {2: 93.0})
     assert mod.main([str(clash), "--into", str(into), "--append"]) == 2
     err = capsys.readouterr().err
-    assert "seed 2" in err and "test_acc 94.3 vs 93.0" in err and table.read_bytes() == before
-    # the same seed at another code version is another run: appended
-    assert mod.main([str(_out(tmp_path / "d", "tiers.num_tiers5.top_k5", {2: 93.0}, code="0.2.0+gdef5678")),
-                     "--into", str(into), "--append"]) == 0
-    assert len(pd.read_csv(table)) == 4
+    assert "seed 2" in err and "test_acc 94.3 vs 93" in err and table.read_bytes() == before
+    # one run twice among the new rows: once when they agree, refused when they do not
+    again = [_out(tmp_path / d, "tiers.num_tiers5.top_k5", {3: 94.4}) for d in ("d", "e")]
+    assert mod.main([*map(str, again), "--into", str(into), "--append"]) == 0
+    assert list(pd.read_csv(table)["seed"]) == [0, 1, 10, 2, 3]
+    odd = [_out(tmp_path / "f", "tiers.num_tiers5.top_k5", {4: 94.4}), _out(tmp_path / "g", "tiers.num_tiers5.top_k5", {4: 94.0})]
+    assert mod.main([*map(str, odd), "--into", str(into), "--append"]) == 2
+    assert "seed 4" in capsys.readouterr().err
     assert mod.main([str(tmp_path / "empty"), "--into", str(into)]) == 2

@@ -175,9 +175,7 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         df["_file"] = label
         frames.append(df)
     df = pd.concat(frames, ignore_index=True, sort=False)
-    if "status" in df.columns:
-        df = df[str_col(df["status"]).isin(["ok", ""])]
-    df = df.copy()
+    df = df[finished_mask(df)].copy()
     df["space"] = str_col(df["space"])
     df["method"] = str_col(df["method"])
     df["dataset"] = [_canonical_or_same(x, s) for x, s in zip(str_col(df["dataset"]), df["space"])]
@@ -185,8 +183,7 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         df["settings_version"] = pd.to_numeric(df["settings_version"], errors="coerce")
     else:
         df["settings_version"] = np.nan
-    device = str_col(col_or(df, "device", "cpu")).replace("", "cpu")
-    df["_device"] = device.str.replace(r"^cuda(:\d+)?$", "cuda", regex=True)
+    df["_device"] = device_kind(str_col(col_or(df, "device", "cpu")))
     df["_precision"] = str_col(col_or(df, "precision", DEFAULT_PRECISION)).replace("", DEFAULT_PRECISION)
     if "precision" in df.columns:  # a row from before the column ran in fp32: the same config as a row saying so
         df["precision"] = df["_precision"]
@@ -201,6 +198,18 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
             df[m] = pd.to_numeric(df[m], errors="coerce")
     df = _one_row_per_run(df, config_columns(df) + list(RUN_KEY))
     return _tag(df)
+
+
+def finished_mask(df: pd.DataFrame) -> pd.Series:
+    """True for the rows of finished runs: ``status`` ok, or no status written."""
+    if "status" not in df.columns:
+        return pd.Series(True, index=df.index, dtype=bool)
+    return str_col(df["status"]).isin(["ok", ""])
+
+
+def device_kind(device: pd.Series) -> pd.Series:
+    """A device as runs are keyed by it: ``cpu``, ``cuda`` (without its index: ``cuda:1`` is ``cuda``)."""
+    return device.replace("", "cpu").str.replace(r"^cuda(:\d+)?$", "cuda", regex=True)
 
 
 def col_or(df: pd.DataFrame, name: str, default: object) -> pd.Series:

@@ -10,22 +10,24 @@ table, `<ablation>_<space>_<dataset>_q<budget>_v<settings version>.csv`, and the
 `queries_vs_accuracy_<space>_<dataset>_<methods>_v<settings version>.csv` (methods: `baselines` for
 random search and evolution, else `rankers`). Rows are sorted by job and seed; a table is written
 atomically and only when it does not exist yet (a table never silently replaces committed rows: pass
---replace to overwrite it, or --append to add the new rows after its own: a run it already holds,
-the same config, seed and code version, is skipped when its numbers agree and refused when they do
-not). Exit status 2 and one line naming the problem when a folder holds no runs.
+--replace to overwrite it, or --append to add the new rows after its own, every value as written: a
+run it already holds, or one twice among the new rows, is kept once when the numbers agree and
+refused, naming both rows, when they do not; a run is what the report calls one). Exit status 2 and one line naming the problem when a folder holds no runs.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from nar_core.ablations.aggregation import finished_mask, load_results
+from nar_core.ablations.verdicts import BASELINES
 from nar_core.budget import budget_of
+from nar_core.errors import NarError
 from nar_core.io import RESULT_TEXT_COLUMNS, atomic_path
-
-BASELINES = {"random_search", "evolution"}
 
 
 def table_name(job: str, rows: pd.DataFrame) -> str:
@@ -33,30 +35,31 @@ def table_name(job: str, rows: pd.DataFrame) -> str:
     version = int(first["settings_version"])
     where = f"{first['space']}_{first['dataset']}"
     if job.startswith("queries."):
-        kind = "baselines" if set(rows["method"]) <= BASELINES else "rankers"
+        kind = "baselines" if set(rows["method"]) <= set(BASELINES) else "rankers"
         return f"queries_vs_accuracy_{where}_{kind}_v{version}.csv"
     return f"{job.split('.', 1)[0]}_{where}_q{budget_of(first.to_dict())}_v{version}.csv"
 
 
-#: what identifies a run in a table, and the numbers two copies of it must agree on
-RUN = ("config_hash", "seed", "code_version", "device")
-AGREE = ("test_acc", "test_acc_valpick", "found_key")
+def appended(old: Path | None, new: pd.DataFrame) -> pd.DataFrame:
+    """The rows of table ``old`` (None: no table yet) then those of ``new`` it does not hold yet,
+    every value as written.
+
+    Runs are told apart as the report tells them (:func:`nar_core.ablations.aggregation.load_results`:
+    config, seed, device, precision, settings and code version, data): a run twice (in the table, or
+    twice among the new rows) whose numbers agree is kept once, one whose numbers disagree is a
+    :class:`~nar_core.ablations.aggregation.DuplicateRunError` naming both rows."""
+    both = pd.concat([read_text(old), new], ignore_index=True, sort=False) if old else new.reset_index(drop=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rows.csv"
+        both.to_csv(path, index=False, lineterminator="\n")
+        kept = set(load_results([path])["_row"] - 2)  # _row: the line in the file, after the header
+    again = finished_mask(both).to_numpy(bool) & ~both.index.isin(list(kept))
+    return both[~again].reset_index(drop=True)
 
 
-def appended(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """``old`` then the rows of ``new`` it does not hold yet; ValueError naming the run when a row of
-    ``new`` is a run of ``old`` (:data:`RUN`) with other numbers (:data:`AGREE`)."""
-    key = [c for c in RUN if c in old.columns and c in new.columns]
-    agree = [c for c in AGREE if c in old.columns and c in new.columns]
-    both = new.reset_index().merge(old[key + agree], on=key, how="inner", suffixes=("", "_old"))
-    for row in both.itertuples(index=False):
-        r = row._asdict()
-        if any(str(r[c]) != str(r[f"{c}_old"]) for c in agree):
-            run = ", ".join(f"{c} {r[c]}" for c in key)
-            diff = ", ".join(f"{c} {r[c + '_old']} vs {r[c]}" for c in agree)
-            raise ValueError(f"run {run} is already in the table with other numbers ({diff}): refusing to append")
-    fresh = new.drop(index=both["index"].to_numpy()) if len(both) else new
-    return pd.concat([old, fresh], ignore_index=True)
+def read_text(path: Path) -> pd.DataFrame:
+    """A results table with every value as written (no number re-formatted, empty stays empty)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,25 +78,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"collect_runs: {out}: no runs/<name>/results.csv (an OUT folder of gpu_batch.sh?)", file=sys.stderr)
             return 2
         for f in found:
-            rows = pd.read_csv(f, dtype=RESULT_TEXT_COLUMNS).assign(_job=f.parent.name)
-            tables.setdefault(table_name(f.parent.name, rows), []).append(rows)
+            name = table_name(f.parent.name, pd.read_csv(f, dtype=RESULT_TEXT_COLUMNS))
+            tables.setdefault(name, []).append(read_text(f).assign(_job=f.parent.name))
     into = Path(args.into)
     for name, frames in sorted(tables.items()):
-        df = pd.concat(frames, ignore_index=True).sort_values(["_job", "seed"], kind="stable").drop(columns="_job")
+        df = (pd.concat(frames, ignore_index=True, sort=False)
+              .sort_values(["_job", "seed"], key=lambda c: pd.to_numeric(c, errors="coerce") if c.name == "seed" else c,
+                           kind="stable").drop(columns="_job"))
         path = into / name
-        if path.exists() and args.append:
-            try:
-                df = appended(pd.read_csv(path, dtype=RESULT_TEXT_COLUMNS), df)
-            except ValueError as exc:
-                print(f"collect_runs: {path}: {exc}", file=sys.stderr)
-                return 2
-        elif path.exists() and not args.replace:
+        if path.exists() and not (args.append or args.replace):
             print(f"collect_runs: {path} exists (pass --append to add the new rows, --replace to overwrite it)",
                   file=sys.stderr)
             return 2
+        try:
+            df = appended(path if path.exists() and args.append else None, df)
+        except NarError as exc:
+            print(f"collect_runs: {path}: {exc}", file=sys.stderr)
+            return 2
         with atomic_path(path) as tmp:
             df.to_csv(tmp, index=False, lineterminator="\n")
-        print(f"{path}: {len(df)} rows ({df['method'].nunique()} method(s), seeds {df['seed'].min()}-{df['seed'].max()})")
+        seeds = pd.to_numeric(df["seed"])
+        print(f"{path}: {len(df)} rows ({df['method'].nunique()} method(s), seeds {seeds.min()}-{seeds.max()})")
     return 0
 
 

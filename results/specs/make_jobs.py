@@ -210,12 +210,13 @@ def done_runs(results: Sequence[str], device: str = "cpu", precision: str = "fp3
     with these: it is not done). A row whose config no longer builds is not done (a note names its
     file and row). A config with current rows at several code versions counts only the newest's
     seeds (the older rows are superseded by it: docs/report.md)."""
-    from nar_core.ablations.aggregation import load_results
+    from nar_core.ablations.aggregation import device_kind, load_results
     from nar_core.version import newest_code
 
     df = load_results(list(results))
     if df.empty:
         return {}, []
+    device = device_kind(pd.Series([device])).iloc[0]  # cuda:1 is cuda, as the rows are keyed
     cur = df[~df["_superseded"].astype(bool) & (df["_device"] == device) & (df["_precision"] == precision)]
     # the hash of each row's config as today's code builds it: a row written before a config field
     # existed (precision) carries an older hash for the same config
@@ -243,12 +244,15 @@ def done_runs(results: Sequence[str], device: str = "cpu", precision: str = "fp3
 def left_to_run(jobs: Sequence[Job], seeds: Sequence[int], done: dict[str, dict[int, str]]) -> tuple[list[Job], list[str]]:
     """``jobs`` less the seeds ``done`` holds (a line with none left is dropped), and a note for each
     line partly done: its ``at`` is the commit of the done rows, where the rest must run."""
+    from nar_core.version import code_version
+
+    here = short_code(code_version())
     left, notes = [], []
     for j in jobs:
         have = {s: c for s, c in done.get(j.config_hash, {}).items() if s in set(seeds)}
         rest = [s for s in seeds if s not in have]
         at = ""
-        if have and rest:
+        if have and rest and short_code(next(iter(have.values()))) != here:  # done at this commit: run anywhere here
             at = short_code(next(iter(have.values())))
             notes.append(f"{j.name}: {len(have)} of its seeds done at {at}; the other {len(rest)} must run at that "
                          "commit (a newer one supersedes the done rows)")
