@@ -68,6 +68,9 @@ def test_collect_append_and_refusals(tmp_path: Path, capsys):
     assert mod.main([*map(str, again), "--into", str(into), "--append"]) == 0
     assert list(pd.read_csv(table)["seed"]) == [0, 1, 10, 2, 3]
     odd = [_out(tmp_path / "f", "tiers.num_tiers5.top_k5", {4: 94.4}), _out(tmp_path / "g", "tiers.num_tiers5.top_k5", {4: 94.0})]
-    assert mod.main([*map(str, odd), "--into", str(into), "--append"]) == 2
+    other = _out(tmp_path / "h", "selected_queries.top_k10", {0: 94.0})  # a second table, fine by itself
+    before = table.read_bytes()
+    assert mod.main([*map(str, odd), str(other), "--into", str(into), "--append"]) == 2
     assert "seed 4" in capsys.readouterr().err
+    assert table.read_bytes() == before and not list(into.glob("selected_queries*"))  # nothing half-written
     assert mod.main([str(tmp_path / "empty"), "--into", str(into)]) == 2

@@ -12,7 +12,9 @@ random search and evolution, else `rankers`). Rows are sorted by job and seed; a
 atomically and only when it does not exist yet (a table never silently replaces committed rows: pass
 --replace to overwrite it, or --append to add the new rows after its own, every value as written: a
 run it already holds, or one twice among the new rows, is kept once when the numbers agree and
-refused, naming both rows, when they do not; a run is what the report calls one). Exit status 2 and one line naming the problem when a folder holds no runs.
+refused, naming both rows, when they do not; a run is what the report calls one). Every table is
+checked before any is written. Exit status 2 and one line naming the problem when a folder holds no
+runs or a run is refused.
 """
 from __future__ import annotations
 
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             name = table_name(f.parent.name, pd.read_csv(f, dtype=RESULT_TEXT_COLUMNS))
             tables.setdefault(name, []).append(read_text(f).assign(_job=f.parent.name))
     into = Path(args.into)
+    ready = []  # every table checked before any is written: a refusal leaves all of them as they were
     for name, frames in sorted(tables.items()):
         df = (pd.concat(frames, ignore_index=True, sort=False)
               .sort_values(["_job", "seed"], key=lambda c: pd.to_numeric(c, errors="coerce") if c.name == "seed" else c,
@@ -91,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         try:
-            df = appended(path if path.exists() and args.append else None, df)
+            ready.append((path, appended(path if path.exists() and args.append else None, df)))
         except NarError as exc:
             print(f"collect_runs: {path}: {exc}", file=sys.stderr)
             return 2
+    for path, df in ready:
         with atomic_path(path) as tmp:
             df.to_csv(tmp, index=False, lineterminator="\n")
         seeds = pd.to_numeric(df["seed"])
