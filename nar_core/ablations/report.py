@@ -8,7 +8,8 @@
   superseded result files (an older settings version: shown in the tables, never judged), the
   list of tables and figures, what was not run, and the wall time of each sweep;
 * ``verdicts.csv``: every comparison line as data; ``vs_baselines.csv``: each ranker against each
-  baseline at the same budget-table row (unpaired, Welch: :func:`.verdicts.against_baselines`; not a claim of the papers);
+  baseline at the same budget-table row (unpaired, Welch: :func:`.verdicts.against_baselines`; not
+  a claim of the papers);
 * ``tables/<name>.md`` and ``tables/<name>.csv``: every table of the registry, ours beside the
   paper's numbers (a paper row we have not run reads ``not run``);
 * ``figures/*.png`` (:mod:`.figures`): anytime test regret against total queries, the methods' ranks
@@ -152,8 +153,9 @@ queried; evolution stops after 50 x budget cycles, by then breeding cells it has
 ranker and a baseline share no draws (the labelled cells and the search come from different streams
 of a seed), so the comparison is **unpaired**: `diff` = ranker - baseline, mean over each side's
 seeds, with its **95% Welch interval** and two-sided p (where neither side has any spread, the exact
-permutation p); Holm over this table's lines per protocol. `reading` names who is ahead where the Holm p is below {ALPHA}. `code`: the code
-versions of both sides' rows. `vs_baselines.csv` holds the same.
+permutation p); Holm over this table's lines per protocol. `reading` names who is ahead where the
+Holm p is below {ALPHA}. `code`: the code versions of both sides' rows. `vs_baselines.csv` holds the
+same.
 
 """ + markdown(vs.rename(columns={"diff": "diff (ranker - baseline)", "ci95 welch": "95% Welch"})) + "\n")
 

@@ -544,7 +544,6 @@ def summary(verdicts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=keys + protos + ["seeds"])
 
 
-
 # ------------------------------------------------------------------------------------------------
 # the rankers against the baselines (not a claim of the papers: context for the verdicts)
 # ------------------------------------------------------------------------------------------------

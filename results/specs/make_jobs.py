@@ -45,14 +45,15 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from nar_core.ablations.aggregation import device_kind, load_results, short_code
 from nar_core.ablations.registry import ABLATIONS, Ablation
 from nar_core.budget import BUDGETS, SEPARATING_BUDGET
 from nar_core.cli_common import ArgumentParser, parse_seeds
 from nar_core.config import DEFAULT_PRESET, PRESETS, RUNTIME_FIELDS, ExperimentConfig, config_hash
-from nar_core.ablations.aggregation import short_code
 from nar_core.errors import ConfigError, NarError
 from nar_core.spaces import get_space, space_names
 from nar_core.sweep.cli import default_space
+from nar_core.version import code_version, newest_code
 
 PROG = "results/specs/make_jobs.py"
 #: the space gpu_batch.sh names before a line's own arguments (a later --space on the line wins)
@@ -210,9 +211,6 @@ def done_runs(results: Sequence[str], device: str = "cpu", precision: str = "fp3
     with these: it is not done). A row whose config no longer builds is not done (a note names its
     file and row). A config with current rows at several code versions counts only the newest's
     seeds (the older rows are superseded by it: docs/report.md)."""
-    from nar_core.ablations.aggregation import device_kind, load_results
-    from nar_core.version import newest_code
-
     df = load_results(list(results))
     if df.empty:
         return {}, []
@@ -244,16 +242,15 @@ def done_runs(results: Sequence[str], device: str = "cpu", precision: str = "fp3
 def left_to_run(jobs: Sequence[Job], seeds: Sequence[int], done: dict[str, dict[int, str]]) -> tuple[list[Job], list[str]]:
     """``jobs`` less the seeds ``done`` holds (a line with none left is dropped), and a note for each
     line partly done: its ``at`` is the commit of the done rows, where the rest must run."""
-    from nar_core.version import code_version
-
-    here = short_code(code_version())
+    here, wanted = short_code(code_version()), set(seeds)
     left, notes = [], []
     for j in jobs:
-        have = {s: c for s, c in done.get(j.config_hash, {}).items() if s in set(seeds)}
+        have = {s: c for s, c in done.get(j.config_hash, {}).items() if s in wanted}
         rest = [s for s in seeds if s not in have]
-        at = ""
-        if have and rest and short_code(next(iter(have.values()))) != here:  # done at this commit: run anywhere here
-            at = short_code(next(iter(have.values())))
+        at = short_code(next(iter(have.values()))) if have and rest else ""
+        if at == here:  # done at this very commit: the rest runs here like any other line
+            at = ""
+        if at:
             notes.append(f"{j.name}: {len(have)} of its seeds done at {at}; the other {len(rest)} must run at that "
                          "commit (a newer one supersedes the done rows)")
         if rest:
