@@ -350,6 +350,18 @@ def test_comparisons_never_mix_devices_or_versions(tmp_path: Path):
     assert {v["verdict"] for v in _verdicts(_load(tmp_path, rows), "building_block")} == {"not run"}
 
 
+def test_two_configs_of_one_row_are_never_paired_as_one(tmp_path: Path):
+    """ConvNet at seeds 0-9 and, with another dropout, at seeds 10-19: one row of the table by its
+    keys, but two configs; paired seed by seed with MSA they would pass for 20 paired seeds."""
+    a = _seeds()
+    rows = _rows(accs=np.round(a + 0.3, 4)) + _rows(method="convnet", accs=a[:10])
+    rows += _rows(method="convnet", accs=a[10:], seeds=list(range(10, 20)), dropout=0.2)
+    for v in _verdicts(_load(tmp_path, rows), "building_block"):
+        assert v["verdict"] == "not run" and "2 configs in this group (r.csv): cannot pair" in v["detail"]
+    rows = _rows(accs=np.round(a + 0.3, 4)) + _rows(method="convnet", accs=a)  # one config: judged
+    assert _verdicts(_load(tmp_path, rows), "building_block")[0]["seeds"] == "20"
+
+
 def test_disagreeing_duplicates_are_refused_naming_both_files(tmp_path: Path):
     rows = _rows(accs=(94.0, 94.1))
     pd.DataFrame(rows).to_csv(tmp_path / "a.csv", index=False)

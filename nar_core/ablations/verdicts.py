@@ -245,12 +245,18 @@ def _mask(rows: pd.DataFrame, sel: Mapping[str, str]) -> pd.Series:
 
 
 def _by_seed(rows: pd.DataFrame, sel: Mapping[str, str], metric: str) -> pd.Series | str:
-    """The metric of the selected rows by seed, or why they cannot be paired (several configs share a seed)."""
+    """The metric of the selected rows by seed, or why they cannot be paired: several configs among
+    them (``_config``: the config less its seed), whether they share a seed or ran on disjoint seeds
+    (two settings pooled as one row would be paired seed by seed with the other side)."""
     r = rows[_mask(rows, sel)]
     if metric not in r.columns:
         return pd.Series(dtype=float)
     r = r[r[metric].notna()]
     seeds = pd.to_numeric(r["_seed"], errors="coerce")
+    if "_config" in r.columns and r["_config"].nunique() > 1:
+        files = ", ".join(sorted(set(r["_file"].astype(str)))) if "_file" in r.columns else ""
+        return (f"{_label(sel)}: {r['_config'].nunique()} configs in this group ({files}): cannot pair "
+                f"them as one row")
     if seeds.duplicated().any():
         return f"{_label(sel)}: several runs share a seed in this group (different configs): cannot pair"
     return pd.Series(r[metric].to_numpy(float), index=seeds.to_numpy())
@@ -588,7 +594,7 @@ def against_baselines(results: pd.DataFrame | None, labelled: dict | None = None
     Holm over this table's comparisons per protocol (a family of its own: the papers make no such
     claim; they compare with methods quoted from the literature). ``reading``: who is ahead when the
     Holm p is below :data:`ALPHA`, else ``not resolved``; ``not compared: ...`` where a side has
-    fewer than two seeds or several configs of one method share a seed. Empty when no group holds
+    fewer than two seeds or one method ran several configs (:func:`_by_seed`). Empty when no group holds
     both a ranker and a baseline."""
     got = current_rows("queries", results, labelled)
     lines: list[dict] = []
