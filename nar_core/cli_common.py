@@ -91,6 +91,21 @@ def parse_seeds(text: str | int | Iterable[int]) -> tuple[int, ...]:
     return tuple(seeds)
 
 
+def seeds_text(seeds: Iterable[int]) -> str:
+    """The inverse of :func:`parse_seeds`: ``0-9``, ``0,3,5``, ``0-2,7`` (runs of three or more
+    consecutive seeds as a range), in the order given."""
+    seeds = [int(s) for s in seeds]
+    parts: list[str] = []
+    i = 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(f"{seeds[i]}-{seeds[j]}" if j - i >= 2 else ",".join(map(str, seeds[i:j + 1])))
+        i = j + 1
+    return ",".join(parts)
+
+
 def parse_set(items: Iterable[str] | None) -> dict[str, Any]:
     """``["epochs=3", "device=cuda"]`` -> ``{"epochs": 3, "device": "cuda"}`` (values read as YAML scalars).
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import BUDGETS, budget_help, budget_settings
-from .cli_common import DATASET_LABEL, QUICK_SETTINGS, parse_seeds, parse_set, positive_int
+from .cli_common import DATASET_LABEL, QUICK_SETTINGS, parse_seeds, parse_set, positive_int, seeds_text
 from .config import DEFAULT_PRESET, PRESETS, ExperimentConfig
 from .errors import ConfigError, DataError
 from .io import RESULT_TEXT_COLUMNS, atomic_path, atomic_write_text, check_output_dir, text_columns
@@ -220,10 +220,6 @@ def _write_summary(out: Path, summary: dict[str, Any]) -> None:
     atomic_write_text(path, text_columns(pd.DataFrame(rows + [summary])).to_csv(index=False))
 
 
-def _seed_text(seeds: list[int]) -> str:
-    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 1 else ",".join(map(str, seeds))
-
-
 def _duration(seconds: float) -> str:
     """``1 h 02 min``, ``3 min 05 s`` or ``42 s``: a time left a person reads at a glance."""
     s = int(round(seconds))
@@ -263,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
         resolve_device(base.device)  # --device cuda without CUDA: a ConfigError now, not after the first seed
         show = sys.stderr.isatty() if args.progress is None else args.progress
         log.info("%s on %s %s: %d seed(s) %s, data %s, results in %s", base.method, base.space, base.dataset,
-                 len(todo), _seed_text(todo), bench.source, out)
+                 len(todo), seeds_text(todo), bench.source, out)
         t0 = time.perf_counter()
         with contextlib.ExitStack() as stack:
             seeds_iter = todo

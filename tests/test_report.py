@@ -283,12 +283,15 @@ def test_non_inferiority_at_the_margin(tmp_path: Path):
 
     def judged(shift: float) -> dict:
         b = np.round(a + shift + noise, 4)
-        (v,) = _verdicts(_load(tmp_path, _rows(latency_loss_factor=7.0, accs=b) + _rows(accs=a)), "latency_head")
+        # the head at lambda1 = 7 (Sec. IV-C); a Table IX factor on the same seeds is another row
+        other = _rows(latency_loss_factor=3.0, accs=np.round(a - 1.0, 4))
+        (v,) = _verdicts(_load(tmp_path, _rows(latency_loss_factor=7.0, accs=b) + _rows(accs=a) + other),
+                         "latency_head")
         return v
 
     v = judged(-0.01)  # costs 0.01 points: within the margin
     lo, hi = (float(x) for x in v["ci90 t"].strip("[]").split(","))
-    assert v["verdict"] == "reproduced" and lo > -MARGIN and v["A"] == "method=NARQ2TLat"
+    assert v["verdict"] == "reproduced" and lo > -MARGIN and v["A"] == "method=NARQ2TLat, latency_loss_factor=7"
     v = judged(-0.3)  # costs 0.3 points: inferior beyond the margin
     lo, hi = (float(x) for x in v["ci90 t"].strip("[]").split(","))
     assert v["verdict"] == "refuted" and hi < -MARGIN
@@ -351,14 +354,27 @@ def test_comparisons_never_mix_devices_or_versions(tmp_path: Path):
 
 
 def test_two_configs_of_one_row_are_never_paired_as_one(tmp_path: Path):
-    """ConvNet at seeds 0-9 and, with another dropout, at seeds 10-19: one row of the table by its
-    keys, but two configs; paired seed by seed with MSA they would pass for 20 paired seeds."""
+    """ConvNet at seeds 0-9 and, with another dropout, at seeds 10-19 (another file): one row of the
+    table by its keys, but two configs; paired seed by seed with MSA they would pass for 20 paired
+    seeds. The line says how the configs differ, on which seeds, in which files."""
     a = _seeds()
-    rows = _rows(accs=np.round(a + 0.3, 4)) + _rows(method="convnet", accs=a[:10])
-    rows += _rows(method="convnet", accs=a[10:], seeds=list(range(10, 20)), dropout=0.2)
-    for v in _verdicts(_load(tmp_path, rows), "building_block"):
-        assert v["verdict"] == "not run" and "2 configs in this group (r.csv): cannot pair" in v["detail"]
-    rows = _rows(accs=np.round(a + 0.3, 4)) + _rows(method="convnet", accs=a)  # one config: judged
+    pd.DataFrame(_rows(method="convnet", accs=a[10:], seeds=list(range(10, 20)), dropout=0.2)).to_csv(
+        tmp_path / "more.csv", index=False)
+    pd.DataFrame(_rows(accs=np.round(a + 0.3, 4)) + _rows(method="convnet", accs=a[:10])).to_csv(
+        tmp_path / "r.csv", index=False)
+    res = A.load_results([tmp_path])
+    why = (f"building block=ConvNet: 2 configs in this group (dropout 0.1 / 0.2; seeds 0-9 / 10-19; "
+           f"{tmp_path.name}/more.csv, {tmp_path.name}/r.csv)")
+    for proto in ("test-pick", "val-pick"):
+        (v,) = _verdicts(res, "building_block", proto)
+        assert v["verdict"] == "not run" and why in v["detail"] and v["same cell"] == ""
+    # the rankers-against-baselines table refuses such a side too (unpaired, still two settings)
+    base = _rows(method="evolution", accs=a[:10]) + _rows(method="evolution", accs=a[10:], seeds=list(range(10, 20)),
+                                                        sample_size=10)
+    (line,) = against_baselines(_load(tmp_path, _rows(accs=a) + base))[lambda d: d["protocol"] == "test-pick"].to_dict(
+        "records")
+    assert line["reading"].startswith("not compared: method=evolution: 2 configs in this group (sample_size ")
+    rows = _rows(accs=np.round(a + 0.3, 4)) + _rows(method="convnet", accs=a)  # one config: judged on 20 seeds
     assert _verdicts(_load(tmp_path, rows), "building_block")[0]["seeds"] == "20"
 
 

@@ -151,7 +151,8 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     :class:`DuplicateRunError` naming both files and rows, never a choice by file order. Adds
     ``_source`` (the file), ``_file`` (its name for a reader), ``_row`` (its line in the file),
     ``queries_budget`` (train + val cells + iterations x top-k, as planned), ``_config`` (which config
-    less its seed, an id within this frame), the group columns
+    less its seed, an id within this frame) and ``_config_text`` (its fields that vary in the frame,
+    ``field=value; ...``), the group columns
     :data:`GROUP_COLUMNS`, ``_budget_row``, ``_bench``, ``_version``, ``_superseded``
     (:func:`superseded_mask`) and ``_health`` (:func:`health_of`).
     A CSV without the columns of a results table is refused (a foreign folder), naming the file.
@@ -198,8 +199,13 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         if m in df.columns:
             df[m] = pd.to_numeric(df[m], errors="coerce")
     df = _one_row_per_run(df, config_columns(df) + list(RUN_KEY))
-    # which config (less its seed) a row ran: rows of two configs are never paired as one row
-    df["_config"] = df.groupby([c for c in config_columns(df) if c != "seed"], dropna=False, sort=False).ngroup()
+    # which config (less its seed) a row ran: rows of two configs are never paired as one row; and
+    # its settings that vary across these tables, ``field=value; ...``, to say how two configs differ
+    cfg = [c for c in config_columns(df) if c != "seed"]
+    df["_config"] = df.groupby(cfg, dropna=False, sort=False).ngroup()
+    text = df[cfg].astype(str)
+    varying = [c for c in cfg if text[c].nunique() > 1]
+    df["_config_text"] = ["; ".join(f"{c}={v}" for c, v in zip(varying, r)) for r in text[varying].to_numpy()]
     return _tag(df)
 
 
@@ -586,7 +592,7 @@ def labelled_rows(spec: TableSpec | str, results: pd.DataFrame, loose: bool = Fa
         if c in rows.columns:
             out[f"_{c}"] = rows[c]
     for c in ("_bench", "_budget_row", "_version", "_device", "_precision", "_data", "_code", "_superseded",
-              "_config", "_file", "_row"):
+              "_config", "_config_text", "_file", "_row"):
         if c in rows.columns:
             out[c] = rows[c]
     out["_health"] = health_of(rows)

@@ -54,8 +54,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..cli_common import seeds_text
 from ..errors import NarError
-from .aggregation import SUPERSEDED, flags_of, held_defaults, labelled_rows
+from .aggregation import SUPERSEDED, col_or, flags_of, held_defaults, labelled_rows
 from .registry import ABLATIONS, Claim, TableSpec, get_table
 
 ALPHA = 0.05
@@ -234,7 +235,7 @@ def holm(p: Sequence[float]) -> list[float]:
 # rows of a claim
 # ------------------------------------------------------------------------------------------------
 def _label(sel: Mapping[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sel.items())
+    return ", ".join(f"{k.removeprefix('ours_').lstrip('_')}={v}" for k, v in sel.items())
 
 
 def _mask(rows: pd.DataFrame, sel: Mapping[str, str]) -> pd.Series:
@@ -254,12 +255,22 @@ def _by_seed(rows: pd.DataFrame, sel: Mapping[str, str], metric: str) -> pd.Seri
     r = r[r[metric].notna()]
     seeds = pd.to_numeric(r["_seed"], errors="coerce")
     if "_config" in r.columns and r["_config"].nunique() > 1:
-        files = ", ".join(sorted(set(r["_file"].astype(str)))) if "_file" in r.columns else ""
-        return (f"{_label(sel)}: {r['_config'].nunique()} configs in this group ({files}): cannot pair "
-                f"them as one row")
+        return f"{_label(sel)}: {r['_config'].nunique()} configs in this group ({_how_configs_differ(r)}): cannot pair them as one row"
     if seeds.duplicated().any():
         return f"{_label(sel)}: several runs share a seed in this group (different configs): cannot pair"
     return pd.Series(r[metric].to_numpy(float), index=seeds.to_numpy())
+
+
+def _how_configs_differ(rows: pd.DataFrame) -> str:
+    """``dropout 0.1 / 0.2 (seeds 0-9 / 10-19; r.csv)``: the fields in which the configs of ``rows`` differ."""
+    seed = pd.to_numeric(rows["_seed"]).astype(int)
+    one = rows.assign(_s=seed).sort_values("_s", kind="stable").drop_duplicates("_config")  # by first seed
+    fields = [dict(kv.partition("=")[::2] for kv in str(t).split("; ") if kv) for t in col_or(one, "_config_text", "")]
+    names = sorted({k for f in fields for k in f if len({g.get(k, "") for g in fields}) > 1})
+    seeds = [seeds_text(sorted(seed[rows["_config"] == c])) for c in one["_config"]]
+    what = "; ".join(f"{k} {' / '.join(g.get(k, '-') for g in fields)}" for k in names) or "unrecorded fields"
+    files = ", ".join(sorted(set(rows["_file"].astype(str)))) if "_file" in rows.columns else ""
+    return f"{what}; seeds {' / '.join(seeds)}" + (f"; {files}" if files else "")
 
 
 def _natural(v: str) -> tuple:
@@ -443,9 +454,9 @@ def _group_lines(claim: Claim, g: pd.DataFrame, a_sel, b_sels, head: dict, gid: 
     a = _by_seed(g, a_sel, metric)
     lines, stats = [], []
     for b_sel in b_sels:
-        line = {**head, "A": _label(a_sel), "B": _label(b_sel), "same cell": same_cell(g, a_sel, b_sel)}
         b = _by_seed(g, b_sel, metric)
         why = a if isinstance(a, str) else b if isinstance(b, str) else ""
+        line = {**head, "A": _label(a_sel), "B": _label(b_sel), "same cell": "" if why else same_cell(g, a_sel, b_sel)}
         common = [] if why else sorted(set(a.index) & set(b.index))
         if not why and len(common) < MIN_SEEDS:
             why = (f"fewer than {MIN_SEEDS} common seeds ({_label(a_sel)}: {len(a)}, {_label(b_sel)}: {len(b)}, "

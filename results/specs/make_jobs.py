@@ -48,7 +48,7 @@ import pandas as pd
 from nar_core.ablations.aggregation import device_kind, load_results, short_code
 from nar_core.ablations.registry import ABLATIONS, Ablation
 from nar_core.budget import BUDGETS, SEPARATING_BUDGET
-from nar_core.cli_common import ArgumentParser, parse_seeds
+from nar_core.cli_common import ArgumentParser, parse_seeds, seeds_text
 from nar_core.config import DEFAULT_PRESET, PRESETS, RUNTIME_FIELDS, ExperimentConfig, config_hash
 from nar_core.errors import ConfigError, NarError
 from nar_core.spaces import get_space, space_names
@@ -89,14 +89,6 @@ def applies(ablation: Ablation, space: str, dataset: str) -> bool:
     if named != space and named in str(ablation.key).split("_"):
         return False
     return any(c.space in ("", space) and c.dataset in ("", dataset) for c in ablation.claims)
-
-
-def seeds_text(seeds: Sequence[int]) -> str:
-    """``0-19`` for a run of consecutive seeds, else ``0,3,5``: `nar run --seeds` reads both."""
-    seeds = list(seeds)
-    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1)):
-        return f"{seeds[0]}-{seeds[-1]}"
-    return ",".join(map(str, seeds))
 
 
 def set_value(value: Any) -> str:
