@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from nar_core.cli_common import seeds_text
 from nar_core.errors import ConfigError
 from nar_core.sweep import QUICK_SETTINGS, Param, SweepSpec, load_spec, parse_seeds
 from nar_core.sweep.runner import SweepOptions, prepare, run_sweep
@@ -132,6 +133,12 @@ def test_did_you_mean_hint():
 @pytest.mark.parametrize("text, seeds", [("0-3", (0, 1, 2, 3)), ("0,3,5", (0, 3, 5)), ("0-2,7", (0, 1, 2, 7)), ("4", (4,))])
 def test_parse_seeds(text, seeds):
     assert parse_seeds(text) == seeds
+    assert seeds_text(seeds) == text  # its inverse writes the same text back
+
+
+@pytest.mark.parametrize("seeds, text", [((0, 1), "0,1"), ((5, 4, 3), "5,4,3"), ((0, 1, 2, 4, 5, 6, 7, 9), "0-2,4-7,9")])
+def test_seeds_text_round_trips(seeds, text):
+    assert seeds_text(seeds) == text and parse_seeds(text) == seeds
 
 
 @pytest.mark.parametrize("text", ["", "a", "3-1", "0,0", "1-", "-1"])
