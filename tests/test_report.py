@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from nar_core import ablations as A
-from nar_core.ablations.aggregation import paper_results_dir, superseded_mask
+from nar_core.ablations.aggregation import DuplicateRunError, paper_results_dir, superseded_mask
+from nar_core.ablations.render import display_frame
 from nar_core.ablations.report import write_report
-from nar_core.ablations.aggregation import DuplicateRunError
 from nar_core.ablations.verdicts import (
     MARGIN, against_baselines, bootstrap_interval, family_sizes, holm, judge_claim, paired_stats, summary,
     verdict_table, welch_stats,
@@ -111,8 +111,9 @@ def test_each_table_takes_its_papers_method():
                 assert a.sweep.method == "nar" and "narq2t" not in spec.methods
             elif spec.label in ("IV", "V", "VII", "VIII", "X", "XI"):
                 assert a.sweep.method == "narq2t" and "nar" not in spec.methods
-    for c in (c for a in A.ABLATIONS.values() for c in a.claims):  # selectors name the table's keys
-        keys = set(A.get_table(c.table).keys)
+    for c in (c for a in A.ABLATIONS.values() for c in a.claims):  # selectors name the table's keys or tags
+        spec = A.get_table(c.table)
+        keys = set(spec.keys) | {f"ours_{t}" for t in spec.tag_columns}
         assert set(c.better) <= keys and all(set(o) <= keys for o in c.others)
 
 
@@ -368,6 +369,12 @@ def test_two_configs_of_one_row_are_never_paired_as_one(tmp_path: Path):
     for proto in ("test-pick", "val-pick"):
         (v,) = _verdicts(res, "building_block", proto)
         assert v["verdict"] == "not run" and why in v["detail"] and v["same cell"] == ""
+    # the table shows the row as what it is: one mean over two settings
+    table = A.build_table("narq2t-X", res)
+    pooled = table[(table["ours_n"] > 0) & (table["building block"] == "ConvNet")]
+    assert len(pooled) and set(pooled["ours_configs"]) == {2}
+    assert set(table.loc[table["building block"] == "MSA", "ours_configs"].dropna()) == {1}
+    assert display_frame(A.get_table("narq2t-X"), pooled)["ours"].str.endswith("n=20 (2 configs pooled)").all()
     # the rankers-against-baselines table refuses such a side too (unpaired, still two settings)
     base = _rows(method="evolution", accs=a[:10]) + _rows(method="evolution", accs=a[10:], seeds=list(range(10, 20)),
                                                         sample_size=10)

@@ -679,7 +679,9 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
     (``ours_bench``, ``ours_budget``, ``ours_settings``), the tag columns (``ours_method`` ...),
     ``metric``, ``ours_mean``, ``ours_std``, ``ours_best``, ``ours_n``, ``ours_flagged`` (of the n
     seeds, how many a health flag marks: the ranker did not learn; empty where no seed recorded its
-    health), ``ours_flags`` (those flags, with their counts), ``paper_mean``,
+    health), ``ours_flags`` (those flags, with their counts), ``ours_configs`` (how many configs
+    the row's runs hold: more than 1 is a mean over two settings, which the verdicts never pair
+    as one row), ``paper_mean``,
     ``paper_std``, ``paper_best``, ``paper_n``, ``delta`` (ours - paper mean). Flagged seeds count in
     the means (the table shows what ran; the verdicts leave them out). Paper rows come
     first in printed order, then our rows the paper does not have; a paper row we have not run
@@ -690,10 +692,15 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
     paper = load_paper_table(spec, paper_dir)
     groups = list(GROUP_COLUMNS) + tag_columns(spec)
     if results is None:
-        ours = pd.DataFrame(columns=keys + groups + ["metric", "mean", "std", "best", "n", "ours_flagged", "ours_flags"])
+        ours = pd.DataFrame(columns=keys + groups + ["metric", "mean", "std", "best", "n", "ours_flagged", "ours_flags",
+                                                     "ours_configs"])
     else:
         rows = labelled if labelled is not None else labelled_rows(spec, results, loose=loose)
         ours = _with_flags(aggregate(rows, keys + groups, spec.metrics), rows, keys + groups, spec.metrics)
+        configs = (rows.groupby(keys + groups, dropna=False, sort=False)["_config"].nunique() if "_config" in rows.columns
+                   else None)
+        ours = (ours.merge(configs.rename("ours_configs").reset_index(), on=keys + groups, how="left")
+                if configs is not None else ours.assign(ours_configs=np.nan))
     ours = ours.rename(columns={"mean": "ours_mean", "std": "ours_std", "best": "ours_best", "n": "ours_n"})
     for k in keys + ["metric"]:
         ours[k] = ours[k].astype(object)
@@ -723,7 +730,7 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
     table["_o3"] = table["metric"].map(metric_rank).fillna(len(metric_rank))
     table = table.sort_values(["_o1", "_o2", "_o0", "_o3"], kind="stable")
     cols = keys + groups + ["metric", "ours_mean", "ours_std", "ours_best", "ours_n", "ours_flagged", "ours_flags",
-                            "paper_mean", "paper_std", "paper_best", "paper_n", "delta"]
+                            "ours_configs", "paper_mean", "paper_std", "paper_best", "paper_n", "delta"]
     table = table[cols].reset_index(drop=True)
     table["ours_n"] = table["ours_n"].fillna(0).astype(int)
     table["ours_flags"] = table["ours_flags"].astype(object).where(table["ours_flags"].notna(), "")

@@ -78,8 +78,10 @@ def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
     if show_metric:
         out["metric"] = table["metric"].astype(str)
     digits = table["metric"].astype(str).map(_digits)
-    out["ours"] = [_cell(m, s, b, n, d, True) if n > 0 else "not run" for m, s, b, n, d in
-                   zip(table["ours_mean"], table["ours_std"], table["ours_best"], table["ours_n"], digits)]
+    configs = table["ours_configs"] if "ours_configs" in table.columns else pd.Series(float("nan"), index=table.index)
+    out["ours"] = [(_cell(m, s, b, n, d, True) + (f" ({int(k)} configs pooled)" if k > 1 else "")) if n > 0 else "not run"
+                   for m, s, b, n, d, k in zip(table["ours_mean"], table["ours_std"], table["ours_best"], table["ours_n"],
+                                               digits, configs.fillna(0))]
     flagged = table["ours_flagged"] if "ours_flagged" in table.columns else pd.Series(float("nan"), index=table.index)
     flags = table["ours_flags"] if "ours_flags" in table.columns else pd.Series("", index=table.index)
     out["flagged"] = [_flagged(n, f, t) for n, f, t in zip(table["ours_n"], flagged, flags.fillna("").astype(str))]
