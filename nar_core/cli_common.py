@@ -92,8 +92,8 @@ def parse_seeds(text: str | int | Iterable[int]) -> tuple[int, ...]:
 
 
 def seeds_text(seeds: Iterable[int]) -> str:
-    """The inverse of :func:`parse_seeds`: ``0-9``, ``0,3,5``, ``0-2,7`` (runs of three or more
-    consecutive seeds as a range), in the order given."""
+    """Seeds as :func:`parse_seeds` reads them back: ``0-9``, ``0,3,5``, ``0-2,7`` (each run of two
+    or more consecutive seeds as a range), in the order given."""
     seeds = [int(s) for s in seeds]
     parts: list[str] = []
     i = 0
@@ -101,7 +101,7 @@ def seeds_text(seeds: Iterable[int]) -> str:
         j = i
         while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
             j += 1
-        parts.append(f"{seeds[i]}-{seeds[j]}" if j - i >= 2 else ",".join(map(str, seeds[i:j + 1])))
+        parts.append(f"{seeds[i]}-{seeds[j]}" if j > i else str(seeds[i]))
         i = j + 1
     return ",".join(parts)
 

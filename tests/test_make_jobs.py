@@ -106,7 +106,7 @@ def test_make_jobs_arguments(capsys):
     # gpu_batch.sh says --space nb201 first, so a line of another space names its own; an ablation
     # the space cannot run (the latency head: nb101 has no latency labels) is left out with a note
     jobs, skipped = mod.make_jobs(space="nb101", seeds=(0, 2, 3))
-    assert jobs[0].seeds == "0,2,3" and all(j.extra[:2] == ("--space", "nb101") for j in jobs)
+    assert jobs[0].seeds == "0,2-3" and all(j.extra[:2] == ("--space", "nb101") for j in jobs)
     assert len(skipped) == 1 and skipped[0].startswith("latency_head") and "latency labels" in skipped[0]
     assert "rank_factor_rank_nb101" in {a for j in jobs for a, _ in j.rows}
 

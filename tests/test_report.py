@@ -354,35 +354,48 @@ def test_comparisons_never_mix_devices_or_versions(tmp_path: Path):
     assert {v["verdict"] for v in _verdicts(_load(tmp_path, rows), "building_block")} == {"not run"}
 
 
-def test_two_configs_of_one_row_are_never_paired_as_one(tmp_path: Path):
-    """ConvNet at seeds 0-9 and, with another dropout, at seeds 10-19 (another file): one row of the
-    table by its keys, but two configs; paired seed by seed with MSA they would pass for 20 paired
-    seeds. The line says how the configs differ, on which seeds, in which files."""
-    a = _seeds()
+def _two_dropouts(tmp_path: Path, a: np.ndarray) -> pd.DataFrame:
+    """MSA at seeds 0-19; ConvNet at seeds 0-9 (r.csv) and, with another dropout, at 10-19 (more.csv)."""
     pd.DataFrame(_rows(method="convnet", accs=a[10:], seeds=list(range(10, 20)), dropout=0.2)).to_csv(
         tmp_path / "more.csv", index=False)
     pd.DataFrame(_rows(accs=np.round(a + 0.3, 4)) + _rows(method="convnet", accs=a[:10])).to_csv(
         tmp_path / "r.csv", index=False)
-    res = A.load_results([tmp_path])
+    return A.load_results([tmp_path])
+
+
+def test_two_configs_of_one_row_are_never_paired_as_one(tmp_path: Path):
+    """ConvNet at two dropouts on seeds 0-9 and 10-19: one row of the table by its keys, but two
+    configs; paired seed by seed with MSA they would pass for 20 paired seeds. The line says how the
+    configs differ, and each one's seeds and files."""
+    a = _seeds()
+    res = _two_dropouts(tmp_path, a)
     why = (f"building block=ConvNet: 2 configs in this group (dropout 0.1 / 0.2; seeds 0-9 / 10-19; "
-           f"{tmp_path.name}/more.csv, {tmp_path.name}/r.csv)")
+           f"{tmp_path.name}/r.csv / {tmp_path.name}/more.csv)")
     for proto in ("test-pick", "val-pick"):
         (v,) = _verdicts(res, "building_block", proto)
         assert v["verdict"] == "not run" and why in v["detail"] and v["same cell"] == ""
-    # the table shows the row as what it is: one mean over two settings
-    table = A.build_table("narq2t-X", res)
-    pooled = table[(table["ours_n"] > 0) & (table["building block"] == "ConvNet")]
-    assert len(pooled) and set(pooled["ours_configs"]) == {2}
-    assert set(table.loc[table["building block"] == "MSA", "ours_configs"].dropna()) == {1}
-    assert display_frame(A.get_table("narq2t-X"), pooled)["ours"].str.endswith("n=20 (2 configs pooled)").all()
     # the rankers-against-baselines table refuses such a side too (unpaired, still two settings)
     base = _rows(method="evolution", accs=a[:10]) + _rows(method="evolution", accs=a[10:], seeds=list(range(10, 20)),
                                                         sample_size=10)
     (line,) = against_baselines(_load(tmp_path, _rows(accs=a) + base))[lambda d: d["protocol"] == "test-pick"].to_dict(
         "records")
-    assert line["reading"].startswith("not compared: method=evolution: 2 configs in this group (sample_size ")
+    assert line["reading"].startswith("not compared: method=evolution: 2 configs in this group (sample_size 50 / 10; "
+                                      "seeds 0-9 / 10-19")
     rows = _rows(accs=np.round(a + 0.3, 4)) + _rows(method="convnet", accs=a)  # one config: judged on 20 seeds
     assert _verdicts(_load(tmp_path, rows), "building_block")[0]["seeds"] == "20"
+
+
+@needs_paper
+def test_a_table_row_over_two_configs_says_so(tmp_path: Path):
+    """The table shows the row as what it is: one mean over two settings, counted per metric."""
+    table = A.build_table("narq2t-X", _two_dropouts(tmp_path, _seeds()))
+    pooled = table[(table["ours_n"] > 0) & (table["building block"] == "ConvNet")]
+    assert len(pooled) and set(pooled["ours_configs"]) == {2}
+    one = table[(table["ours_n"] > 0) & (table["building block"] == "MSA")]
+    assert set(one["ours_configs"]) == {1}
+    spec = A.get_table("narq2t-X")
+    assert display_frame(spec, pooled)["ours"].str.endswith("n=20 (2 configs pooled)").all()
+    assert not display_frame(spec, one)["ours"].str.contains("pooled").any()
 
 
 def test_disagreeing_duplicates_are_refused_naming_both_files(tmp_path: Path):

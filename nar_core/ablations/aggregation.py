@@ -39,6 +39,7 @@ is not part of the table (``loose=True`` keeps it).
 from __future__ import annotations
 
 import glob
+import json
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -152,7 +153,7 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     ``_source`` (the file), ``_file`` (its name for a reader), ``_row`` (its line in the file),
     ``queries_budget`` (train + val cells + iterations x top-k, as planned), ``_config`` (which config
     less its seed, an id within this frame) and ``_config_text`` (its fields that vary in the frame,
-    ``field=value; ...``), the group columns
+    a JSON object of field -> value as text), the group columns
     :data:`GROUP_COLUMNS`, ``_budget_row``, ``_bench``, ``_version``, ``_superseded``
     (:func:`superseded_mask`) and ``_health`` (:func:`health_of`).
     A CSV without the columns of a results table is refused (a foreign folder), naming the file.
@@ -200,12 +201,12 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
             df[m] = pd.to_numeric(df[m], errors="coerce")
     df = _one_row_per_run(df, config_columns(df) + list(RUN_KEY))
     # which config (less its seed) a row ran: rows of two configs are never paired as one row; and
-    # its settings that vary across these tables, ``field=value; ...``, to say how two configs differ
+    # its settings that vary across these tables (JSON, field -> value as text), to say how two differ
     cfg = [c for c in config_columns(df) if c != "seed"]
     df["_config"] = df.groupby(cfg, dropna=False, sort=False).ngroup()
     text = df[cfg].astype(str)
     varying = [c for c in cfg if text[c].nunique() > 1]
-    df["_config_text"] = ["; ".join(f"{c}={v}" for c, v in zip(varying, r)) for r in text[varying].to_numpy()]
+    df["_config_text"] = [json.dumps(dict(zip(varying, r))) for r in text[varying].to_numpy()]
     return _tag(df)
 
 
@@ -683,7 +684,7 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
     the row's runs hold: more than 1 is a mean over two settings, which the verdicts never pair
     as one row), ``paper_mean``,
     ``paper_std``, ``paper_best``, ``paper_n``, ``delta`` (ours - paper mean). Flagged seeds count in
-    the means (the table shows what ran; the verdicts leave them out). Paper rows come
+    the means (the table shows what ran; the verdicts judge them with the rest and count them). Paper rows come
     first in printed order, then our rows the paper does not have; a paper row we have not run
     stays, with ``ours_n`` 0. ``labelled``: :func:`labelled_rows` of ``results`` when the caller has them.
     """
@@ -697,10 +698,7 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
     else:
         rows = labelled if labelled is not None else labelled_rows(spec, results, loose=loose)
         ours = _with_flags(aggregate(rows, keys + groups, spec.metrics), rows, keys + groups, spec.metrics)
-        configs = (rows.groupby(keys + groups, dropna=False, sort=False)["_config"].nunique() if "_config" in rows.columns
-                   else None)
-        ours = (ours.merge(configs.rename("ours_configs").reset_index(), on=keys + groups, how="left")
-                if configs is not None else ours.assign(ours_configs=np.nan))
+        ours = _with_configs(ours, rows, keys + groups, spec.metrics)
     ours = ours.rename(columns={"mean": "ours_mean", "std": "ours_std", "best": "ours_best", "n": "ours_n"})
     for k in keys + ["metric"]:
         ours[k] = ours[k].astype(object)
@@ -735,6 +733,18 @@ def build_table(spec: TableSpec | str, results: pd.DataFrame | None,
     table["ours_n"] = table["ours_n"].fillna(0).astype(int)
     table["ours_flags"] = table["ours_flags"].astype(object).where(table["ours_flags"].notna(), "")
     return table
+
+
+def _with_configs(ours: pd.DataFrame, rows: pd.DataFrame, by: list[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """``ours`` with ``ours_configs``: per group and metric, how many configs (``_config``) the runs
+    with that metric hold (NaN without ``_config``)."""
+    if "_config" not in rows.columns or ours.empty:
+        return ours.assign(ours_configs=np.nan)
+    counts = [rows[rows[m].notna()].groupby(by, sort=False)["_config"].nunique().rename("ours_configs").reset_index()
+              .assign(metric=m) for m in metrics if m in rows.columns]
+    if not counts:
+        return ours.assign(ours_configs=np.nan)
+    return ours.merge(pd.concat(counts, ignore_index=True), on=by + ["metric"], how="left")
 
 
 def _with_flags(ours: pd.DataFrame, rows: pd.DataFrame, by: list[str], metrics: Sequence[str]) -> pd.DataFrame:

@@ -47,6 +47,7 @@ learn would favour it; the ``flagged`` column says how many and why).
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -257,20 +258,26 @@ def _by_seed(rows: pd.DataFrame, sel: Mapping[str, str], metric: str) -> pd.Seri
     if "_config" in r.columns and r["_config"].nunique() > 1:
         return f"{_label(sel)}: {r['_config'].nunique()} configs in this group ({_how_configs_differ(r)}): cannot pair them as one row"
     if seeds.duplicated().any():
-        return f"{_label(sel)}: several runs share a seed in this group (different configs): cannot pair"
+        return f"{_label(sel)}: several runs share a seed in this group: cannot pair"
     return pd.Series(r[metric].to_numpy(float), index=seeds.to_numpy())
 
 
 def _how_configs_differ(rows: pd.DataFrame) -> str:
-    """``dropout 0.1 / 0.2 (seeds 0-9 / 10-19; r.csv)``: the fields in which the configs of ``rows`` differ."""
-    seed = pd.to_numeric(rows["_seed"]).astype(int)
-    one = rows.assign(_s=seed).sort_values("_s", kind="stable").drop_duplicates("_config")  # by first seed
-    fields = [dict(kv.partition("=")[::2] for kv in str(t).split("; ") if kv) for t in col_or(one, "_config_text", "")]
+    """``dropout 0.1 / 0.2; seeds 0-9 / 10-19; r.csv / more.csv``: the fields in which the configs
+    of ``rows`` differ, then each config's seeds and files, configs in the order of their first seed."""
+    seed = pd.to_numeric(rows["_seed"], errors="coerce")
+    order = rows.assign(_s=seed).sort_values("_s", kind="stable", na_position="last")["_config"].drop_duplicates()
+    first = rows.drop_duplicates("_config").set_index("_config")
+    fields = [json.loads(t) if t else {} for t in col_or(first, "_config_text", "").reindex(order).astype(str)]
     names = sorted({k for f in fields for k in f if len({g.get(k, "") for g in fields}) > 1})
-    seeds = [seeds_text(sorted(seed[rows["_config"] == c])) for c in one["_config"]]
     what = "; ".join(f"{k} {' / '.join(g.get(k, '-') for g in fields)}" for k in names) or "unrecorded fields"
-    files = ", ".join(sorted(set(rows["_file"].astype(str)))) if "_file" in rows.columns else ""
-    return f"{what}; seeds {' / '.join(seeds)}" + (f"; {files}" if files else "")
+    seeds, files = [], []
+    for c in order:
+        mine = rows["_config"] == c
+        s = seed[mine]
+        seeds.append(seeds_text(sorted(s.dropna().astype(int))) + (f" (+{int(s.isna().sum())} unreadable)" if s.isna().any() else ""))
+        files.append(", ".join(sorted(set(rows.loc[mine, "_file"].astype(str)))) if "_file" in rows.columns else "")
+    return f"{what}; seeds {' / '.join(seeds)}" + (f"; {' / '.join(files)}" if any(files) else "")
 
 
 def _natural(v: str) -> tuple:
@@ -456,11 +463,11 @@ def _group_lines(claim: Claim, g: pd.DataFrame, a_sel, b_sels, head: dict, gid: 
     for b_sel in b_sels:
         b = _by_seed(g, b_sel, metric)
         why = a if isinstance(a, str) else b if isinstance(b, str) else ""
-        line = {**head, "A": _label(a_sel), "B": _label(b_sel), "same cell": "" if why else same_cell(g, a_sel, b_sel)}
         common = [] if why else sorted(set(a.index) & set(b.index))
         if not why and len(common) < MIN_SEEDS:
             why = (f"fewer than {MIN_SEEDS} common seeds ({_label(a_sel)}: {len(a)}, {_label(b_sel)}: {len(b)}, "
                    f"both: {len(common)})")
+        line = {**head, "A": _label(a_sel), "B": _label(b_sel), "same cell": "" if why else same_cell(g, a_sel, b_sel)}
         if why:
             lines.append({**line, "seeds": str(len(common)) if common else "", "verdict": "not run",
                           "detail": f"not run: {why}"})

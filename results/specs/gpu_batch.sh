@@ -13,7 +13,7 @@
 # under its lock file) and OUT/logs/<name>_s<seed>.log; OUT/runs.tgz holds both at the end.
 # DEV=cpu runs the same list on the CPU. Before the jobs: the ranker step on the GPU and on one
 # CPU thread (benchmarks/ranker_step.py); SKIPBENCH=1 leaves it out.
-# The seed column may be a range (0-19, as results/specs/make_jobs.py writes it): one `nar run`
+# The seed column may be seeds as `nar run --seeds` reads them (0-19, 0-2,7: as make_jobs.py writes them): one `nar run`
 # per line then, and PACK=N (default 1) trains its seeds N at a time as one packed model
 # (`nar run --pack`: each seed's row is the row it gets alone). Memory grows with the pack: NAR
 # takes about 0.7 GB per packed run at batch 50 (NARQ2T about a twentieth; docs/throughput.md),
