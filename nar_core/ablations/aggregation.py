@@ -204,9 +204,10 @@ def load_results(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     # its settings that vary across these tables (JSON, field -> value as text), to say how two differ
     cfg = [c for c in config_columns(df) if c != "seed"]
     df["_config"] = df.groupby(cfg, dropna=False, sort=False).ngroup()
-    text = df[cfg].astype(str)
-    varying = [c for c in cfg if text[c].nunique() > 1]
-    df["_config_text"] = [json.dumps(dict(zip(varying, r))) for r in text[varying].to_numpy()]
+    one = df.drop_duplicates("_config").set_index("_config")[cfg].astype(str)
+    varying = [c for c in cfg if one[c].nunique() > 1]
+    df["_config_text"] = df["_config"].map({k: json.dumps(dict(zip(varying, r)))
+                                            for k, r in zip(one.index, one[varying].to_numpy())})
     return _tag(df)
 
 
@@ -300,7 +301,7 @@ def _tag(df: pd.DataFrame) -> pd.DataFrame:
     df["_budget_row"] = [budget_of(r) for r in df[shape].to_dict("records")] if shape else "other"
     df["_version"] = df["settings_version"]
     made = pd.to_numeric(col_or(df, "queries_total", np.nan), errors="coerce")
-    config = [c for c in config_columns(df) if c != "seed"] + list(RUN_KEY)
+    config = ["_config", *RUN_KEY]
     frame = df[config].assign(_made=made)
     lo = frame.groupby(config, dropna=False, sort=False)["_made"].transform("min")
     hi = frame.groupby(config, dropna=False, sort=False)["_made"].transform("max")
@@ -364,7 +365,7 @@ def _rerun_of(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     cur = df[~df["_superseded"].to_numpy(bool)]
     if cur.empty:
         return out, lost
-    key = [c for c in config_columns(cur) if c != "seed"] + [k for k in RUN_KEY if k != "_code"]
+    key = ["_config"] + [k for k in RUN_KEY if k != "_code"]
     codes = cur.groupby(key, dropna=False, sort=False)["_code"].transform("nunique")
     several = cur[(codes > 1).to_numpy(bool)]
     for _, g in several.groupby(key, dropna=False, sort=False):
