@@ -68,7 +68,7 @@ def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
     """
     import pandas as pd
 
-    from .aggregation import GROUP_COLUMNS, tag_columns
+    from .aggregation import GROUP_COLUMNS, col_or, tag_columns
 
     groups = list(GROUP_COLUMNS) + tag_columns(spec)
     keys = list(spec.keys) + groups
@@ -78,13 +78,12 @@ def display_frame(spec: TableSpec, table: pd.DataFrame) -> pd.DataFrame:
     if show_metric:
         out["metric"] = table["metric"].astype(str)
     digits = table["metric"].astype(str).map(_digits)
-    configs = table["ours_configs"] if "ours_configs" in table.columns else pd.Series(float("nan"), index=table.index)
+    configs = col_or(table, "ours_configs", 0).fillna(0)
     out["ours"] = [(_cell(m, s, b, n, d, True) + (f" ({int(k)} configs pooled)" if k > 1 else "")) if n > 0 else "not run"
                    for m, s, b, n, d, k in zip(table["ours_mean"], table["ours_std"], table["ours_best"], table["ours_n"],
-                                               digits, configs.fillna(0))]
-    flagged = table["ours_flagged"] if "ours_flagged" in table.columns else pd.Series(float("nan"), index=table.index)
-    flags = table["ours_flags"] if "ours_flags" in table.columns else pd.Series("", index=table.index)
-    out["flagged"] = [_flagged(n, f, t) for n, f, t in zip(table["ours_n"], flagged, flags.fillna("").astype(str))]
+                                               digits, configs)]
+    flags = col_or(table, "ours_flags", "").fillna("").astype(str)
+    out["flagged"] = [_flagged(n, f, t) for n, f, t in zip(table["ours_n"], col_or(table, "ours_flagged", float("nan")), flags)]
     out["paper"] = [_cell(m, s, b, n, d, False) for m, s, b, n, d in
                     zip(table["paper_mean"], table["paper_std"], table["paper_best"], table["paper_n"], digits)]
     out["delta"] = [("" if _isna(x) else f"{x:+.{d}f}") for x, d in zip(table["delta"], digits)]
